@@ -1,0 +1,48 @@
+"""Pitfall 10: the simulated loop relies on a few private details of SimPy
+and asyncio, and the components on details of aiosmtpd/aiosmtplib.  The
+versions are pinned in pyproject.toml; these tests fail loudly, naming the
+detail, if an upgrade moves any of them."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from asyncio import base_events, events
+from importlib.metadata import version
+
+import simpy
+
+from sim.loop import _Wake
+
+
+def test_pinned_versions():
+    assert version("simpy") == "4.1.2"
+    assert version("aiosmtpd") == "1.4.6"
+    assert version("aiosmtplib") == "5.1.3"
+
+
+def test_simpy_step_processes_any_object_with_callbacks_and_ok():
+    env = simpy.Environment()
+    hits = []
+    env.schedule(_Wake(hits.append), delay=2)  # type: ignore[arg-type]
+    env.run()
+    assert env.now == 2 and len(hits) == 1
+    assert "callbacks, event.callbacks = event.callbacks, None" in inspect.getsource(simpy.Environment.step)
+
+
+def test_asyncio_private_hooks_exist():
+    assert callable(events._set_running_loop)
+    loop = asyncio.new_event_loop()
+    h = events.TimerHandle(1.0, print, (), loop)
+    loop.close()
+    assert hasattr(h, "_when") and hasattr(h, "_scheduled") and hasattr(h, "_cancelled")
+    assert hasattr(events.Handle, "_run")
+    assert hasattr(base_events.BaseEventLoop, "_timer_handle_cancelled")
+    # TimerHandle.cancel() reports to the loop only when _scheduled is set.
+    assert "_timer_handle_cancelled" in inspect.getsource(events.TimerHandle.cancel)
+
+
+def test_aiosmtpd_keeps_command_size_limits_at_class_level():
+    """Pitfall 9: still shared by every server in a process in this version,
+    which is why mta.server makes them per instance."""
+    from aiosmtpd.smtp import SMTP
+    assert "command_size_limits" in SMTP.__dict__
