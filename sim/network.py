@@ -31,6 +31,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from sim.loop import Arrival
 from sim.schedules import AlwaysUp, LinkSchedule
 from sim.transport import SimServer, SimTransport
 
@@ -130,19 +131,24 @@ class Connection:
         if not self.path_up():
             return                          # black hole: the bytes vanish
         peer = self.ends[1 - from_side]
-        peer._loop.call_at(self._arrival(from_side, len(data)), peer._receive, data)
+        self._deliver(peer, self._arrival(from_side, len(data)), peer._receive, data)
 
     def send_eof(self, from_side: int) -> None:
         if not self.path_up():
             return
         peer = self.ends[1 - from_side]
-        peer._loop.call_at(self._arrival(from_side, 0), peer._receive_eof)
+        self._deliver(peer, self._arrival(from_side, 0), peer._receive_eof, None)
 
     def send_reset(self, from_side: int) -> None:
         if not self.path_up():
             return
         peer = self.ends[1 - from_side]
-        peer._loop.call_at(self._arrival(from_side, 0), peer._receive_reset)
+        self._deliver(peer, self._arrival(from_side, 0), peer._receive_reset, None)
+
+    @staticmethod
+    def _deliver(peer: SimTransport, when: float, callback: Any, arg: Any) -> None:
+        loop = peer._loop
+        loop.scheduler.push_timer(Arrival(when, loop, callback, arg))  # type: ignore[attr-defined]
 
     def end_closed(self, side: int) -> None:
         self.closed_ends[side] = True
