@@ -1,0 +1,359 @@
+"""Simulated DNS: answers from ordinary zone-file text, in virtual time.
+
+:class:`SimResolver` implements :class:`mta.dns.Resolver` from zone text
+parsed by dnspython (``dns.zone.from_text``).  Several zones may be loaded,
+each under its own origin; a name is answered by the zone whose origin is
+its longest suffix, and a name under no zone does not exist.  Every query
+costs ``latency`` seconds of loop time, and outages make queries time out
+or fail with SERVFAIL during given intervals of loop time.  Because time
+comes from ``asyncio.get_running_loop()``, the same resolver costs virtual
+time inside the simulated world and real (tiny) time on a real loop.
+
+:class:`ZoneSet` is the answering logic on its own (no time, no I/O), and
+:class:`ZoneServer` serves a zone set over real UDP on loopback: a test
+fixture for :class:`mta.dns_live.LiveResolver`, and a way to give a live
+test bed the same DNS as a simulated run.
+
+Answers are deterministic: records are sorted, outages are checked in the
+order given, and nothing depends on dict or set order.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.node
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+from mta.dns import DnsTimeout, MxRecord, NXDomain, ServFail, dnsbl_query_name
+
+#: The default TTL given to records when the zone text sets none ($TTL).
+DEFAULT_TTL = 3600
+#: How long a query waits in a "timeout" outage before DnsTimeout (seconds).
+DEFAULT_TIMEOUT = 5.0
+#: CNAME chains longer than this are treated as a server failure (a loop).
+MAX_CNAME_HOPS = 8
+
+TIMEOUT = "timeout"
+SERVFAIL = "servfail"
+_MODES = (TIMEOUT, SERVFAIL)
+
+_ORIGIN_RE = re.compile(r"^\$ORIGIN\s+(\S+)\s*(;.*)?$", re.IGNORECASE)
+
+
+def _absolute(name: str | dns.name.Name) -> dns.name.Name:
+    """A name as an absolute dnspython name (trailing dot optional)."""
+    if isinstance(name, dns.name.Name):
+        return name if name.is_absolute() else name.concatenate(dns.name.root)
+    text = name.strip()
+    if not text.endswith("."):
+        text += "."
+    return dns.name.from_text(text)
+
+
+def _text(name: dns.name.Name) -> str:
+    """Lower-case text without the trailing dot; the root stays ``"."``."""
+    return name.to_text(omit_final_dot=True).lower()
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A DNS failure during ``[start, end)`` of loop time.
+
+    ``mode`` is ``"timeout"`` (the query hangs for the resolver's timeout,
+    then raises :class:`DnsTimeout`) or ``"servfail"`` (raises
+    :class:`ServFail` after the usual latency).  ``target`` limits the
+    outage to one name and everything below it (a zone's origin makes it a
+    per-zone outage, e.g. a DNS block list that stops answering); ``None``
+    means every query.
+    """
+
+    start: float
+    end: float
+    mode: str = TIMEOUT
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"outage mode must be one of {_MODES}, not {self.mode!r}")
+        if not self.end > self.start:
+            raise ValueError(f"outage end {self.end} must be after its start {self.start}")
+
+    def covers(self, name: dns.name.Name, now: float) -> bool:
+        if not self.start <= now < self.end:
+            return False
+        return self.target is None or name.is_subdomain(_absolute(self.target))
+
+
+def _outage(spec: Outage | tuple | list | Mapping) -> Outage:
+    """Accept ``Outage``, ``(start, end[, mode[, target]])`` or a mapping."""
+    if isinstance(spec, Outage):
+        return spec
+    if isinstance(spec, Mapping):
+        return Outage(**spec)
+    return Outage(*spec)
+
+
+class ZoneSet:
+    """Zones parsed from text, answering queries like authoritative servers.
+
+    ``lookup(name, rdtype)`` returns the sorted rdatas, ``[]`` for a name
+    that exists without that type (including empty non-terminals, RFC 8020),
+    and raises :class:`NXDomain` for a name that does not exist.  Simple
+    wildcards (``*.zone``, RFC 4592) and in-zone CNAME chains are followed.
+    """
+
+    def __init__(self, zones: Mapping[str, str] | None = None) -> None:
+        self._zones: dict[dns.name.Name, dns.zone.Zone] = {}
+        for origin in sorted(zones or {}):
+            self.add_zone(origin, zones[origin])
+
+    @classmethod
+    def from_text(cls, text: str) -> "ZoneSet":
+        """Zones from one text blob; each ``$ORIGIN`` line starts a zone."""
+        return cls(split_zones(text))
+
+    def add_zone(self, origin: str, text: str) -> None:
+        """Add (or replace) the zone at ``origin`` from zone-file text."""
+        name = _absolute(origin)
+        if "$TTL" not in text.upper():
+            # Scenario zones rarely bother with TTLs; dnspython insists on one.
+            text = f"$TTL {DEFAULT_TTL}\n{text}"
+        try:
+            zone = dns.zone.from_text(text, origin=name, relativize=False, check_origin=False)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"zone {_text(name)}: {exc}") from exc
+        self._zones[name] = zone
+
+    @property
+    def origins(self) -> list[str]:
+        return sorted(_text(o) for o in self._zones)
+
+    def zone_for(self, name: dns.name.Name) -> dns.zone.Zone | None:
+        """The zone whose origin is the longest suffix of ``name``."""
+        best = None
+        for origin, zone in self._zones.items():
+            if name.is_subdomain(origin) and (best is None or len(origin) > len(best[0])):
+                best = (origin, zone)
+        return best[1] if best else None
+
+    def lookup(self, name: str | dns.name.Name, rdtype: str) -> list:
+        """Rdatas of ``rdtype`` at ``name``, sorted; see the class docstring."""
+        qname = _absolute(name)
+        want = dns.rdatatype.from_text(rdtype)
+        for _hop in range(MAX_CNAME_HOPS):
+            zone = self.zone_for(qname)
+            if zone is None:
+                raise NXDomain(_text(qname))
+            node = self._node(zone, qname)
+            if node is None:
+                raise NXDomain(_text(qname))
+            rds = node.get_rdataset(dns.rdataclass.IN, want)
+            if rds is not None:
+                return sorted(rds, key=lambda rd: rd.to_text())
+            cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+            if cname is None or want == dns.rdatatype.CNAME:
+                return []  # the name exists, without this type: NODATA
+            qname = next(iter(cname)).target
+        raise ServFail(f"CNAME chain longer than {MAX_CNAME_HOPS} at {_text(qname)}")
+
+    @staticmethod
+    def _node(zone: dns.zone.Zone, qname: dns.name.Name):
+        """The node answering ``qname``, an empty node for an empty
+        non-terminal, a wildcard's node, or None (the name does not exist)."""
+        node = zone.get_node(qname)
+        if node is not None:
+            return node
+        names = sorted(zone.nodes)
+        if any(n.is_subdomain(qname) for n in names):
+            return dns.node.Node()  # empty non-terminal: exists, no data
+        # Closest encloser: the longest existing ancestor; its wildcard answers.
+        parent = qname.parent()
+        while parent.is_subdomain(zone.origin):
+            if parent == zone.origin or any(n.is_subdomain(parent) for n in names):
+                return zone.get_node(dns.name.Name((b"*",) + parent.labels))
+            parent = parent.parent()
+        return None
+
+
+def split_zones(text: str) -> dict[str, str]:
+    """Split a blob on ``$ORIGIN`` lines into ``{origin: zone text}``.
+
+    Lines before the first ``$ORIGIN`` may only be blank, comments or
+    ``$TTL`` (which then applies to every zone).  An origin given twice has
+    its texts joined.
+    """
+    zones: dict[str, list[str]] = {}
+    prelude: list[str] = []
+    current: list[str] | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _ORIGIN_RE.match(line.strip())
+        if m:
+            origin = _text(_absolute(m.group(1)))
+            current = zones.setdefault(origin, list(prelude))
+            continue
+        if current is None:
+            stripped = line.strip()
+            if stripped and not stripped.startswith(";") and not stripped.upper().startswith("$TTL"):
+                raise ValueError(f"zone text line {lineno}: record before any $ORIGIN: {stripped!r}")
+            if stripped.upper().startswith("$TTL"):
+                prelude.append(line)
+            continue
+        current.append(line)
+    return {origin: "\n".join(lines) + "\n" for origin, lines in zones.items()}
+
+
+class SimResolver:
+    """A :class:`mta.dns.Resolver` answering from zone text in loop time.
+
+    ``zones`` maps origins to zone text.  ``latency`` (seconds) is spent on
+    every query, ``timeout`` in a query that meets a "timeout" outage.
+    ``outages`` is a list of :class:`Outage` or ``(start, end, mode[,
+    target])`` tuples in loop time.
+    """
+
+    def __init__(self, zones: Mapping[str, str] | None = None, *, latency: float = 0.0,
+                 timeout: float = DEFAULT_TIMEOUT,
+                 outages: Iterable[Outage | tuple | Mapping] = ()) -> None:
+        if latency < 0 or timeout < 0:
+            raise ValueError("latency and timeout must not be negative")
+        self.zoneset = ZoneSet(zones)
+        self.latency = float(latency)
+        self.timeout = float(timeout)
+        self.outages: list[Outage] = [_outage(o) for o in outages]
+        #: Queries asked so far, by type (a plain count, for reports).
+        self.query_counts: dict[str, int] = {}
+
+    @classmethod
+    def from_text(cls, text: str, **options) -> "SimResolver":
+        """A resolver from one blob of zones separated by ``$ORIGIN`` lines."""
+        return cls(split_zones(text), **options)
+
+    def add_zone(self, origin: str, text: str) -> None:
+        self.zoneset.add_zone(origin, text)
+
+    def add_outage(self, start: float, end: float, mode: str = TIMEOUT,
+                   target: str | None = None) -> Outage:
+        outage = Outage(start, end, mode, target)
+        self.outages.append(outage)
+        return outage
+
+    async def _query(self, name: str, rdtype: str) -> list:
+        qname = _absolute(name)
+        self.query_counts[rdtype] = self.query_counts.get(rdtype, 0) + 1
+        now = asyncio.get_running_loop().time()
+        for outage in self.outages:
+            if outage.covers(qname, now):
+                if outage.mode == TIMEOUT:
+                    await asyncio.sleep(self.timeout)
+                    raise DnsTimeout(f"{_text(qname)} {rdtype}: no answer in {self.timeout:g}s")
+                await asyncio.sleep(self.latency)
+                raise ServFail(f"{_text(qname)} {rdtype}: SERVFAIL")
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self.zoneset.lookup(qname, rdtype)
+
+    async def mx(self, domain: str) -> list[MxRecord]:
+        rds = await self._query(domain, "MX")
+        return sorted(MxRecord(rd.preference, _text(rd.exchange)) for rd in rds)
+
+    async def a(self, name: str) -> list[str]:
+        rds = await self._query(name, "A")
+        return [str(ip) for ip in sorted(ipaddress.IPv4Address(rd.address) for rd in rds)]
+
+    async def txt(self, name: str) -> list[str]:
+        rds = await self._query(name, "TXT")
+        return sorted(b"".join(rd.strings).decode("utf-8", "replace") for rd in rds)
+
+    async def dnsbl(self, ip: str, zone: str) -> list[str]:
+        try:
+            return await self.a(dnsbl_query_name(ip, zone))
+        except NXDomain:
+            return []
+
+
+class ZoneServer(asyncio.DatagramProtocol):
+    """A tiny authoritative DNS server over UDP, answering from a ZoneSet.
+
+    ``failures`` maps a name (covering everything below it) to ``"drop"``
+    (never answer: the client times out), ``"servfail"`` or ``"refused"``.
+    Start it with :meth:`start` on the running loop; ``address`` is then
+    ``(host, port)``.
+    """
+
+    def __init__(self, zoneset: ZoneSet, failures: Mapping[str, str] | None = None) -> None:
+        self.zoneset = zoneset
+        self.failures: dict[str, str] = dict(failures or {})
+        self.transport: asyncio.DatagramTransport | None = None
+        self.queries: list[tuple[str, str]] = []
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        return self.address
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.transport is not None, "server not started"
+        return self.transport.get_extra_info("sockname")[:2]
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            query = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            return  # not DNS: ignore, as servers do
+        response = self.answer(query)
+        if response is not None and self.transport is not None:
+            self.transport.sendto(response.to_wire(), addr)
+
+    def _failure(self, qname: dns.name.Name) -> str | None:
+        for target in sorted(self.failures):
+            if qname.is_subdomain(_absolute(target)):
+                return self.failures[target]
+        return None
+
+    def answer(self, query: dns.message.Message) -> dns.message.Message | None:
+        """The response to ``query``, or None to stay silent."""
+        response = dns.message.make_response(query)
+        if len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+            return response
+        q = query.question[0]
+        self.queries.append((_text(q.name), dns.rdatatype.to_text(q.rdtype)))
+        failure = self._failure(q.name)
+        if failure == "drop":
+            return None
+        if failure in ("servfail", "refused"):
+            response.set_rcode(dns.rcode.SERVFAIL if failure == "servfail" else dns.rcode.REFUSED)
+            return response
+        response.flags |= dns.flags.AA
+        try:
+            rdatas = self.zoneset.lookup(q.name, dns.rdatatype.to_text(q.rdtype))
+        except NXDomain:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            return response
+        except ServFail:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response
+        if rdatas:
+            rrset = dns.rrset.from_rdata_list(q.name, DEFAULT_TTL, rdatas)
+            response.answer.append(rrset)
+        return response

@@ -1,0 +1,365 @@
+"""Retry schedules: hand-computed timelines for every preset, give-up points,
+per-domain lifetimes, and properties that must hold for any schedule.
+
+Every timeline here is for a message that fails every attempt, attempts
+taking no time, queued at t=0 unless stated, so the arithmetic in the
+comments can be checked by hand.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mta.retry import (
+    DAY, HOUR, EXIM_DEFAULT_RULES, CustomSchedule, EximRetryRecord, EximRule, EximSchedule,
+    PostfixSchedule, RetrySchedule, SendmailSchedule, parse_duration, parse_exim_rules, preset,
+    preset_names, timeline,
+)
+
+
+# -- Postfix ---------------------------------------------------------------------------
+# Defaults: minimal_backoff_time 300, maximal_backoff_time 4000, queue_run_delay 300
+# (deferred-queue scans at 0, 300, 600, ...), maximal_queue_lifetime 5d = 432000.
+# After a failure at `now` (age = now - 0): next = first scan >= now + clamp(age, 300, 4000).
+POSTFIX_HEAD = [
+    0,      # arrival: tried at once
+    300,    # fail at 0:    age 0    -> clamp 300  -> 0+300 = 300 (a scan tick)
+    600,    # fail at 300:  age 300  -> 300        -> 600
+    1200,   # fail at 600:  age 600  -> 600        -> 1200
+    2400,   # fail at 1200: age 1200 -> 1200       -> 2400
+    4800,   # fail at 2400: age 2400 -> 2400       -> 4800
+    9000,   # fail at 4800: age 4800 -> 4000 (max) -> 8800 -> next scan 9000 (30*300)
+    13200,  # fail at 9000: 9000+4000 = 13000 -> scan 13200 (44*300)
+    17400,  # 13200+4000 = 17200 -> 17400 (58*300): from here every 4200
+]
+
+
+def test_postfix_timeline_and_give_up():
+    tl = timeline(preset("postfix"))
+    assert list(tl.attempts[:9]) == POSTFIX_HEAD
+    # From 4800 on: 4000 rounded up to the 300 s scan grid = 4200 per step.
+    # Attempt n (n >= 6) is at 4800 + 4200*(n-6).  The last one not past the
+    # lifetime: 4800 + 4200*101 = 429000 <= 432000 (attempt 107); its failure
+    # is not later than 432000, so one more try at 429000+4200 = 433200
+    # (attempt 108), whose failure at 433200 > 432000 returns the message.
+    assert list(tl.attempts[5:]) == [4800 + 4200 * i for i in range(103)]
+    assert tl.attempts[-2:] == (429000, 433200)
+    assert len(tl.attempts) == 108
+    assert tl.gave_up_at == 433200
+
+
+def test_postfix_without_scan_grid():
+    # queue_run_delay 0: exactly now + clamp(age): 0, 300, 600, 1200, 2400, 4800,
+    # then +4000: 8800, 12800, 16800.
+    tl = timeline(preset("postfix", queue_run_delay=0))
+    assert list(tl.attempts[:9]) == [0, 300, 600, 1200, 2400, 4800, 8800, 12800, 16800]
+
+
+def test_postfix_gives_up_only_after_the_lifetime_strictly():
+    s = preset("postfix")
+    assert s.next_attempt(0, 0, 432000, 50) is not None   # not *after* the lifetime yet
+    assert s.next_attempt(0, 0, 432000.5, 50) is None
+    # maximal_queue_lifetime = 0: try once.
+    assert preset("postfix", maximal_queue_lifetime=0).next_attempt(0, 0, 0, 1) is None
+
+
+# -- Exim ------------------------------------------------------------------------------
+# F,2h,15m; G,16h,1h,1.5; F,4d,6h, measured from the first failure (t=0).
+EXIM_TIMELINE = [
+    0, 900, 1800, 2700, 3600, 4500, 5400, 6300, 7200,  # F: every 900 while failing <= 7200
+    8100,    # fail at 7200 (<= 2h, still F): 7200+900
+    11700,   # fail at 8100 > 2h -> G; previous gap 900 < 1h -> 3600: 8100+3600
+    17100,   # previous gap 3600 -> 3600*1.5 = 5400: 11700+5400
+    25200,   # 5400*1.5 = 8100
+    37350,   # 8100*1.5 = 12150
+    55575,   # 12150*1.5 = 18225
+    82912,   # fail at 55575 <= 16h (57600): 18225*1.5 = 27337.5 -> 27337 (integer)
+    104512,  # fail at 82912 > 16h -> F,4d,6h: +21600
+    126112, 147712, 169312, 190912, 212512, 234112, 255712, 277312, 298912,
+    320512, 342112,  # 82912 + 12*21600 = 342112 <= 4d (345600): one more
+    363712,  # 342112+21600; its failure at 363712 > 345600: bounced
+]
+
+
+def test_exim_timeline_and_give_up():
+    tl = timeline(preset("exim"))
+    assert list(tl.attempts) == EXIM_TIMELINE
+    assert tl.gave_up_at == 363712
+    assert preset("exim").delay_warning == 24 * HOUR
+
+
+def test_exim_rules_measured_from_first_failure_not_queueing():
+    s = preset("exim")
+    # Queued at 0, first failure at 9000 (e.g. the first try waited for a
+    # queue run).  A failure at 10000 is 1000 s into the failures: F, +900.
+    assert s.next_attempt(0, 9000, 10000, 2) == 10900
+    # ...but the message's age still bounds the whole thing (retry.c's
+    # received_time check): older than 4d -> bounced.
+    assert s.next_attempt(0, 9000, 4 * DAY + 1, 40) is None
+
+
+def test_exim_with_a_queue_runner_every_30_minutes():
+    """Debian runs Exim with -q30m: a due retry waits for the next queue run
+    (runs at 0, 1800, 3600, ...).  The pure schedule still agrees with the
+    stateful retry record although the delays now vary."""
+    tl = timeline(preset("exim", queue_interval=1800))
+    assert list(tl.attempts) == [
+        0, 1800, 3600, 5400, 7200,  # F: due 15 min after each failure -> the next run
+        9000,    # fail at 7200 (<= 2h, F): due 8100 -> run 9000
+        12600,   # fail at 9000 > 2h: G, previous gap 900 < 1h -> 3600: due 12600
+        18000,   # 3600*1.5 = 5400: due 18000
+        27000,   # 5400*1.5 = 8100: due 26100 -> run 27000
+        39600,   # min(predicted 8100, actual 9000) = 8100 -> 12150: due 39150 -> 39600
+        59400,   # min(12150, 12600)*1.5 = 18225: due 57825 -> run 59400
+        81000,   # fail at 59400 > 16h: F,4d,6h: 59400+21600
+    ] + [81000 + 21600 * j for j in range(1, 13)] + [
+        361800,  # 81000+12*21600 = 340200 <= 4d; 340200+21600 fails past 4d
+    ]
+    assert tl.gave_up_at == 361800
+    record, expected, t = EximRetryRecord(parse_exim_rules(EXIM_DEFAULT_RULES)), [], 0
+    while t is not None:
+        expected.append(t)
+        due = record.fail(t, 0)
+        t = None if due is None else math.ceil(due / 1800) * 1800
+    assert list(tl.attempts) == expected
+
+
+def test_exim_custom_rule_string():
+    # The per-domain rule "dialup.example * F,2d,1h": every hour, and the
+    # failure after 2 days bounces: 0, 3600, ..., 172800 (<= 2d, so one
+    # more at 176400), whose failure at 176400 > 172800 bounces.
+    tl = timeline(preset("exim", rules="F,2d,1h"))
+    assert list(tl.attempts) == [3600 * i for i in range(50)]
+    assert tl.gave_up_at == 176400
+
+
+def test_exim_rule_parser():
+    assert parse_exim_rules(EXIM_DEFAULT_RULES) == (
+        EximRule("F", 7200, 900), EximRule("G", 57600, 3600, 1500), EximRule("F", 345600, 21600))
+    assert str(parse_exim_rules("g,1d,30m,2")[0]) == "G,1d,30m,2"
+    assert parse_exim_rules("F,1h30m,90s;")[0] == EximRule("F", 5400, 90)
+    for bad in ["", "F,2h", "G,2h,15m", "X,1h,1m", "F,2h,0", "G,1h,1m,0.5", "F,2q,1m"]:
+        with pytest.raises(ValueError):
+            parse_exim_rules(bad)
+    with pytest.raises(ValueError, match="randomised"):
+        parse_exim_rules("H,1d,1h,2")
+
+
+@pytest.mark.parametrize("rules", [EXIM_DEFAULT_RULES, "F,1h,10m; G,1d,30m,2; F,3d,4h",
+                                   "G,2d,5m,1.3", "F,10m,1m; G,1h,2m,3; G,5h,1h,1.1; F,1d,2h"])
+@pytest.mark.parametrize("duration", [0, 7, 128.6, 299.9, 300, 300.1, 899, 3599])
+def test_exim_pure_schedule_matches_the_stateful_retry_record(rules, duration):
+    """With every attempt taking the same time, the reconstruction of the
+    previous gap is exact: same attempts as Exim's own retry record."""
+    for queued_at in (0.0, 1234.5):
+        record = EximRetryRecord(parse_exim_rules(rules))
+        expected, t = [], queued_at
+        while t is not None:
+            expected.append(t)
+            t = record.fail(t + duration, queued_at)
+        tl = timeline(preset("exim", rules=rules), queued_at=queued_at, attempt_duration=duration)
+        assert list(tl.attempts) == expected
+
+
+# -- Sendmail --------------------------------------------------------------------------
+
+def test_sendmail_timeline_and_give_up():
+    # -q30m: queue runs at 0, 1800, 3600, ...  Timeout.queuereturn 5d = 432000
+    # = 240 runs.  Tried on arrival at 0, then in every run; the failure in
+    # the run at 432000 is at or after the lifetime: returned then.
+    tl = timeline(preset("sendmail"))
+    assert list(tl.attempts) == [1800 * i for i in range(241)]
+    assert tl.gave_up_at == 432000
+    assert preset("sendmail").delay_warning == 4 * HOUR
+
+
+def test_sendmail_queue_runs_are_global_not_per_message():
+    # Queued at 1000: tried at once, then at the next run, 1800 (only 800 s
+    # later: sendmail has no per-message minimum), then every 1800.  Give-up:
+    # the first run at or after 1000+432000 = 433000 is 241*1800 = 433800.
+    tl = timeline(preset("sendmail"), queued_at=1000)
+    assert list(tl.attempts[:4]) == [1000, 1800, 3600, 5400]
+    assert tl.gave_up_at == 433800
+    assert len(tl.attempts) == 1 + 241
+    # MinQueueAge 15m: a failure at 1700 skips the run at 1800 (100 s later).
+    assert preset("sendmail", MinQueueAge="15m").next_attempt(1000, 1700, 1700, 1) == 3600
+
+
+# -- RFC 5321 and custom -----------------------------------------------------------------
+
+def test_rfc5321_plain():
+    # Every 30 min; give up at the first failure at or after 5d: 0..432000 step 1800.
+    s = preset("rfc5321")
+    assert (s.min_backoff, s.max_backoff, s.lifetime) == (1800, 1800, 5 * DAY)
+    tl = timeline(s)
+    assert list(tl.attempts) == [1800 * i for i in range(241)]
+    assert tl.gave_up_at == 432000
+
+
+def test_custom_geometric():
+    # Gaps 600, 1200, 2400, 4800, then capped at 7200; lifetime 2d = 172800.
+    s = preset("custom", min_backoff=600, max_backoff="2h", factor=2, lifetime="2d")
+    tl = timeline(s)
+    assert list(tl.attempts[:7]) == [
+        0, 600,   # 0+600
+        1800,     # 600+1200
+        4200,     # 1800+2400
+        9000,     # 4200+4800
+        16200,    # 9000+7200 (9600 capped)
+        23400,    # +7200 from here on
+    ]
+    # 16200 + 7200*22 = 174600 is the first failure at or after 172800.
+    assert tl.attempts[-1] == tl.gave_up_at == 174600
+    assert list(tl.attempts[5:]) == [16200 + 7200 * i for i in range(23)]
+
+
+def test_custom_fixed_interval_and_try_once():
+    s = preset("custom", interval="1h", lifetime="3h")
+    assert list(timeline(s).attempts) == [0, 3600, 7200, 10800]
+    assert timeline(preset("custom", lifetime=0)).attempts == (0,)
+
+
+# -- per-domain lifetimes ----------------------------------------------------------------
+
+def test_postfix_two_day_lifetime():
+    # Same steps as the default; 4800 + 4200*40 = 172800 is not *after*
+    # 172800, so one more try at 177000, which fails past it: returned.
+    tl = timeline(preset("postfix").with_lifetime(2 * DAY))
+    assert tl.attempts[-2:] == (172800, 177000)
+    assert tl.gave_up_at == 177000
+
+
+def test_exim_lifetime_override_moves_the_final_cutoff():
+    two_days = preset("exim").with_lifetime("2d")
+    assert [str(r) for r in two_days.rules] == ["F,2h,15m", "G,16h,1h,1.5", "F,2d,6h"]
+    # Same as the default up to 169312 = 82912 + 4*21600 <= 172800; then
+    # 190912, whose failure is past 2d.
+    tl = timeline(two_days)
+    assert list(tl.attempts) == EXIM_TIMELINE[:20] + [190912]
+    week = preset("exim", lifetime="7d")
+    assert str(week.rules[-1]) == "F,1w,6h" and week.lifetime == 7 * DAY
+    assert [str(r) for r in preset("exim").with_lifetime("1h").rules] == ["F,1h,15m"]
+
+
+@pytest.mark.parametrize("name", ["postfix", "sendmail", "rfc5321", "custom", "exim"])
+def test_every_preset_takes_a_lifetime_override_and_extends(name):
+    base = preset(name)
+    short, long = base.with_lifetime(2 * DAY), base.with_lifetime(10 * DAY)
+    assert (short.lifetime, long.lifetime) == (2 * DAY, 10 * DAY)
+    assert base.lifetime == 5 * DAY or name == "exim"
+    assert timeline(short).gave_up_at >= 2 * DAY
+    assert timeline(long).gave_up_at >= 10 * DAY > timeline(base).gave_up_at
+
+
+# -- presets and parsing ---------------------------------------------------------------
+
+def test_presets_and_their_declared_bounds():
+    assert preset_names() == ["custom", "exim", "postfix", "rfc5321", "sendmail"]
+    assert isinstance(preset("postfix"), PostfixSchedule)
+    assert isinstance(preset("EXIM"), EximSchedule)
+    assert isinstance(preset("sendmail"), SendmailSchedule)
+    assert isinstance(preset("custom"), CustomSchedule)
+    for name in preset_names():
+        assert isinstance(preset(name), RetrySchedule)
+    p = preset("postfix")
+    assert (p.min_backoff, p.max_backoff, p.lifetime, p.delay_warning) == (300, 4300, 5 * DAY, None)
+    e = preset("exim")
+    # Largest gap: the last G step 27337 s (see the timeline), not the 6 h F.
+    assert (e.min_backoff, e.max_backoff, e.lifetime) == (900, 27337, 4 * DAY)
+    assert preset("postfix", delay_warning_time="4h").delay_warning == 4 * HOUR
+    assert preset("postfix", delay_warning_time=0).delay_warning is None
+    assert preset("sendmail", queuereturn="2d", queuewarn=0).lifetime == 2 * DAY
+
+
+def test_bad_presets_are_refused_with_a_message():
+    with pytest.raises(ValueError, match="unknown retry preset"):
+        preset("qmail")
+    with pytest.raises(ValueError, match="no_such_knob"):
+        preset("postfix", no_such_knob=1)
+    with pytest.raises(ValueError):
+        preset("postfix", minimal_backoff_time=5000)  # above the maximum
+    with pytest.raises(ValueError):
+        preset("custom", factor=0.5)
+
+
+def test_parse_duration():
+    assert parse_duration("5d") == 432000
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("300") == parse_duration(300) == 300
+    assert parse_duration("1w") == 7 * DAY
+    for bad in ["", "5x", "-1", "h", True, float("nan")]:
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+# -- properties --------------------------------------------------------------------------
+
+durations = st.floats(min_value=1, max_value=3 * DAY).map(round)
+
+
+@st.composite
+def schedules(draw):
+    kind = draw(st.sampled_from(["preset", "postfix", "custom", "exim", "sendmail"]))
+    if kind == "preset":
+        s = preset(draw(st.sampled_from(preset_names())))
+    elif kind == "postfix":
+        lo = draw(st.integers(60, 3600))
+        s = preset("postfix", minimal_backoff_time=lo,
+                   maximal_backoff_time=lo + draw(st.integers(0, 10000)),
+                   queue_run_delay=draw(st.sampled_from([0, 60, 300, 1000])))
+    elif kind == "custom":
+        lo = draw(st.integers(60, 7200))
+        s = preset("custom", min_backoff=lo, max_backoff=lo * draw(st.integers(1, 20)),
+                   factor=draw(st.sampled_from([1, 1.5, 2, 3])),
+                   queue_interval=draw(st.sampled_from([0, 300])))
+    elif kind == "sendmail":
+        s = preset("sendmail", q=draw(st.sampled_from([600, 1800, 3600])),
+                   MinQueueAge=draw(st.sampled_from([0, 300, 2000])))
+    else:
+        parts, cutoff = [], 0
+        for _ in range(draw(st.integers(1, 3))):
+            cutoff += draw(st.integers(1800, DAY))
+            interval = draw(st.integers(60, 4 * 3600))
+            if draw(st.booleans()):
+                parts.append(f"G,{cutoff},{interval},{draw(st.sampled_from([1.2, 1.5, 2]))}")
+            else:
+                parts.append(f"F,{cutoff},{interval}")
+        s = preset("exim", rules="; ".join(parts))
+    return s.with_lifetime(draw(durations))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=schedules(), queued_at=st.floats(0, 1e6),
+       delays=st.lists(st.floats(0, 900), min_size=1, max_size=8))
+def test_retry_discipline_properties(schedule, queued_at, delays):
+    tl = timeline(schedule, queued_at=queued_at,
+                  attempt_duration=lambda n: delays[n % len(delays)])
+    attempts = tl.attempts
+    assert attempts[0] == queued_at
+    assert all(b > a for a, b in zip(attempts, attempts[1:])), "monotonic"
+    for n, (start, nxt) in enumerate(zip(attempts, attempts[1:]), 1):
+        gap = nxt - (start + delays[n % len(delays)])  # from the failure to the next try
+        assert schedule.min_backoff - 1e-6 <= gap <= schedule.max_backoff + 1e-6, (n, gap)
+    # Never given up before the lifetime, never tried past lifetime + max_backoff.
+    assert tl.gave_up_at - queued_at >= schedule.lifetime - 1e-6
+    assert attempts[-1] <= queued_at + schedule.lifetime + schedule.max_backoff + 1e-6
+    # Deterministic: the same question gets the same answer.
+    assert timeline(schedule, queued_at=queued_at,
+                    attempt_duration=lambda n: delays[n % len(delays)]) == tl
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedule=schedules(), queued_at=st.floats(0, 1e6), age=st.floats(0, 12 * DAY),
+       attempts=st.integers(1, 200))
+def test_next_attempt_is_after_now_or_none_only_past_lifetime(schedule, queued_at, age, attempts):
+    now = queued_at + age
+    nxt = schedule.next_attempt(queued_at, queued_at, now, attempts)
+    if nxt is None:
+        assert age >= schedule.lifetime
+    else:
+        assert nxt > now
+        assert age <= schedule.lifetime
+        assert not math.isnan(nxt)
