@@ -1,0 +1,141 @@
+"""ETRN (RFC 1985): argument parsing and the reply a server gives.
+
+``ETRN [@|#]node``: a plain node is a host or domain; ``@domain`` covers the
+domain and its subdomains; ``#name`` names a queue, which here is the queue
+of the domain of that name (as the PSI seed's ``ETRN #domain.com`` expects).
+The server asks its :class:`mta.interfaces.ReleaseTarget` to start delivery
+over new connections and answers at once.
+
+Replies (RFC 1985 §5; Postfix ``etrn_cmd`` texts where Postfix has one):
+
+=====  ==============================================================
+250    "Queuing started" (``style="postfix"``: Postfix never counts)
+251    "OK, no messages waiting for node <d>"
+252    "OK, pending messages for node <d> started" (mail is held but none
+       could be started now, e.g. already being delivered)
+253    "OK, <n> pending messages for node <d> started"
+458    "Unable to queue messages for node <d>" (no queue, or it failed)
+459    "<d>: service unavailable" (not an ETRN domain: Postfix's
+       fast_flush_domains) or "<d>: Client host rejected: Access denied"
+500    "Syntax: ETRN domain" (no argument, or more than one)
+501    "Error: invalid parameter syntax"
+502    "5.5.1 Error: command not implemented" (ETRN switched off)
+503    "Error: MAIL transaction in progress"
+=====  ==============================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mta.addresses import domain_matches, valid_domain
+from mta.policy.access import Networks
+
+STYLES = ("rfc1985", "postfix")
+
+
+class EtrnSyntaxError(ValueError):
+    """The ETRN argument is missing or malformed; carries the reply."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class EtrnArg:
+    """A parsed ETRN argument.  ``kind`` is ``node``, ``domain`` (``@``)
+    or ``queue`` (``#``); ``name`` is lower-case without the prefix."""
+
+    kind: str
+    name: str
+
+    @property
+    def include_subdomains(self) -> bool:
+        return self.kind == "domain"
+
+
+def parse_etrn(arg: str | None) -> EtrnArg:
+    """Parse the text after ``ETRN``; raises :class:`EtrnSyntaxError`."""
+    words = (arg or "").split()
+    if len(words) != 1:
+        raise EtrnSyntaxError(500, "Syntax: ETRN domain")
+    word = words[0]
+    kind = {"@": "domain", "#": "queue"}.get(word[0], "node")
+    name = word[1:] if kind != "node" else word
+    name = name.lower()
+    if name.endswith("."):  # an absolute name: same domain
+        name = name[:-1]
+    if not name or name.startswith("[") or not valid_domain(name):
+        raise EtrnSyntaxError(501, "Error: invalid parameter syntax")
+    return EtrnArg(kind, name)
+
+
+@dataclass(frozen=True)
+class EtrnPolicy:
+    """Who may ask ETRN for what.
+
+    ``domains``: domains whose mail ETRN may release (Postfix's
+    ``fast_flush_domains``, default ``$relay_domains``; a ``.example``
+    entry covers subdomains); ``None`` allows any domain.
+    ``clients``: networks allowed to use ETRN (None: any client, Postfix's
+    empty ``smtpd_etrn_restrictions``).  ``style``: ``rfc1985`` answers
+    251/252/253 with counts, ``postfix`` always "250 Queuing started".
+    """
+
+    enabled: bool = True
+    domains: tuple[str, ...] | None = None
+    clients: Networks | None = None
+    style: str = "rfc1985"
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"ETRN style must be one of {STYLES}")
+
+
+@dataclass(frozen=True, slots=True)
+class EtrnResult:
+    """The reply to one ETRN and what it started."""
+
+    code: int
+    text: str
+    domain: str = ""
+    released: int = 0
+
+    @property
+    def reply(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+def etrn_reply(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
+               client_ip: str, target: object | None) -> EtrnResult:
+    """Decide the reply to ``ETRN arg`` and, when allowed, start the
+    release through ``target`` (an mta.interfaces.ReleaseTarget)."""
+    if not policy.enabled:
+        return EtrnResult(502, "5.5.1 Error: command not implemented")
+    if in_transaction:
+        return EtrnResult(503, "Error: MAIL transaction in progress")
+    try:
+        parsed = parse_etrn(arg)
+    except EtrnSyntaxError as exc:
+        return EtrnResult(exc.code, exc.text)
+    d = parsed.name
+    if policy.clients is not None and client_ip not in policy.clients:
+        return EtrnResult(459, f"<{d}>: Client host rejected: Access denied", d)
+    if policy.domains is not None and not domain_matches(d, policy.domains):
+        return EtrnResult(459, f"<{d}>: service unavailable", d)
+    if target is None:
+        return EtrnResult(458, f"Unable to queue messages for node {d}", d)
+    sub = parsed.include_subdomains
+    try:
+        held = target.held_count(d, sub)  # type: ignore[attr-defined]
+        started = target.release(d, sub, "etrn", client_ip)  # type: ignore[attr-defined]
+    except Exception:  # the queue is unavailable: RFC 1985 says 458
+        return EtrnResult(458, f"Unable to queue messages for node {d}", d)
+    if policy.style == "postfix":
+        return EtrnResult(250, "Queuing started", d, started)
+    if started > 0:
+        return EtrnResult(253, f"OK, {started} pending messages for node {d} started", d, started)
+    if held > 0:
+        return EtrnResult(252, f"OK, pending messages for node {d} started", d, 0)
+    return EtrnResult(251, f"OK, no messages waiting for node {d}", d, 0)

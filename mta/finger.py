@@ -1,0 +1,207 @@
+"""SMTP-on-Demand over finger (RFC 1288).
+
+A dial-up customer that comes back online runs ``finger domain@exchanger``:
+its finger client connects to the exchanger's port 79 and sends
+``domain\\r\\n``.  The exchanger starts delivery of the mail it holds for
+that domain (over new outbound connections, through its
+:class:`~mta.interfaces.ReleaseTarget`), answers a short status line and
+closes, as finger servers do.
+
+Queries (RFC 1288 §2.3, ``{Q1} ::= [{W}|{W}{S}{U}]{C}``):
+
+* ``domain`` or ``/W domain``: release the domain's mail;
+* anything containing ``@`` is a forwarding request ({Q2}) and is refused
+  with "finger forwarding service denied";
+* an empty query (a user list request) gets a usage line;
+* anything else (bad syntax, 8-bit bytes, an over-long line, no line at
+  all before the timeout) gets an error line, never a crash.
+
+Every query is one :class:`~mta.events.FingerQuery` event, between
+ConnectionOpened and ConnectionClosed events with service ``finger``.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from mta.addresses import domain_matches, valid_domain
+from mta.context import HostContext
+from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery
+
+FINGER_PORT = 79
+MAX_QUERY = 512           # octets; longer queries are refused unread
+QUERY_TIMEOUT = 60.0      # seconds to wait for the query line
+
+A_FORWARDING = "finger forwarding service denied"
+A_USAGE = "usage: finger <domain>@<this host> starts delivery of mail held for <domain>"
+A_BAD = "finger: bad query"
+A_TOO_LONG = "finger: query too long"
+A_TIMEOUT = "finger: timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class FingerRequest:
+    """A parsed query: ``kind`` is ``domain``, ``forward``, ``list`` or
+    ``bad``; ``domain`` is set for ``domain``."""
+
+    kind: str
+    domain: str = ""
+    verbose: bool = False
+
+
+def parse_query(raw: bytes) -> FingerRequest:
+    """Parse one query line (without its CRLF).  Never raises."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return FingerRequest("bad")
+    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text):
+        return FingerRequest("bad")
+    words = text.split()
+    verbose = bool(words) and words[0].upper() == "/W"
+    if verbose:
+        words = words[1:]
+    if "@" in text:
+        return FingerRequest("forward", verbose=verbose)
+    if not words:
+        return FingerRequest("list", verbose=verbose)
+    if len(words) != 1:
+        return FingerRequest("bad", verbose=verbose)
+    name = words[0].lower()
+    if name.endswith("."):
+        name = name[:-1]
+    if not valid_domain(name) or name.startswith("["):
+        return FingerRequest("bad", verbose=verbose)
+    return FingerRequest("domain", name, verbose)
+
+
+def answer_query(req: FingerRequest, *, target: Any, client_ip: str,
+                 domains: tuple[str, ...] | None = None) -> tuple[str, int]:
+    """The answer text for ``req`` and how many messages it started.
+    ``domains``: the domains this server releases on request (None: any)."""
+    if req.kind == "forward":
+        return A_FORWARDING, 0
+    if req.kind == "list":
+        return A_USAGE, 0
+    if req.kind != "domain":
+        return A_BAD, 0
+    d = req.domain
+    if domains is not None and not domain_matches(d, domains):
+        return f"{d}: no mail is held here for this domain", 0
+    if target is None:
+        return f"{d}: unable to start delivery now", 0
+    try:
+        held = target.held_count(d, False)
+        started = target.release(d, False, "finger", client_ip) if held else 0
+    except Exception:
+        return f"{d}: unable to start delivery now", 0
+    if started:
+        return f"{d}: delivery of {started} queued messages started", started
+    if held:
+        return f"{d}: {held} queued messages already being delivered", 0
+    return f"{d}: no messages queued", 0
+
+
+class FingerProtocol(asyncio.Protocol):
+    """One finger connection: read a line, answer, close."""
+
+    def __init__(self, listener: "FingerListener") -> None:
+        self.listener = listener
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.conn = ""
+        self.client_ip = ""
+        self.done = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.reason = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.client_ip = peer[0] if isinstance(peer, tuple) else str(peer or "")
+        ctx = self.listener.ctx
+        self.conn = ctx.next_id("c")
+        self.listener.emit(ConnectionOpened, conn=self.conn, client_ip=self.client_ip,
+                           port=sock[1] if isinstance(sock, tuple) else 0, service="finger")
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(self.listener.timeout, self._timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.buf += data
+        end = self.buf.find(b"\n")
+        if end < 0:
+            if len(self.buf) > MAX_QUERY:
+                self._finish(bytes(self.buf[:80]), A_TOO_LONG, 0)
+            return
+        line = bytes(self.buf[:end]).rstrip(b"\r")
+        if len(line) > MAX_QUERY:
+            return self._finish(line[:80], A_TOO_LONG, 0)
+        req = parse_query(line)
+        text, started = answer_query(req, target=self.listener.release,
+                                     client_ip=self.client_ip, domains=self.listener.domains)
+        self._finish(line, text, started)
+
+    def eof_received(self) -> bool:
+        if not self.done:
+            self._finish(bytes(self.buf[:80]), A_BAD, 0)
+        return False
+
+    def _timeout(self) -> None:
+        if not self.done:
+            self.reason = "timeout"
+            self._finish(bytes(self.buf[:80]), A_TIMEOUT, 0)
+
+    def _finish(self, query: bytes, text: str, started: int) -> None:
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.listener.emit(FingerQuery, conn=self.conn, client_ip=self.client_ip,
+                           query=query.decode("ascii", "replace"), answer=text,
+                           released=started)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(text.encode("ascii", "replace") + b"\r\n")
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.done:
+            self.done = True
+            self.reason = "reset"
+        self.listener.emit(ConnectionClosed, conn=self.conn,
+                           reason=self.reason or ("reset" if exc else "closed"))
+
+
+class FingerListener:
+    """The SMTP-on-Demand finger service of one host."""
+
+    def __init__(self, ctx: HostContext, release: Any, *, port: int = FINGER_PORT,
+                 domains: tuple[str, ...] | None = None,
+                 timeout: float = QUERY_TIMEOUT) -> None:
+        self.ctx = ctx
+        self.release = release
+        self.port = port
+        self.domains = domains
+        self.timeout = timeout
+        self.server: asyncio.AbstractServer | None = None
+
+    def emit(self, cls: type, **kw: Any) -> None:
+        self.ctx.sink.emit(cls(t=self.ctx.now(), host=self.ctx.hostname, **kw))
+
+    def protocol(self) -> FingerProtocol:
+        return FingerProtocol(self)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            self.protocol, host=host, port=self.port if port is None else port)
+        return self.server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

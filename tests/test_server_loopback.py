@@ -1,0 +1,317 @@
+"""The receiving server on real loopback sockets, with smtplib and aiosmtplib."""
+from __future__ import annotations
+
+import asyncio
+import smtplib
+
+import aiosmtplib
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from mta.events import (ConnectionClosed, ConnectionOpened, DeliveredToMailbox,
+                        MessageAccepted, PolicyDecision)
+from mta.policy import PolicyChain, RelayControl, SizeLimit
+from mta.roles import CustomerMailServer, PrimaryMx, SmartHost
+from mta.server import ServerConfig, SmtpServer
+from test_server_support import RawClient, replies, run_loopback
+
+CUSTOMER = CustomerMailServer(
+    hostname="mail.customer.example", local_domains=("customer.example",),
+    mailboxes=tuple(f"u{i}@customer.example" for i in range(40)),
+    max_message_size=100_000, max_recipients=30, banner="mail.customer.example ESMTP Customer")
+
+
+def smtp(port: int) -> smtplib.SMTP:
+    return smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org", timeout=10)
+
+
+def test_greeting_banner_and_ehlo_keywords() -> None:
+    def client(port):
+        s = smtp(port)
+        code, text = s.ehlo()
+        s.quit()
+        return code, text
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port)
+
+    (code, text), sink, _ = run_loopback(CUSTOMER, go)
+    first = replies(sink)[0]
+    assert (first.command, first.code, first.text) == ("CONNECT", 220, "mail.customer.example ESMTP Customer")
+    assert code == 250
+    kws = text.decode().split("\n")
+    assert "SIZE 100000" in kws and "PIPELINING" in kws and "ENHANCEDSTATUSCODES" in kws
+    assert "ETRN" not in kws and not any(k.startswith("AUTH") for k in kws)
+
+
+def test_every_reply_the_client_saw_is_an_event() -> None:
+    async def go(port, server):
+        seen = []
+        c = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="client.example.org")
+        r = await c.connect()          # aiosmtplib also sends EHLO here
+        seen += [r.code, c.last_ehlo_response.code]
+        for coro in (c.mail("a@sender.example"), c.rcpt("u1@customer.example"),
+                     c.noop(), c.rset(), c.mail("b@sender.example")):  # noqa: E127
+            seen.append((await coro).code)
+        for bad in ("nobody@customer.example", "x@elsewhere.example"):
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as info:
+                await c.rcpt(bad)
+            seen.append(info.value.code)
+        seen.append((await c.rcpt("u2@customer.example")).code)
+        seen.append((await c.data(b"Subject: t\r\n\r\nhello\r\n")).code)
+        seen.append((await c.quit()).code)
+        return seen
+
+    seen, sink, _ = run_loopback(CUSTOMER, go)
+    got = [e.code for e in replies(sink) if e.command != "DATA"]  # 354 is consumed inside data()
+    assert got == seen == [220, 250, 250, 250, 250, 250, 250, 550, 554, 250, 250, 221]
+    rc = replies(sink, "RCPT")
+    assert [(e.argument, e.stage) for e in rc] == [
+        ("TO:<u1@customer.example>", "relay"), ("TO:<nobody@customer.example>", "relay"),
+        ("TO:<x@elsewhere.example>", "relay"), ("TO:<u2@customer.example>", "relay")]
+    assert all(e.client_ip == "127.0.0.1" and e.helo == "client.example.org" for e in rc)
+    assert rc[-1].mail_from == "b@sender.example" and rc[-1].rcpts == ("u2@customer.example",)
+    end = replies(sink, "DATA_END")[0]
+    assert end.text.startswith("2.0.0 Ok: queued as mail.customer.example/m")
+    kinds = [type(e) for e in sink.events]
+    assert kinds[0] is ConnectionOpened and kinds[-1] is ConnectionClosed
+    assert sink.events[-1].reason == "quit"
+    assert [e.rcpt for e in sink.of_kind(DeliveredToMailbox)] == ["u2@customer.example"]
+
+
+def test_command_limits_are_per_server_not_per_class() -> None:
+    line = b"NOOP " + b"x" * 900 + b"\r\n"
+
+    async def go(port_a, server_a):
+        # A second server with a larger limit, in the same process and loop.
+        ctx = server_a.ctx
+        big = SmtpServer(ctx, PolicyChain([SizeLimit(100_000), RelayControl()]), None,
+                         ServerConfig(command_size_limit=2048))
+        srv = await big.start("127.0.0.1", 0)
+        port_b = srv.sockets[0].getsockname()[1]
+
+        def client():
+            out = []
+            for port in (port_a, port_b, port_a):
+                c = RawClient(port)
+                c.reply()
+                c.send(b"EHLO client.example.org\r\n")
+                c.reply()
+                c.send(line)
+                out.append(c.reply()[0])
+                c.send(b"QUIT\r\n")
+                c.reply()
+                c.close()
+            return out
+        try:
+            return await asyncio.to_thread(client)
+        finally:
+            await big.stop()
+
+    before = dict(SMTP.command_size_limits)     # other tests' plain aiosmtpd servers use it
+    codes, _, _ = run_loopback(PrimaryMx(hostname="mx.example.net", local_domains=("example.net",)), go)
+    assert codes == [500, 250, 500]
+    assert dict(SMTP.command_size_limits) == before  # the class-level dict is never touched
+
+
+def test_auth_inside_transaction_is_503_and_auth_opens_relay() -> None:
+    role = SmartHost(hostname="smtp.isp.example", users={"cust": "secret"}, allow_auth_relay=True)
+
+    def client(port):
+        s = smtplib.SMTP("127.0.0.1", port, local_hostname="pc.customer.example", timeout=10)
+        s.ehlo()
+        out = [s.mail("a@customer.example")[0], s.rcpt("x@elsewhere.example")[0]]
+        out.append(s.docmd("AUTH", "PLAIN AGN1c3QAc2VjcmV0")[0])   # \0cust\0secret
+        s.rset()
+        s.login("cust", "secret")
+        out += [s.mail("a@customer.example")[0], s.rcpt("x@elsewhere.example")[0]]
+        out.append(s.docmd("AUTH", "PLAIN AGN1c3QAc2VjcmV0")[0])
+        s.quit()
+        return out
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port)
+
+    codes, sink, _ = run_loopback(role, go)
+    assert codes == [250, 554, 503, 250, 250, 503]
+    auth = replies(sink, "AUTH")
+    assert auth[0].text == "5.5.1 Error: MAIL transaction in progress"
+    assert any(e.code == 235 for e in auth)
+    assert all("c2VjcmV0" not in e.argument for e in replies(sink))   # no credentials logged
+
+
+def test_size_declared_at_mail_is_refused() -> None:
+    def client(port):
+        s = smtp(port)
+        s.ehlo()
+        out = s.mail("a@sender.example", ["SIZE=100001"])
+        ok = s.mail("a@sender.example", ["SIZE=100000"])
+        s.quit()
+        return out, ok
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port)
+
+    (bad, ok), _, _ = run_loopback(CUSTOMER, go)
+    assert bad == (552, b"5.3.4 Message size exceeds fixed limit")
+    assert ok[0] == 250
+
+
+def test_oversized_data_stopped_early_then_session_goes_on() -> None:
+    big = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 500     # ~500 KB, limit 100 KB
+
+    def client(port):
+        s = smtp(port)
+        s.ehlo()
+        s.mail("a@sender.example")
+        s.rcpt("u1@customer.example")
+        first = s.data(big)      # smtplib returns the final reply, it does not raise
+        s.mail("a@sender.example")
+        s.rcpt("u1@customer.example")
+        second = s.data(b"Subject: small\r\n\r\nok\r\n")
+        s.quit()
+        return first, second
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port), server.data_peak
+
+    ((first, second), peak), sink, _ = run_loopback(CUSTOMER, go)
+    assert first == (552, b"5.3.4 Message size exceeds fixed limit")
+    assert second[0] == 250
+    assert peak <= 100_000          # the excess was never held
+    end = replies(sink, "DATA_END")
+    assert [e.code for e in end] == [552, 250] and end[0].stage == "size"
+    assert end[0].mail_from == "a@sender.example" and end[0].rcpts == ("u1@customer.example",)
+    assert len(sink.of_kind(MessageAccepted)) == 1
+
+
+@pytest.mark.parametrize("mode", ["conformant", "documented"])
+def test_recipient_limit_both_behaviours(mode: str) -> None:
+    role = CustomerMailServer(hostname="mail.customer.example", local_domains=("customer.example",),
+                              mailboxes=CUSTOMER.mailboxes, max_recipients=30,
+                              recipient_limit_mode=mode)
+    rcpts = [f"u{i}@customer.example" for i in range(35)]
+
+    async def go(port, server):
+        c = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="client.example.org")
+        await c.connect()
+        await c.ehlo()
+        await c.mail("a@sender.example")
+        codes = []
+        for r in rcpts:
+            try:
+                codes.append((await c.rcpt(r)).code)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                codes.append(exc.code)
+        end = await c.data(b"Subject: many\r\n\r\nx\r\n")
+        await c.quit()
+        return codes, end.code
+
+    (codes, end), sink, _ = run_loopback(role, go)
+    assert end == 250
+    accepted = sink.of_kind(MessageAccepted)[0]
+    delivered = [e.rcpt for e in sink.of_kind(DeliveredToMailbox)]
+    assert delivered == rcpts[:30]
+    if mode == "conformant":
+        assert codes == [250] * 30 + [452] * 5
+        assert replies(sink, "RCPT")[-1].text == "4.5.3 Error: too many recipients"
+        assert list(accepted.rcpts) == rcpts[:30]
+    else:
+        assert codes == [250] * 35
+        assert list(accepted.rcpts) == rcpts            # the client was told 35...
+        dropped = [e.detail for e in sink.of_kind(PolicyDecision) if e.decision == "dropped-over-limit"]
+        assert dropped == rcpts[30:]                     # ...and 5 vanished: visible in the log
+
+
+def test_lockdown_refuses_a_stranger_at_connect() -> None:
+    role = CustomerMailServer(hostname="mail.customer.example", local_domains=("customer.example",),
+                              mailboxes=("u1@customer.example",), allowlist=("127.0.0.1",),
+                              allowlist_loopback=False)
+
+    def client(port):
+        out = []
+        c = RawClient.__new__(RawClient)
+        import socket
+        c.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                          source_address=("127.0.0.2", 0))
+        c.buf = b""
+        out.append(c.reply())
+        for cmd in (b"EHLO spammer.example\r\n", b"MAIL FROM:<a@b.example>\r\n", b"QUIT\r\n"):
+            c.send(cmd)
+            out.append(c.reply()[0])
+        c.close()
+        s = smtp(port)          # the feed (127.0.0.1) still gets in
+        out.append(s.ehlo()[0])
+        s.quit()
+        return out
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port)
+
+    out, sink, _ = run_loopback(role, go)
+    assert out[0] == (554, "5.7.1 <[127.0.0.2]>: Client host rejected: Access denied")
+    assert out[1:] == [503, 503, 221, 250]
+    first = replies(sink)[0]
+    assert (first.command, first.stage, first.client_ip) == ("CONNECT", "allowlist", "127.0.0.2")
+
+
+def test_many_recipients_over_limit_do_not_count_as_errors() -> None:
+    # 60 recipients against a limit of 30: 30 x 452 would pass the hard error
+    # limit (20), but Postfix does not count them (recipient overshoot).
+    role = CustomerMailServer(hostname="mail.customer.example", local_domains=("customer.example",),
+                              mailboxes=tuple(f"u{i}@customer.example" for i in range(60)),
+                              max_recipients=30)
+
+    def client(port):
+        s = smtp(port)
+        s.ehlo()
+        s.mail("a@sender.example")
+        codes = [s.rcpt(f"u{i}@customer.example")[0] for i in range(60)]
+        end = s.data(b"Subject: many\r\n\r\nx\r\n")[0]
+        s.quit()
+        return codes, end
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port)
+
+    (codes, end), sink, _ = run_loopback(role, go)
+    assert codes == [250] * 30 + [452] * 30 and end == 250
+    assert len(sink.of_kind(DeliveredToMailbox)) == 30
+
+
+def test_command_call_limit_and_stage_headers_reach_the_message() -> None:
+    from mta.policy import Decision, Stage
+
+    class Stamp(Stage):
+        name = "stamp"
+
+        def on_rcpt(self, facts, rcpt):
+            return Decision.accept(self.name, headers=(("X-Stamp", rcpt.mailbox),))
+
+    role = PrimaryMx(hostname="mx.example.net", local_domains=("example.net",), after_relay=(Stamp(),))
+
+    def make(ctx):
+        from mta.mailbox import MailboxStore
+        server = role.build_server(ctx, MailboxStore(ctx))
+        server.config.command_call_limits = {"NOOP": 2}
+        return server
+
+    def client(port):
+        c = RawClient(port)
+        c.reply()
+        out = []
+        for cmd in (b"EHLO c.example.org", b"MAIL FROM:<a@b.example>", b"RCPT TO:<u@example.net>",
+                    b"DATA", b"Subject: s\r\n\r\nbody\r\n.", b"NOOP", b"NOOP", b"NOOP"):
+            c.send(cmd + b"\r\n")
+            out.append(c.reply()[0])
+        closed = c.closed()
+        c.close()
+        return out, closed
+
+    async def go(port, server):
+        return await asyncio.to_thread(client, port), server.sink
+
+    ((codes, closed), store), sink, _ = run_loopback(make, go)
+    assert codes == [250, 250, 250, 354, 250, 250, 250, 421] and closed
+    assert replies(sink)[-1].text == "4.7.0 NOOP sent too many times"
+    assert b"X-Stamp: u@example.net\r\n" in store.messages("u@example.net")[0].data
