@@ -474,3 +474,29 @@ class Pop3Login(Event):
     client_ip: str
     user: str
     kind: ClassVar[str] = "pop3_login"
+
+
+# --------------------------------------------------------------------------
+# Run expectations (appended for the evidence layer)
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class GuaranteeExpected(Event):
+    """The run expects guarantee ``guarantee`` (an ID of GUARANTEES.md) to
+    be ``expected`` (``holds`` or ``violated``), checked with ``params``.
+
+    The runner emits one per expectation right after :class:`RunStarted`
+    (``host`` is the runner, ``"mxsim"``), so a report can be rebuilt from
+    ``events.jsonl`` alone.  ``params`` must be JSON-serialisable.
+    """
+
+    guarantee: str
+    expected: str
+    params: dict = dataclasses.field(default_factory=dict)
+    kind: ClassVar[str] = "guarantee_expected"
+
+    def _validate(self) -> None:
+        _need(bool(self.guarantee), "guarantee_expected: guarantee must be named")
+        _need(self.expected in ("holds", "violated"),
+              f"guarantee_expected: expected must be holds or violated, got {self.expected!r}")
+        _need(isinstance(self.params, dict), "guarantee_expected: params must be a mapping")

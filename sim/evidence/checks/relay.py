@@ -1,0 +1,367 @@
+"""Relay-control and limit checks (seeds 000, 002, 003): open relay, ISP
+outbound, default deny, AUTH, recipient and size limits, DNSBL, smart host."""
+from __future__ import annotations
+
+from mta import events as E
+from sim.evidence.checks.base import (
+    check, cx, enhanced_code, ip_matches, p_list, p_num, p_str, undecidable, verdict)
+from sim.evidence.checks.helpers import (
+    authenticated_before, replies_by_conn, served, size_param, smtp_address)
+
+_AUTH_OK = 235
+
+
+def _roles(params: dict) -> dict[str, dict]:
+    """``roles`` {host: {domains, networks}} or flat hosts/domains/networks."""
+    if "roles" in params:
+        roles = params["roles"]
+        if not isinstance(roles, dict):
+            raise_param("roles must map host -> {domains, networks}")
+        return {h: {"domains": list(v.get("domains", [])),
+                    "networks": list(v.get("networks", []))} for h, v in roles.items()}
+    hosts = p_list(params, "hosts")
+    return {h: {"domains": p_list(params, "domains", []), "networks": p_list(params, "networks", [])}
+            for h in hosts}
+
+
+def raise_param(msg: str) -> None:
+    from sim.evidence.checks.base import ParamError
+    raise ParamError(msg)
+
+
+def _relay_attempts(events, host, domains, networks, skip_auth=True):
+    """RCPT replies on ``host`` for unserved addresses from untrusted clients.
+
+    Yields (reply, replies of its connection, authenticated?)."""
+    for conn, rs in replies_by_conn(events, host).items():
+        for i, r in enumerate(rs):
+            if r.command.upper() != "RCPT":
+                continue
+            addr = smtp_address(r.argument)
+            if served(addr, domains) or ip_matches(r.client_ip, networks):
+                continue
+            auth = authenticated_before(rs, i)
+            if auth and skip_auth:
+                continue
+            yield r, rs, auth
+
+
+@check("no-open-relay")
+def no_open_relay(events: list[E.Event], params: dict):
+    """No role relays for a domain it does not serve to an untrusted,
+    unauthenticated client.
+
+    Params: ``roles`` {host: {"domains": [...], "networks": [...]}}, or
+    ``hosts`` + ``domains`` + ``networks`` for all.  A RCPT is a relay
+    attempt when its address is not a plain address at a served domain (the
+    nmap forms with ``%``, ``!``, quotes, source routes, ``@[ip]`` always
+    are) and the client is neither in ``networks`` nor authenticated.  Any
+    2xx to such a RCPT fails, as does a MessageAccepted with such a
+    recipient.
+    """
+    gid = "no-open-relay"
+    roles = _roles(params)
+    cxs, n = [], 0
+    for host, role in roles.items():
+        for r, rs, _ in _relay_attempts(events, host, role["domains"], role["networks"]):
+            n += 1
+            if 200 <= r.code < 300:
+                cxs.append(cx(f"{host} accepted relay recipient {smtp_address(r.argument)!r} "
+                              f"from {r.client_ip}", rcpt=smtp_address(r.argument), hosts=[host],
+                              times=[r.t], events=[r]))
+        by_conn = replies_by_conn(events, host)
+        for e in events:
+            if isinstance(e, E.MessageAccepted) and e.host == host \
+                    and not ip_matches(e.client_ip, role["networks"]):
+                rs = by_conn.get(e.conn, [])
+                if authenticated_before(rs, len(rs)):
+                    continue
+                for rc in e.rcpts:
+                    if not served(rc, role["domains"]):
+                        cxs.append(cx(f"{host} took a message for {rc!r} from untrusted "
+                                      f"{e.client_ip}", msg=e.msg, trace=e.trace, rcpt=rc,
+                                      hosts=[host], times=[e.t], events=[e]))
+    if n == 0:
+        return undecidable(gid, f"no relay attempt (RCPT to an unserved address) reached "
+                                f"{sorted(roles)}")
+    return verdict(gid, cxs, ok=f"{n} relay attempts refused by {sorted(roles)}",
+                   bad="{n} relay attempts accepted")
+
+
+@check("relay-default-deny")
+def relay_default_deny(events: list[E.Event], params: dict):
+    """A relay in its default configuration refuses relaying for everyone.
+
+    Params: ``relay`` (host), ``domains`` (served, default []).  Every RCPT
+    to an unserved address gets a 5xx, authenticated or not.
+    """
+    gid = "relay-default-deny"
+    relay = p_str(params, "relay")
+    domains = p_list(params, "domains", [])
+    atts = list(_relay_attempts(events, relay, domains, [], skip_auth=False))
+    if not atts:
+        return undecidable(gid, f"no relay attempt reached {relay}")
+    cxs = [cx(f"relay attempt answered {r.code}, expected a 5xx refusal",
+              rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t], events=[r])
+           for r, _, _ in atts if r.code < 500]
+    return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused")
+
+
+@check("auth-required")
+def auth_required(events: list[E.Event], params: dict):
+    """Relaying needs SMTP AUTH: 530 without it; AUTH in a transaction gets 503.
+
+    Params: ``relay`` (host), ``domains`` (served, default []).  Judged on
+    SmtpReply: an unauthenticated RCPT to an unserved address must get 530
+    (or the MAIL before it must have); an AUTH after a 2xx MAIL and before
+    the end of that transaction must get 503.
+    """
+    gid = "auth-required"
+    relay = p_str(params, "relay")
+    domains = p_list(params, "domains", [])
+    cxs, n = [], 0
+    for conn, rs in replies_by_conn(events, relay).items():
+        in_tx = False
+        for i, r in enumerate(rs):
+            cmd = r.command.upper()
+            if cmd == "MAIL":
+                if r.code == 530:
+                    n += 1
+                in_tx = 200 <= r.code < 300
+            elif cmd in ("RSET", "DATA_END", "EHLO", "HELO"):
+                in_tx = False
+            elif cmd == "AUTH" and in_tx:
+                n += 1
+                if r.code != 503:
+                    cxs.append(cx(f"AUTH inside a mail transaction answered {r.code}, not 503",
+                                  hosts=[relay], times=[r.t], events=[r]))
+            elif cmd == "RCPT" and not authenticated_before(rs, i) \
+                    and not served(smtp_address(r.argument), domains):
+                n += 1
+                if r.code != 530:
+                    cxs.append(cx(f"unauthenticated relay RCPT answered {r.code}, not 530",
+                                  rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t],
+                                  events=[r]))
+    if n == 0:
+        return undecidable(gid, f"no unauthenticated relay attempt and no AUTH inside a "
+                                f"transaction at {relay}")
+    return verdict(gid, cxs, ok=f"{n} unauthenticated attempts answered as required",
+                   bad="{n} AUTH violations")
+
+
+@check("max-recipients-30")
+def max_recipients(events: list[E.Event], params: dict):
+    """No message is relayed to more than ``limit`` recipients.
+
+    Params: ``relay`` (host), ``limit`` (default 30), ``mode``
+    (``conformant``: each RCPT beyond the limit must get 452 with 4.5.3;
+    ``documented``: accepted and dropped, which ``conservation`` reports;
+    default: either).  Undecidable if no transaction sent more RCPTs than
+    the limit.
+    """
+    gid = "max-recipients-30"
+    relay = p_str(params, "relay")
+    limit = int(p_num(params, "limit", 30))
+    mode = params.get("mode")
+    cxs, over = [], 0
+    for conn, rs in replies_by_conn(events, relay).items():
+        count, seen = 0, 0
+        for r in rs:
+            cmd = r.command.upper()
+            if cmd in ("MAIL", "RSET", "DATA_END"):
+                count, seen = 0, 0
+            if cmd != "RCPT":
+                continue
+            seen += 1
+            if seen == limit + 1:
+                over += 1
+            if 200 <= r.code < 300:
+                count += 1
+            if count > limit and 200 <= r.code < 300 and mode == "conformant":
+                cxs.append(cx(f"recipient {count} accepted beyond the limit {limit}",
+                              rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t],
+                              events=[r]))
+            if seen > limit and mode == "conformant" and r.code >= 400 and \
+                    (r.code != 452 or enhanced_code(r.text) != "4.5.3"):
+                cxs.append(cx(f"recipient beyond the limit answered {r.code} "
+                              f"{enhanced_code(r.text)}, expected 452 4.5.3",
+                              hosts=[relay], times=[r.t], events=[r]))
+    queued: dict[str, set] = {}
+    relayed: dict[str, set] = {}
+    for e in events:
+        if e.host != relay:
+            continue
+        if isinstance(e, E.Queued):
+            queued.setdefault(e.msg, set()).add(e.rcpt)
+        elif isinstance(e, (E.Relayed, E.DeliveredToMailbox)):
+            relayed.setdefault(e.msg, set()).add(e.rcpt)
+    for table, what in ((queued, "queued"), (relayed, "relayed")):
+        for msg, rc in sorted(table.items()):
+            if len(rc) > limit:
+                cxs.append(cx(f"message {what} for {len(rc)} recipients (limit {limit})",
+                              msg=msg, hosts=[relay]))
+    if over == 0:
+        return undecidable(gid, f"no transaction at {relay} sent more than {limit} recipients")
+    return verdict(gid, cxs, ok=f"{over} transactions over the limit; no message relayed to "
+                                f"more than {limit} recipients", bad="{n} limit violations")
+
+
+@check("max-size-30mb")
+def max_size(events: list[E.Event], params: dict):
+    """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
+
+    Params: ``relay`` (host), ``limit`` (bytes, default 30 MiB = 31457280).
+    Every 2xx EHLO reply mentions SIZE; a MAIL declaring SIZE above the
+    limit gets 552; no MessageAccepted is bigger than the limit.
+    Undecidable when no oversized message was tried.
+    """
+    gid = "max-size-30mb"
+    relay = p_str(params, "relay")
+    limit = int(p_num(params, "limit", 30 * 1024 * 1024))
+    cxs, tried = [], 0
+    for e in events:
+        if isinstance(e, E.SmtpReply) and e.host == relay:
+            cmd = e.command.upper()
+            if cmd == "EHLO" and 200 <= e.code < 300 and "SIZE" not in e.text.upper():
+                cxs.append(cx("EHLO reply does not advertise SIZE", hosts=[relay],
+                              times=[e.t], events=[e]))
+            if cmd == "MAIL":
+                n = size_param(e.argument)
+                if n is not None and n > limit:
+                    tried += 1
+                    if e.code != 552:
+                        cxs.append(cx(f"MAIL with SIZE={n} answered {e.code}, not 552",
+                                      hosts=[relay], times=[e.t], events=[e]))
+            if cmd == "DATA_END" and e.code == 552:
+                tried += 1
+        elif isinstance(e, E.MessageAccepted) and e.host == relay and e.size > limit:
+            tried += 1
+            cxs.append(cx(f"accepted a message of {e.size} bytes over the limit {limit}",
+                          msg=e.msg, trace=e.trace, hosts=[relay], times=[e.t], events=[e]))
+    if tried == 0:
+        return undecidable(gid, f"no message over {limit} bytes was sent to {relay}")
+    return verdict(gid, cxs, ok=f"{tried} oversized messages refused with 552",
+                   bad="{n} size-limit violations")
+
+
+@check("dnsbl-check")
+def dnsbl_check(events: list[E.Event], params: dict):
+    """Listed clients are refused; list timeouts follow the fail policy.
+
+    Params: ``host``; ``listed`` (IPs/CIDRs the scenario's DNSBL lists);
+    ``fail`` (``open`` or ``closed``, optional).  A connection from a listed
+    address must get a 5xx and no message accepted.  With ``fail``, each
+    PolicyDecision whose stage names dnsbl and whose decision names a
+    timeout/error must be followed, on its connection, by a refusal
+    (closed) or by no dnsbl refusal (open).
+    """
+    gid = "dnsbl-check"
+    host = p_str(params, "host")
+    listed = p_list(params, "listed", [])
+    fail = params.get("fail")
+    by_conn = replies_by_conn(events, host)
+    accepted = {e.conn for e in events if isinstance(e, E.MessageAccepted) and e.host == host}
+    cxs, n = [], 0
+    for conn, rs in by_conn.items():
+        if not rs or not ip_matches(rs[0].client_ip, listed):
+            continue
+        n += 1
+        if conn in accepted or not any(r.code >= 500 for r in rs):
+            cxs.append(cx(f"listed client {rs[0].client_ip} was not refused", hosts=[host],
+                          times=[rs[0].t], events=rs[:6]))
+    timeouts = [e for e in events if isinstance(e, E.PolicyDecision) and e.host == host
+                and "dnsbl" in e.stage.lower()
+                and any(w in e.decision.lower() for w in ("timeout", "error", "fail"))]
+    for pd in timeouts:
+        n += 1
+        rs = by_conn.get(pd.conn, [])
+        if fail == "closed" and not any(r.code >= 400 for r in rs):
+            cxs.append(cx("DNSBL timeout with fail-closed, but the client was not refused",
+                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
+        if fail == "open" and any(r.code >= 400 and "dnsbl" in r.stage.lower() for r in rs):
+            cxs.append(cx("DNSBL timeout with fail-open, but the client was refused by it",
+                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
+    if n == 0:
+        return undecidable(gid, f"no listed client and no DNSBL timeout at {host}")
+    return verdict(gid, cxs, ok=f"{n} listed clients or list timeouts handled",
+                   bad="{n} DNSBL violations")
+
+
+@check("no-relay-via-isp-outbound")
+def no_relay_via_isp_outbound(events: list[E.Event], params: dict):
+    """The ISP's outbound server refuses a customer server; the customer
+    server delivers straight to the recipients' MX hosts.
+
+    Params: ``isp`` (host), ``customer_ips`` (IPs/CIDRs), ``customer``
+    (host, optional), ``domains`` (the ISP's own, default []).
+    """
+    gid = "no-relay-via-isp-outbound"
+    isp = p_str(params, "isp")
+    ips = p_list(params, "customer_ips")
+    domains = p_list(params, "domains", [])
+    customer = params.get("customer")
+    cxs, n = [], 0
+    for conn, rs in replies_by_conn(events, isp).items():
+        for r in rs:
+            if r.command.upper() == "RCPT" and ip_matches(r.client_ip, ips) \
+                    and not served(smtp_address(r.argument), domains):
+                n += 1
+                if r.code < 500:
+                    cxs.append(cx(f"ISP outbound answered {r.code} to a customer server's "
+                                  f"relay RCPT", hosts=[isp], times=[r.t], events=[r]))
+    if customer:
+        for e in events:
+            if isinstance(e, E.AttemptStarted) and e.host == customer:
+                n += 1
+                if e.dest_host == isp:
+                    cxs.append(cx("customer server routed mail through the ISP outbound",
+                                  msg=e.msg, trace=e.trace, hosts=[customer, isp],
+                                  times=[e.t], events=[e]))
+                elif e.preference is None:
+                    cxs.append(cx("customer server delivered without an MX lookup",
+                                  msg=e.msg, trace=e.trace, hosts=[customer], times=[e.t],
+                                  events=[e]))
+    if n == 0:
+        return undecidable(gid, f"no relay attempt from {ips} at {isp} and no delivery by "
+                                f"the customer server")
+    return verdict(gid, cxs, ok=f"{n} relay refusals / direct deliveries as required",
+                   bad="{n} violations")
+
+
+@check("smart-host")
+def smart_host(events: list[E.Event], params: dict):
+    """A customer mailer hands everything to the smart host, which delivers
+    by MX lookup and refuses HELO names that are not fully qualified.
+
+    Params: ``smart_host``, ``customer`` (hosts).
+    """
+    gid = "smart-host"
+    sh, cust = p_str(params, "smart_host"), p_str(params, "customer")
+    cxs, n = [], 0
+    traces = set()
+    for e in events:
+        if isinstance(e, E.AttemptStarted) and e.host == cust:
+            n += 1
+            traces.add(e.trace)
+            if e.dest_host != sh:
+                cxs.append(cx(f"customer mailer delivered to {e.dest_host}, not the smart host",
+                              msg=e.msg, trace=e.trace, hosts=[cust, e.dest_host],
+                              times=[e.t], events=[e]))
+    if n == 0:
+        return undecidable(gid, f"the customer mailer {cust} made no delivery attempt")
+    for e in events:
+        if isinstance(e, E.AttemptStarted) and e.host == sh and e.trace in traces \
+                and e.preference is None:
+            cxs.append(cx("smart host delivered without an MX lookup", msg=e.msg, trace=e.trace,
+                          hosts=[sh, e.dest_host], times=[e.t], events=[e]))
+    accepted = {e.conn for e in events if isinstance(e, E.MessageAccepted) and e.host == sh}
+    for conn, rs in replies_by_conn(events, sh).items():
+        for r in rs:
+            if r.command.upper() in ("HELO", "EHLO"):
+                name = r.argument.strip()
+                fq = "." in name.strip(".") or name.startswith("[")
+                if not fq and (200 <= r.code < 300 and conn in accepted):
+                    cxs.append(cx(f"accepted mail after HELO {name!r}, not fully qualified",
+                                  hosts=[sh], times=[r.t], events=[r]))
+    return verdict(gid, cxs, ok=f"{n} customer attempts all through {sh}, delivered by MX",
+                   bad="{n} smart-host violations")

@@ -1,0 +1,330 @@
+"""Event logs on disk: canonical JSONL, Parquet, SQLite, and their sinks.
+
+The canonical form of a run is ``events.jsonl``: one event per line,
+``json.dumps(event.to_dict(), sort_keys=True, separators=(",", ":"))``, so
+two runs compare byte for byte.  Numbers are made stable before dumping:
+fields annotated ``float`` are always written as floats (``0.0``, never
+``0``, whatever the emitter passed), and floats use Python's shortest
+round-trip ``repr``, which is the same on every platform.  NaN and infinity
+are refused (they are not JSON).
+
+Reading is all or nothing: :func:`read_jsonl` parses the whole file first
+and raises :class:`LogError` naming the file and line for a truncated last
+line (no final newline), a line that is not JSON, or a line that is not a
+valid event; it never returns a partial log.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+from mta.events import Event, EventError, event_kinds
+
+
+class LogError(ValueError):
+    """An event log could not be read; the message names the file and line."""
+
+
+# --------------------------------------------------------------------------
+# Canonical encoding
+# --------------------------------------------------------------------------
+
+def _float_fields(cls: type[Event]) -> frozenset[str]:
+    # Annotations are strings (``from __future__ import annotations``).
+    return frozenset(f.name for f in dataclasses.fields(cls)
+                     if str(f.type).replace(" ", "") in ("float", "float|None"))
+
+
+_FLOAT_FIELDS: dict[str, frozenset[str]] = {}
+
+
+def canonical_dict(event: Event) -> dict[str, Any]:
+    """``event.to_dict()`` with float-typed fields coerced to float."""
+    d = event.to_dict()
+    floats = _FLOAT_FIELDS.get(event.kind)
+    if floats is None:
+        floats = _FLOAT_FIELDS[event.kind] = _float_fields(type(event))
+    for name in floats:
+        v = d.get(name)
+        if isinstance(v, int) and not isinstance(v, bool):
+            d[name] = float(v)
+    return d
+
+
+def encode(event: Event) -> str:
+    """One canonical JSONL line for ``event``, without the newline."""
+    return json.dumps(canonical_dict(event), sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+
+
+def decode(line: str) -> Event:
+    """Parse one JSONL line; raises ValueError / EventError."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise EventError("line is not a JSON object")
+    return Event.from_dict(data)
+
+
+# --------------------------------------------------------------------------
+# JSONL
+# --------------------------------------------------------------------------
+
+def write_jsonl(events: Iterable[Event], path: str | os.PathLike) -> Path:
+    """Write ``events`` canonically to ``path`` (replacing it atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        for ev in events:
+            fh.write(encode(ev))
+            fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Event]:
+    """Load a whole JSONL log, or raise :class:`LogError` naming the line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LogError(f"{path}: cannot read: {exc.strerror}") from None
+    if not raw:
+        return []
+    lines = raw.split(b"\n")
+    if lines[-1] != b"":
+        # The writer ends every line with a newline: a missing one means
+        # the writer died mid-line, so the log is incomplete.
+        raise LogError(f"{path}:{len(lines)}: truncated log (last line has no newline)")
+    events: list[Event] = []
+    for n, bline in enumerate(lines[:-1], start=1):
+        try:
+            text = bline.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LogError(f"{path}:{n}: not UTF-8") from None
+        if not text.strip():
+            raise LogError(f"{path}:{n}: empty line")
+        try:
+            events.append(decode(text))
+        except json.JSONDecodeError as exc:
+            raise LogError(f"{path}:{n}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+        except (EventError, TypeError) as exc:
+            raise LogError(f"{path}:{n}: invalid event: {exc}") from None
+    return events
+
+
+class JsonlSink:
+    """Appends canonical lines to a file as events are emitted.
+
+    Each line is written whole and flushed, so a crash leaves at most one
+    partial last line, which :func:`read_jsonl` then refuses.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "w", encoding="ascii", newline="\n")
+
+    def emit(self, event: Event) -> None:
+        self._fh.write(encode(event) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> "JsonlSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------
+# Parquet (columnar copy for pandas and notebooks)
+# --------------------------------------------------------------------------
+
+def _arrow_type(annotation: str):
+    import pyarrow as pa
+    a = annotation.replace(" ", "")
+    table = {
+        "str": pa.string(), "str|None": pa.string(),
+        "int": pa.int64(), "int|None": pa.int64(),
+        "float": pa.float64(), "float|None": pa.float64(),
+        "bool": pa.bool_(), "bool|None": pa.bool_(),
+        "tuple[str,...]": pa.list_(pa.string()),
+    }
+    return table.get(a)  # None: stored as canonical JSON text
+
+
+def _columns() -> dict[str, Any]:
+    """Column name -> arrow type (None = JSON text), over every event kind."""
+    import pyarrow as pa
+    cols: dict[str, Any] = {"kind": pa.string()}
+    json_cols: set[str] = set()
+    for cls in event_kinds().values():
+        for f in dataclasses.fields(cls):
+            typ = _arrow_type(str(f.type))
+            if typ is None or (f.name in cols and cols[f.name] != typ):
+                json_cols.add(f.name)
+            cols.setdefault(f.name, typ)
+    for name in json_cols:
+        cols[name] = None
+    return cols
+
+
+def write_parquet(events: Iterable[Event], path: str | os.PathLike) -> Path:
+    """Write a Parquet copy: one row per event, one column per field name.
+
+    Fields a kind does not have are null; fields whose type has no plain
+    Arrow equivalent (such as ``params``) are stored as canonical JSON text.
+    Row order is log order.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    cols = _columns()
+    names = sorted(cols)
+    data: dict[str, list] = {n: [] for n in names}
+    for ev in events:
+        d = canonical_dict(ev)
+        for n in names:
+            v = d.get(n)
+            if cols[n] is None and n in d:
+                v = json.dumps(v, sort_keys=True, separators=(",", ":"))
+            data[n].append(v)
+    schema = pa.schema([(n, cols[n] if cols[n] is not None else pa.string()) for n in names])
+    table = pa.table(data, schema=schema)
+    path = Path(path)
+    pq.write_table(table, path)
+    return path
+
+
+def read_parquet(path: str | os.PathLike) -> list[Event]:
+    """Rebuild the events of :func:`write_parquet` (exactly, field for field)."""
+    import pyarrow.parquet as pq
+    path = Path(path)
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise LogError(f"{path}: not a readable Parquet event log: {exc}") from None
+    cols = _columns()
+    kinds = event_kinds()
+    out: list[Event] = []
+    for n, row in enumerate(rows, start=1):
+        cls = kinds.get(row.get("kind"))
+        if cls is None:
+            raise LogError(f"{path}: row {n}: unknown event kind {row.get('kind')!r}")
+        d: dict[str, Any] = {"kind": cls.kind}
+        for f in dataclasses.fields(cls):
+            v = row.get(f.name)
+            if cols.get(f.name) is None and v is not None:
+                v = json.loads(v)
+            d[f.name] = v
+        try:
+            out.append(Event.from_dict(d))
+        except EventError as exc:
+            raise LogError(f"{path}: row {n}: invalid event: {exc}") from None
+    return out
+
+
+def events_frame(events: Iterable[Event]):
+    """A pandas DataFrame of the events (one row each, ``seq`` = log position)."""
+    import pandas as pd
+    rows = []
+    for i, ev in enumerate(events):
+        d = canonical_dict(ev)
+        d["seq"] = i
+        rows.append(d)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# SQLite (live components)
+# --------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq   INTEGER PRIMARY KEY,
+    t     REAL NOT NULL,
+    host  TEXT NOT NULL,
+    kind  TEXT NOT NULL,
+    msg   TEXT,
+    trace TEXT,
+    rcpt  TEXT,
+    data  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_msg ON events(msg);
+CREATE INDEX IF NOT EXISTS events_trace ON events(trace);
+"""
+
+
+class SqliteSink:
+    """Stores events in SQLite (WAL), each with its canonical JSON line.
+
+    ``commit_every`` events are committed together (1 = every event durable
+    as soon as ``emit`` returns); :meth:`flush` commits what is pending.
+    The sink appends to an existing database, continuing its sequence.
+    """
+
+    def __init__(self, path: str | os.PathLike, commit_every: int = 1) -> None:
+        self.path = Path(path)
+        self.commit_every = max(1, int(commit_every))
+        self._db = sqlite3.connect(str(self.path))
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._pending = 0
+
+    def emit(self, event: Event) -> None:
+        d = canonical_dict(event)
+        self._db.execute(
+            "INSERT INTO events (t, host, kind, msg, trace, rcpt, data) VALUES (?,?,?,?,?,?,?)",
+            (float(event.t), event.host, event.kind, d.get("msg"), d.get("trace"),
+             d.get("rcpt"), encode(event)))
+        self._pending += 1
+        if self._pending >= self.commit_every:
+            self.flush()
+
+    def flush(self) -> None:
+        self._db.commit()
+        self._pending = 0
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+
+def read_sqlite(path: str | os.PathLike) -> list[Event]:
+    """All events of a :class:`SqliteSink` database, in emission order."""
+    path = Path(path)
+    if not path.exists():
+        raise LogError(f"{path}: no such event database")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT seq, data FROM events ORDER BY seq").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise LogError(f"{path}: not an event database: {exc}") from None
+    finally:
+        db.close()
+    out = []
+    for seq, data in rows:
+        try:
+            out.append(decode(data))
+        except (ValueError, EventError) as exc:
+            raise LogError(f"{path}: row seq={seq}: invalid event: {exc}") from None
+    return out
+
+
+def load_events(path: str | os.PathLike) -> list[Event]:
+    """Load a log by file type (.jsonl, .parquet, .sqlite/.db) or run dir."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "events.jsonl"
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(path)
+    if suffix in (".sqlite", ".db", ".sqlite3"):
+        return read_sqlite(path)
+    return read_jsonl(path)

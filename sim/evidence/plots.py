@@ -1,0 +1,158 @@
+"""The report's figures, as PNG bytes (matplotlib, Agg, no pyplot state).
+
+Every figure is rendered deterministically: fixed size and DPI, the
+bundled DejaVu font, and ``metadata={"Software": None}`` so the PNG holds
+no version string; the same log gives the same bytes.
+"""
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sim.evidence.projections import LinkPeriod, Outcome
+
+_COLOURS = {"delivered": "#2e7d32", "bounced": "#ef6c00", "discarded": "#6a1b9a",
+            "queued": "#1565c0", "relayed_out": "#00838f", "lost": "#c62828",
+            "duplicates": "#795548"}
+_MAX_HOSTS = 8
+_SHADES = ["#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#558b2f", "#ad1457"]
+
+
+def time_unit(span: float) -> tuple[float, str]:
+    """(divisor, label) so a run of ``span`` seconds reads naturally."""
+    if span > 2 * 86400:
+        return 86400.0, "d"
+    if span > 2 * 3600:
+        return 3600.0, "h"
+    if span > 120:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def fates_png(counts: dict[str, int]) -> bytes:
+    """Bar chart: recipients by end-to-end fate."""
+    keys = ["delivered", "bounced", "discarded", "queued", "relayed_out", "lost", "duplicates"]
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.add_subplot()
+    vals = [counts.get(k, 0) for k in keys]
+    bars = ax.bar(keys, vals, color=[_COLOURS[k] for k in keys])
+    for b, v in zip(bars, vals):
+        ax.annotate(str(v), (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom",
+                    fontsize=9)
+    ax.set_ylabel("recipients (count)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"Recipients by fate (accepted: {counts.get('accepted', 0)})")
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def latency_png(outs: list[Outcome], pcts: dict[str, float]) -> bytes:
+    """Empirical CDF of delivery latency with its percentiles marked."""
+    lat = sorted(o.latency for o in outs if o.latency is not None)
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.add_subplot()
+    if not lat:
+        _empty(ax, "no delivered recipients")
+        ax.set_title("Delivery latency (acceptance to mailbox)")
+        return _png(fig)
+    div, unit = time_unit(max(lat))
+    # Start at (0, 0) and run on past the slowest, so even one delivery shows a step.
+    xs = [0.0] + [v / div for v in lat] + [max(lat) / div * 1.05 or 1.0]
+    ys = [0.0] + [(i + 1) / len(lat) for i in range(len(lat))] + [1.0]
+    ax.step(xs, ys, where="post", color="#1565c0")
+    labels: dict[float, list[str]] = {}
+    for name, v in pcts.items():
+        labels.setdefault(v, []).append(name)
+    for v, names in sorted(labels.items()):
+        ax.axvline(v / div, linestyle="--", linewidth=0.8, color="#555555")
+        ax.annotate(f"{'/'.join(names)} {v / div:.3g} {unit}", (v / div, 0.5), rotation=90,
+                    fontsize=8, va="center", ha="right")
+    ax.set_xlabel(f"latency ({unit})")
+    ax.set_ylabel("fraction of delivered recipients")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Delivery latency CDF (n={len(lat)})")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPeriod],
+               start: float, end: float) -> bytes:
+    """Queue depth per host over time, link-down periods of that host shaded."""
+    hosts = sorted(depths, key=lambda h: (-max(d for _, d in depths[h]), h))[:_MAX_HOSTS]
+    hosts.sort()
+    div, unit = time_unit(end - start)
+    fig = Figure(figsize=(8, 1.2 + 1.6 * max(1, len(hosts))))
+    if not hosts:
+        ax = fig.add_subplot()
+        _empty(ax, "no queued mail")
+        ax.set_title("Queue depth per host")
+        return _png(fig)
+    axes = fig.subplots(len(hosts), 1, sharex=True, squeeze=False)[:, 0]
+    # Every link's outages are shaded on every host's plot, one colour per
+    # link: a queue usually grows on one host while *another* host is down.
+    links = sorted({(p.host, p.link) for p in periods if p.state == "down"})
+    shade = {k: _SHADES[i % len(_SHADES)] for i, k in enumerate(links)}
+    for ax, host in zip(axes, hosts):
+        steps = depths[host]
+        xs = [start / div] + [t / div for t, _ in steps] + [end / div]
+        ys = [0] + [d for _, d in steps] + [steps[-1][1]]
+        for p in periods:
+            if p.state == "down":
+                ax.axvspan(p.start / div, p.end / div, color=shade[(p.host, p.link)],
+                           alpha=0.18, lw=0)
+        ax.step(xs, ys, where="post", color="#1565c0")
+        ax.set_ylabel("recipients", fontsize=8)
+        ax.set_title(host, fontsize=9, loc="left")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(f"simulated time ({unit}); shaded: a link down")
+    fig.suptitle("Queue depth per host")
+    fig.tight_layout()
+    if links:
+        from matplotlib.patches import Patch
+        handles = [Patch(color=shade[k], alpha=0.4, label=f"{k[0]} down") for k in links[:6]]
+        axes[0].legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
+    return _png(fig)
+
+
+def links_png(periods: list[LinkPeriod], start: float, end: float) -> bytes:
+    """One row per link: up periods green, down periods red."""
+    links = sorted({(p.host, p.link) for p in periods})
+    div, unit = time_unit(end - start)
+    fig = Figure(figsize=(8, max(2.4, 1.2 + 0.45 * len(links))))
+    ax = fig.add_subplot()
+    if not links:
+        _empty(ax, "no link changes in the log")
+        ax.set_title("Link timeline")
+        return _png(fig)
+    for i, key in enumerate(links):
+        for p in periods:
+            if (p.host, p.link) == key:
+                ax.broken_barh([(p.start / div, max(p.end - p.start, 0) / div)], (i - 0.4, 0.8),
+                               color="#2e7d32" if p.state == "up" else "#c62828")
+    ax.set_yticks(range(len(links)))
+    ax.set_yticklabels([f"{h} ({lk})" if lk != h else h for h, lk in links], fontsize=8)
+    ax.set_xlabel(f"simulated time ({unit}); green up, red down")
+    ax.set_xlim(start / div, max(end, start + 1e-9) / div)
+    ax.set_title("Link timeline")
+    fig.tight_layout()
+    return _png(fig)

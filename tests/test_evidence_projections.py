@@ -1,0 +1,171 @@
+"""Projections on a small hand-built log, answers worked out by hand.
+
+The story (times in seconds; d = example.org, primary mx1, secondary mx2):
+  0     mx1's link goes down
+  100   mx2 accepts t1 (m1) for a@d, b@d          -> mx2 queue: m1 a, m1 b
+  200   mx2 accepts t2 (m2) for c@d               -> mx2 queue: + m2 c
+  300   mx2 tries mx1 (timeout), defers m1 a,b until 600
+  1000  mx1's link comes up
+  1100  mx2 relays t1 a to mx1, which accepts it   -> mx2: m1 b, m2 c; mx1: m1' a
+  1200  mx1 delivers a to its mailbox              -> mx1: empty
+  1300  mx2 bounces b (DSN to the sender)          -> mx2: m2 c
+  1500  mx2 relays t2 c to mx1 (queued there)      -> mx2: empty; mx1: m2' c
+  2000  mx1's link goes down again; run ends 3000
+"""
+from __future__ import annotations
+
+import pytest
+
+from sim.evidence.handlog import LogBuilder
+from sim.evidence.projections import (
+    BOUNCED, DELIVERED, LOST, QUEUED, RELAYED, RELAYED_OUT, counts, in_domain, lifecycles,
+    link_periods, outcomes, parse_duration, queue_depths, queue_intervals, replay,
+    smtp_transactions)
+
+A, B, C = "a@example.org", "b@example.org", "c@example.org"
+MX1, MX2 = "mx1.example", "mx2.example"
+
+
+def story():
+    L = LogBuilder("projections", seed=1)
+    L.link(0, MX1, False)
+    L.accept(100, MX2, "mx2/m1", "t1", [A, B])
+    L.accept(200, MX2, "mx2/m2", "t2", [C])
+    L.attempt(300, MX2, "mx2/m1", "t1", [A, B], MX1, pref=10, outcome="timeout")
+    L.defer(330, MX2, "mx2/m1", "t1", A, 600)
+    L.defer(330, MX2, "mx2/m1", "t1", B, 600)
+    L.link(1000, MX1, True)
+    L.attempt(1100, MX2, "mx2/m1", "t1", [A], MX1, pref=10)
+    L.accept(1100, MX1, "mx1/m1", "t1", [A], client_ip="192.0.2.20")
+    L.relay(1100, MX2, "mx2/m1", "t1", A, MX1)
+    L.deliver(1200, MX1, "mx1/m1", "t1", A)
+    L.bounce(1300, MX2, "mx2/m1", "t1", B)
+    L.attempt(1500, MX2, "mx2/m2", "t2", [C], MX1, pref=10)
+    L.accept(1500, MX1, "mx1/m2", "t2", [C], client_ip="192.0.2.20")
+    L.relay(1500, MX2, "mx2/m2", "t2", C, MX1)
+    L.link(2000, MX1, False)
+    return L.end(3000)
+
+
+def q(state, host):
+    return [(e.msg, e.rcpt) for e in state.queues.get(host, [])]
+
+
+@pytest.mark.parametrize("t, mx2, mx1, link", [
+    (-1, [], [], "up"),
+    (50, [], [], "down"),
+    (100, [("mx2/m1", A), ("mx2/m1", B)], [], "down"),
+    (250, [("mx2/m1", A), ("mx2/m1", B), ("mx2/m2", C)], [], "down"),
+    (1100, [("mx2/m1", B), ("mx2/m2", C)], [("mx1/m1", A)], "up"),
+    (1250, [("mx2/m1", B), ("mx2/m2", C)], [], "up"),
+    (1600, [], [("mx1/m2", C)], "up"),
+    (2500, [], [("mx1/m2", C)], "down"),
+])
+def test_replay_matches_hand_computed_queues(t, mx2, mx1, link):
+    state = replay(story(), t)
+    assert q(state, MX2) == mx2
+    assert q(state, MX1) == mx1
+    assert state.links == {(MX1, MX1): link}
+
+
+def test_replay_tracks_attempts_and_next_attempt():
+    state = replay(story(), 500)
+    a = state.queues[MX2][0]
+    assert (a.rcpt, a.attempts, a.next_attempt, a.since) == (A, 1, 600.0, 100.0)
+    assert replay(story(), 250).queues[MX2][0].attempts == 0
+
+
+def test_lifecycle_fates():
+    fates = {(lf.host, lf.msg, lf.rcpt): lf.fate for lf in lifecycles(story())}
+    assert fates == {
+        (MX2, "mx2/m1", A): RELAYED, (MX2, "mx2/m1", B): BOUNCED,
+        (MX2, "mx2/m2", C): RELAYED, (MX1, "mx1/m1", A): DELIVERED,
+        (MX1, "mx1/m2", C): QUEUED,
+    }
+    life = next(lf for lf in lifecycles(story()) if lf.msg == "mx2/m1" and lf.rcpt == A)
+    assert [a.t for a in life.attempts] == [300, 1100]
+    assert [d.t for d in life.deferrals] == [330]
+    assert life.next_hop == MX1 and life.fate_t == 1100
+
+
+def test_outcomes_and_counts():
+    outs = {(o.trace, o.rcpt): o for o in outcomes(story())}
+    assert outs[("t1", A)].fate == DELIVERED and outs[("t1", A)].latency == 1100
+    assert outs[("t1", A)].hops == [MX2, MX1]
+    assert outs[("t1", B)].fate == BOUNCED
+    assert outs[("t2", C)].fate == QUEUED
+    c = counts(story())
+    assert c == {"accepted": 3, "delivered": 1, "bounced": 1, "discarded": 0, "queued": 1,
+                 "relayed_out": 0, "lost": 0, "duplicates": 0, "dsns": 1}
+
+
+def test_relay_to_host_outside_log_and_lost():
+    L = LogBuilder()
+    L.accept(1, MX2, "m1", "t1", [A, B], queue=[A])
+    L.relay(2, MX2, "m1", "t1", A, "elsewhere.example")
+    ev = L.end(10)
+    fates = {lf.rcpt: lf.fate for lf in lifecycles(ev)}
+    assert fates == {A: RELAYED_OUT, B: LOST}
+    assert counts(ev)["lost"] == 1 and counts(ev)["relayed_out"] == 1
+
+
+def test_queue_depths():
+    d = queue_depths(story())
+    assert d[MX2] == [(100, 2), (200, 3), (1100, 2), (1300, 1), (1500, 0)]
+    assert d[MX1] == [(1100, 1), (1200, 0), (1500, 1)]
+
+
+def test_link_periods_cover_the_run():
+    ps = [(p.state, p.start, p.end) for p in link_periods(story())]
+    assert ps == [("down", 0, 1000), ("up", 1000, 2000), ("down", 2000, 3000)]
+
+
+def test_link_state_before_first_event_is_inferred():
+    L = LogBuilder()
+    L.link(500, "dial.example", True)
+    ev = L.end(1000)
+    assert [(p.state, p.start, p.end) for p in link_periods(ev)] == [
+        ("down", 0, 500), ("up", 500, 1000)]
+    assert replay(ev, 100).links == {("dial.example", "dial.example"): "down"}
+
+
+def test_smtp_transactions():
+    tx = smtp_transactions(story())
+    assert len(tx) == 4
+    first = tx[0]
+    assert (first.host, first.client_ip, first.helo, first.accepted) == (
+        MX2, "192.0.2.1", "client.example", ["mx2/m1"])
+    assert [r.command for r in first.replies] == [
+        "CONNECT", "EHLO", "MAIL", "RCPT", "RCPT", "DATA", "DATA_END", "QUIT"]
+    assert first.close_reason == "quit"
+
+
+@pytest.mark.parametrize("text, seconds", [
+    (3600, 3600.0), ("3600", 3600.0), ("36h", 129600.0), ("2d4h", 187200.0),
+    ("90m", 5400.0), ("1h30m", 5400.0), ("1.5h", 5400.0), ("45s", 45.0)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "h", "4x", "2d 4h", "d2"])
+def test_parse_duration_refuses(bad):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(bad)
+
+
+def test_in_domain():
+    assert in_domain("x@Mail.Example.org", "example.org")
+    assert not in_domain("x@badexample.org", "example.org")
+
+
+def test_queue_intervals_frame():
+    df = queue_intervals(story())
+    rows = [(r.host, r.msg, r.rcpt, r.enter, None if r.leave != r.leave else r.leave, r.left_by)
+            for r in df.itertuples()]
+    assert rows == [
+        (MX2, "mx2/m1", A, 100.0, 1100.0, "relayed"),
+        (MX2, "mx2/m1", B, 100.0, 1300.0, "bounced"),
+        (MX2, "mx2/m2", C, 200.0, 1500.0, "relayed"),
+        (MX1, "mx1/m1", A, 1100.0, 1200.0, "delivered_to_mailbox"),
+        (MX1, "mx1/m2", C, 1500.0, None, ""),
+    ]
