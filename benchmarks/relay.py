@@ -1,0 +1,220 @@
+"""Benchmark: the live durable relay (accept, SQLite WAL queue, deliver to a sink).
+
+    /work/venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
+                                              [--no-postfix]
+
+Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
+message, 20 at a time) when installed, else an aiosmtplib generator with
+the same shape.  The relay under test is ``python -m mta.queue.live``
+(mta/server.py in front of a QueueManager with a SqliteStore,
+``synchronous=FULL``: each acknowledged message is fsynced, in groups)
+relaying every message to an aiosmtpd sink in its own process.  Reported:
+accepted msg/s (until the load generator got its last 250) and delivered
+msg/s (until the sink holds every message).  If Postfix is installed the
+same load runs against Postfix relaying (``relayhost``) to the same kind
+of sink, and the ratio is printed.  Loopback only, bounded.
+
+To install Postfix for the comparison (Debian, as root):
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY = sys.executable
+
+
+# -- the sink (its own process) ---------------------------------------------------
+
+def run_sink(expect: int) -> None:
+    """aiosmtpd sink: prints ``SINK <port>``, then ``DONE <n> <first> <last>``
+    (wall times) once ``expect`` messages arrived."""
+    from aiosmtpd.smtp import SMTP
+
+    state = {"n": 0, "first": 0.0, "last": 0.0}
+    done = asyncio.Event()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            now = time.time()
+            if state["n"] == 0:
+                state["first"] = now
+            state["n"] += 1
+            state["last"] = now
+            if state["n"] >= expect:
+                done.set()
+            return "250 2.0.0 Ok: queued"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(lambda: SMTP(Handler(), hostname="sink.bench.test"),
+                                       "127.0.0.1", 0)
+        print(f"SINK {srv.sockets[0].getsockname()[1]}", flush=True)
+        await done.wait()
+        print(f"DONE {state['n']} {state['first']:.6f} {state['last']:.6f}", flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+
+
+def start_sink(expect: int) -> tuple[subprocess.Popen, int]:
+    p = subprocess.Popen([PY, os.path.abspath(__file__), "--role", "sink", "--messages", str(expect)],
+                         stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    assert line[0] == "SINK", line
+    return p, int(line[1])
+
+
+def wait_sink(p: subprocess.Popen, timeout: float) -> tuple[int, float, float]:
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    end = time.time() + timeout
+    while time.time() < end:
+        if sel.select(timeout=max(0.0, end - time.time())):
+            parts = p.stdout.readline().split()
+            if parts and parts[0] == "DONE":
+                return int(parts[1]), float(parts[2]), float(parts[3])
+    raise TimeoutError("the sink did not get every message in time")
+
+
+# -- load ------------------------------------------------------------------------
+
+def load(port: int, messages: int, sessions: int, size: int) -> float:
+    """Drive ``127.0.0.1:port``; returns the wall time the last 250 arrived."""
+    src = shutil.which("smtp-source")
+    if src:
+        subprocess.run([src, "-s", str(sessions), "-m", str(messages), "-l", str(size),
+                        "-M", "client.bench.test", "-f", "sender@client.bench.test",
+                        "-t", "rcpt@dest.bench.test", f"127.0.0.1:{port}"], check=True)
+        return time.time()
+    return asyncio.run(_py_load(port, messages, sessions, size))
+
+
+async def _py_load(port: int, messages: int, sessions: int, size: int) -> float:
+    import aiosmtplib
+    body = ("Subject: bench\r\n\r\n" + "x" * max(0, size - 20) + "\r\n").encode()
+    todo = iter(range(messages))
+
+    async def worker() -> None:
+        for _ in todo:
+            await aiosmtplib.send(body, sender="sender@client.bench.test",
+                                  recipients=["rcpt@dest.bench.test"], hostname="127.0.0.1",
+                                  port=port, local_hostname="client.bench.test", timeout=30)
+    await asyncio.gather(*(worker() for _ in range(sessions)))
+    return time.time()
+
+
+# -- the two relays ---------------------------------------------------------------
+
+def bench_mxsim(messages: int, sessions: int, size: int) -> dict:
+    sink, sink_port = start_sink(messages)
+    work = tempfile.mkdtemp(prefix="mxsim-bench-", dir="/var/tmp")
+    relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db", os.path.join(work, "queue.db"),
+                              "--port", "0", "--next-hop", f"127.0.0.1:{sink_port}",
+                              "--concurrency", str(sessions)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        port = int(relay.stdout.readline().split()[1])
+        t0 = time.time()
+        accepted_at = load(port, messages, sessions, size)
+        n, _, last = wait_sink(sink, timeout=600)
+    finally:
+        relay.kill()
+        sink.kill()
+        relay.wait()
+        sink.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0)}
+
+
+POSTFIX_MAIN = {
+    "compatibility_level": "3.6", "myhostname": "relay.bench.test", "mydestination": "",
+    "inet_interfaces": "loopback-only", "inet_protocols": "ipv4", "mynetworks": "127.0.0.0/8",
+    "smtpd_relay_restrictions": "permit_mynetworks, reject", "alias_maps": "", "alias_database": "",
+    "maillog_file": "/var/log/postfix-bench.log", "smtputf8_enable": "no",
+}
+
+
+def postconf(*args: str) -> None:
+    subprocess.run(["postconf", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def bench_postfix(messages: int, sessions: int, size: int) -> dict | None:
+    if not (shutil.which("postfix") and shutil.which("postconf")):
+        return None
+    sink, sink_port = start_sink(messages)
+    try:
+        main_cf = "/etc/postfix/main.cf"
+        if not os.path.exists(main_cf):
+            open(main_cf, "w").close()
+        postconf("-e", *(f"{k}={v}" for k, v in POSTFIX_MAIN.items()),
+                 f"relayhost=[127.0.0.1]:{sink_port}")
+        # No chroot (the container has no copies of /etc in the spool).
+        for svc in ("smtp/inet", "pickup/unix", "cleanup/unix", "qmgr/unix", "smtp/unix",
+                    "relay/unix", "tlsmgr/unix", "rewrite/unix", "bounce/unix", "defer/unix",
+                    "trace/unix", "verify/unix", "flush/unix", "proxymap/unix", "showq/unix",
+                    "error/unix", "retry/unix", "discard/unix", "lmtp/unix", "anvil/unix",
+                    "scache/unix", "postlog/unix-dgram"):
+            subprocess.run(["postconf", "-F", f"{svc}/chroot=n"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["postsuper", "-d", "ALL"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["postfix", "start"], check=True)
+        time.sleep(1.0)
+        t0 = time.time()
+        accepted_at = load(25, messages, sessions, size)
+        n, _, last = wait_sink(sink, timeout=600)
+        return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0)}
+    finally:
+        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sink.kill()
+        sink.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--role", default="bench", choices=["bench", "sink"])
+    ap.add_argument("--messages", type=int, default=5000)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--no-postfix", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1)
+    a = ap.parse_args()
+    if a.role == "sink":
+        run_sink(a.messages)
+        return
+    gen = "smtp-source" if shutil.which("smtp-source") else "aiosmtplib generator"
+    print(f"load: {a.messages} messages of {a.size} B, {a.sessions} concurrent sessions ({gen}), "
+          f"{a.rounds} round(s), relays alternating (the machine is shared: compare side by side)")
+    postfix = not a.no_postfix and shutil.which("postfix") is not None
+    ours, theirs = [], []
+    for r in range(a.rounds):
+        ours.append(bench_mxsim(a.messages, a.sessions, a.size))
+        print(f"round {r + 1} mxsim relay (SQLite WAL, FULL sync): accepted {ours[-1]['accepted']:8.1f} msg/s"
+              f"   delivered {ours[-1]['delivered']:8.1f} msg/s", flush=True)
+        if postfix:
+            theirs.append(bench_postfix(a.messages, a.sessions, a.size))
+            print(f"round {r + 1} postfix relay                      : accepted "
+                  f"{theirs[-1]['accepted']:8.1f} msg/s   delivered {theirs[-1]['delivered']:8.1f} msg/s",
+                  flush=True)
+    if not theirs:
+        print("postfix: not installed (or --no-postfix), no comparison")
+        return
+    for key in ("accepted", "delivered"):
+        ratios = sorted(o[key] / t[key] for o, t in zip(ours, theirs))
+        print(f"ratio mxsim/postfix {key:9s}: median {ratios[len(ratios) // 2]:.2f} "
+              f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")
+
+
+if __name__ == "__main__":
+    main()

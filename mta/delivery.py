@@ -1,0 +1,430 @@
+"""Outbound SMTP delivery: routing (MX or override) and the client transaction.
+
+:class:`Deliverer` takes one message and the recipients of one domain and
+tries to hand them to the next hop, returning one :class:`RcptOutcome` per
+recipient (``relayed``, ``bounced`` or ``deferred``).  It never touches the
+queue's state: the queue manager records the outcomes, all of one
+transaction together.
+
+Routing (RFC 5321 §5.1, RFC 7505):
+
+* a :class:`Route` for the domain (or the ``"*"`` default route) overrides
+  MX lookup: the SMTP feed delivers to its client's configured address, a
+  secondary MX forwards to its primary, a customer mailer hands everything
+  to its smart host;
+* otherwise MX records in preference order, equal preferences shuffled with
+  the host's injected random source;
+* a relaying MX drops every record at its own preference or higher and
+  bounces if none remain;
+* a null MX (``MX 0 .``) fails at once with 556 5.1.10;
+* no MX records: the domain's own address records (implicit MX).
+
+Fallback: a failed connection, a non-220 greeting, or a 4xx to MAIL or to
+DATA moves the pending recipients on to the next address.  A 4xx to RCPT
+defers that recipient; a 5xx fails it.  Connections are cached per
+destination and reused by the next transaction (Postfix's connection cache).
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiosmtplib
+
+from mta import events as ev
+from mta.context import HostContext
+from mta.dns import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
+
+# Synthetic replies for failures that happen before any server answered.
+NULL_MX = (556, "5.1.10 Recipient address has null MX")
+DOMAIN_NOT_FOUND = (550, "5.1.2 Host or domain name not found")
+NO_ADDRESS = (554, "5.4.4 Host or domain name has no address")
+DNS_TEMPFAIL = (451, "4.4.3 Temporary failure looking up the destination")
+MX_LOOP = (554, "5.4.6 Mail for the domain loops back to myself")
+CONNECT_FAILED = (421, "4.4.1 Connection to the destination failed")
+CONNECT_TIMEOUT = (421, "4.4.2 Connection to the destination timed out")
+LOST_CONNECTION = (421, "4.4.2 Lost connection with the destination")
+
+RELAYED, BOUNCED, DEFERRED = "relayed", "bounced", "deferred"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Send a domain's mail to fixed next hops instead of its MX hosts.
+
+    ``hosts`` are names or IP literals, tried in order.  With ``mx=True``
+    the names are looked up as MX domains (Postfix ``relayhost = name``
+    rather than ``[name]``).
+    """
+
+    hosts: tuple[str, ...]
+    port: int | None = None
+    mx: bool = False
+
+
+@dataclass
+class DeliveryConfig:
+    """Outbound settings.  Timeouts are small and explicit on purpose: the
+    RFC minimums (5 min greeting...) are the server's to tolerate, and a
+    simulation wants failures to show up in bounded virtual time."""
+
+    port: int = 25
+    ports: dict[str, int] = field(default_factory=dict)    # per IP override (tests, live bench)
+    routes: dict[str, Route] = field(default_factory=dict)  # domain (or "*") -> Route
+    mx_names: tuple[str, ...] = ()   # names this host appears under in MX records
+    connect_timeout: float = 30.0
+    command_timeout: float = 60.0
+    max_addresses: int = 5           # Postfix smtp_mx_address_limit
+    max_sessions: int = 2            # Postfix smtp_mx_session_limit
+    reuse: bool = True
+    max_idle_per_dest: int = 20
+    idle_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    ip: str
+    port: int
+    preference: int | None = None
+
+
+@dataclass(frozen=True)
+class RcptOutcome:
+    rcpt: str
+    status: str           # relayed / bounced / deferred
+    code: int
+    text: str
+    dest_host: str = ""
+    dest_ip: str = ""
+
+
+class RouteFailure(Exception):
+    """No destination can be tried now; ``permanent`` decides bounce vs defer."""
+
+    def __init__(self, code: int, text: str, permanent: bool) -> None:
+        super().__init__(f"{code} {text}")
+        self.code, self.text, self.permanent = code, text, permanent
+
+
+def connect_outcome(exc: BaseException) -> str:
+    """``refused`` or ``reset`` for a failed connect (aiosmtplib wraps the
+    OSError; the simulated network raises ConnectionRefusedError itself)."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, ConnectionRefusedError) or "refused" in str(exc).lower():
+        return "refused"
+    return "reset"
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def order_mx(records: list[MxRecord], rng, own_names: tuple[str, ...]) -> list[MxRecord]:
+    """RFC 5321 §5.1 ordering: by preference, ties shuffled with ``rng``;
+    records at or above our own preference removed when we are an MX."""
+    own = {n.lower().rstrip(".") for n in own_names}
+    ours = [r.preference for r in records if r.exchange.lower().rstrip(".") in own]
+    if ours:
+        records = [r for r in records if r.preference < min(ours)]
+        if not records:
+            raise RouteFailure(*MX_LOOP, permanent=True)
+    out: list[MxRecord] = []
+    for pref in sorted({r.preference for r in records}):
+        group = sorted(r for r in records if r.preference == pref)
+        rng.shuffle(group)
+        out.extend(group)
+    return out
+
+
+class ConnectionCache:
+    """Idle SMTP connections per (ip, port), reused by later transactions."""
+
+    def __init__(self, config: DeliveryConfig) -> None:
+        self.config = config
+        self._idle: dict[tuple[str, int], list[tuple[aiosmtplib.SMTP, asyncio.TimerHandle]]] = {}
+        self.reused = 0
+
+    def take(self, key: tuple[str, int]) -> aiosmtplib.SMTP | None:
+        lst = self._idle.get(key)
+        while lst:
+            client, handle = lst.pop()
+            handle.cancel()
+            if client.is_connected:
+                self.reused += 1
+                return client
+        return None
+
+    def give(self, key: tuple[str, int], client: aiosmtplib.SMTP) -> None:
+        lst = self._idle.setdefault(key, [])
+        if not self.config.reuse or len(lst) >= self.config.max_idle_per_dest or not client.is_connected:
+            _quit_later(client)
+            return
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(self.config.idle_timeout, self._expire, key, client)
+        lst.append((client, handle))
+
+    def _expire(self, key: tuple[str, int], client: aiosmtplib.SMTP) -> None:
+        lst = self._idle.get(key, [])
+        for i, (c, _) in enumerate(lst):
+            if c is client:
+                del lst[i]
+                break
+        _quit_later(client)
+
+    def close_all(self) -> None:
+        """Drop every idle connection at once (shutdown or crash)."""
+        for key in sorted(self._idle):
+            for client, handle in self._idle[key]:
+                handle.cancel()
+                client.close()
+        self._idle.clear()
+
+
+def _quit_later(client: aiosmtplib.SMTP) -> None:
+    async def _quit() -> None:
+        try:
+            await client.quit()
+        except Exception:
+            client.close()
+    if client.is_connected:
+        asyncio.get_running_loop().create_task(_quit())
+
+
+class _StaleConnection(Exception):
+    """A cached connection turned out to be closed before MAIL got a reply."""
+
+
+OnAttempt = Callable[[Destination, list[str]], None]
+
+
+class Deliverer:
+    """Routes and runs SMTP client transactions for one host."""
+
+    def __init__(self, ctx: HostContext, config: DeliveryConfig | None = None) -> None:
+        self.ctx = ctx
+        self.config = config or DeliveryConfig()
+        self.cache = ConnectionCache(self.config)
+        self._reused: set[int] = set()   # ids of clients just taken from the cache
+        self._active: dict[int, aiosmtplib.SMTP] = {}   # clients in a transaction
+
+    # -- routing ---------------------------------------------------------
+    def _port(self, ip: str, route: Route | None) -> int:
+        if ip in self.config.ports:
+            return self.config.ports[ip]
+        if route is not None and route.port is not None:
+            return route.port
+        return self.config.port
+
+    async def _addresses(self, name: str) -> list[str]:
+        if _is_ip(name):
+            return [name.strip("[]")]
+        return await self.ctx.resolver.a(name)  # type: ignore[union-attr]
+
+    async def destinations(self, domain: str) -> list[Destination]:
+        """Where to try ``domain``'s mail, best first; raises RouteFailure."""
+        route = self.config.routes.get(domain) or self.config.routes.get("*")
+        hosts: list[tuple[str, int | None]]
+        if route is not None and not route.mx:
+            hosts = [(h, None) for h in route.hosts]
+        else:
+            names = list(route.hosts) if route is not None else [domain]
+            hosts = []
+            for name in names:
+                hosts.extend(await self._mx_hosts(name))
+        out: list[Destination] = []
+        transient = False
+        for host, pref in hosts:
+            try:
+                ips = await self._addresses(host)
+            except (DnsTimeout, ServFail):
+                transient = True
+                continue
+            except DnsError:
+                continue
+            for ip in ips:
+                out.append(Destination(host, ip, self._port(ip, route), pref))
+        if not out:
+            if transient:
+                raise RouteFailure(*DNS_TEMPFAIL, permanent=False)
+            raise RouteFailure(*NO_ADDRESS, permanent=True)
+        return out[: self.config.max_addresses]
+
+    async def _mx_hosts(self, domain: str) -> list[tuple[str, int | None]]:
+        resolver = self.ctx.resolver
+        try:
+            records = await resolver.mx(domain)  # type: ignore[union-attr]
+        except NXDomain:
+            raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
+        except DnsError:
+            raise RouteFailure(*DNS_TEMPFAIL, permanent=False) from None
+        if any(r.is_null for r in records):
+            raise RouteFailure(*NULL_MX, permanent=True)
+        if not records:
+            return [(domain, None)]     # implicit MX: the domain's own address
+        own = self.config.mx_names or (self.ctx.hostname,)
+        return [(r.exchange.rstrip("."), r.preference) for r in order_mx(records, self.ctx.rng, own)]
+
+    # -- the transaction -------------------------------------------------
+    async def deliver(self, *, mail_from: str, rcpts: list[str], data: bytes, domain: str,
+                      on_attempt: OnAttempt) -> list[RcptOutcome]:
+        """Try to hand ``rcpts`` (all of ``domain``) to the next hop."""
+        try:
+            dests = await self.destinations(domain)
+        except RouteFailure as f:
+            status = BOUNCED if f.permanent else DEFERRED
+            return [RcptOutcome(r, status, f.code, f.text) for r in rcpts]
+        results: dict[str, RcptOutcome] = {}
+        pending = list(rcpts)
+        last = CONNECT_FAILED
+        last_dest: Destination | None = None
+        sessions = 0
+        for dest in dests:
+            if not pending or sessions >= self.config.max_sessions:
+                break
+            on_attempt(dest, pending)
+            client = await self._connect(dest)
+            if isinstance(client, tuple):
+                last, last_dest = client, dest
+                continue
+            sessions += 1
+            self._active[id(client)] = client
+            try:
+                done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
+            except _StaleConnection:
+                self._active.pop(id(client), None)
+                # A cached connection the server had closed meanwhile: that
+                # says nothing about the destination, so try a fresh one.
+                client = await self._connect(dest, cached=False)
+                if isinstance(client, tuple):
+                    last, last_dest = client, dest
+                    continue
+                self._active[id(client)] = client
+                done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
+            finally:
+                self._active.pop(id(client), None)
+            last_dest = dest
+            for o in done:
+                results[o.rcpt] = o
+            pending = retry_next
+        for r in pending:
+            results[r] = RcptOutcome(r, DEFERRED, last[0], last[1],
+                                     last_dest.host if last_dest else "", last_dest.ip if last_dest else "")
+        return [results[r] for r in rcpts]
+
+    async def _connect(self, dest: Destination, cached: bool = True) -> aiosmtplib.SMTP | tuple[int, str]:
+        """A connected client (cached or new), or the failure as a reply."""
+        key = (dest.ip, dest.port)
+        old = self.cache.take(key) if cached else None
+        if old is not None:
+            self._reused.add(id(old))
+            return old
+        client = aiosmtplib.SMTP(hostname=dest.ip, port=dest.port,
+                                 local_hostname=self.ctx.hostname,
+                                 timeout=self.config.command_timeout)
+        outcome, greeting, failure = "connected", "", None
+        try:
+            resp = await client.connect(timeout=self.config.connect_timeout)
+            greeting = f"{resp.code} {resp.message}"
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            outcome, greeting, failure = "connected", f"{exc.code} {exc.message}", (exc.code, exc.message)
+        except aiosmtplib.SMTPConnectTimeoutError:
+            outcome, failure = "timeout", CONNECT_TIMEOUT
+        except (aiosmtplib.SMTPConnectError, OSError) as exc:
+            outcome = connect_outcome(exc)
+            failure = CONNECT_FAILED
+        except aiosmtplib.SMTPServerDisconnected:
+            outcome, failure = "reset", LOST_CONNECTION
+        except aiosmtplib.SMTPTimeoutError:
+            outcome, failure = "timeout", CONNECT_TIMEOUT
+        self.ctx.sink.emit(ev.ConnectAttempt(
+            t=self.ctx.now(), host=self.ctx.hostname, dest_host=dest.host, dest_ip=dest.ip,
+            port=dest.port, outcome=outcome, purpose="deliver", preference=dest.preference,
+            greeting=greeting))
+        if failure is not None:
+            client.close()
+            return failure
+        return client
+
+    async def _transaction(self, client: aiosmtplib.SMTP, dest: Destination, mail_from: str,
+                           rcpts: list[str], data: bytes
+                           ) -> tuple[list[RcptOutcome], list[str], tuple[int, str]]:
+        """One MAIL/RCPT/DATA on ``client``: (final outcomes, rcpts to try at
+        the next destination, last reply).  Returns the client to the cache
+        when the session is still usable."""
+        def out(r: str, status: str, code: int, text: str) -> RcptOutcome:
+            return RcptOutcome(r, status, code, text, dest.host, dest.ip)
+
+        key = (dest.ip, dest.port)
+        done: list[RcptOutcome] = []
+        reused = id(client) in self._reused
+        self._reused.discard(id(client))
+        try:
+            try:
+                await client.mail(mail_from)
+            except aiosmtplib.SMTPServerDisconnected:
+                if reused:
+                    client.close()
+                    raise _StaleConnection() from None
+                raise
+            except aiosmtplib.SMTPSenderRefused as exc:
+                if exc.code >= 500:
+                    await self._reset(client, key)
+                    return [out(r, BOUNCED, exc.code, exc.message) for r in rcpts], [], (exc.code, exc.message)
+                await self._reset(client, key)
+                return [], list(rcpts), (exc.code, exc.message)
+            accepted: list[str] = []
+            for r in rcpts:
+                try:
+                    await client.rcpt(r)
+                    accepted.append(r)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    status = BOUNCED if exc.code >= 500 else DEFERRED
+                    done.append(out(r, status, exc.code, exc.message))
+            if not accepted:
+                await self._reset(client, key)
+                return done, [], (done[-1].code, done[-1].text) if done else CONNECT_FAILED
+            try:
+                resp = await client.data(data)
+            except aiosmtplib.SMTPDataError as exc:
+                await self._reset(client, key)
+                if exc.code >= 500:
+                    done.extend(out(r, BOUNCED, exc.code, exc.message) for r in accepted)
+                    return done, [], (exc.code, exc.message)
+                return done, accepted, (exc.code, exc.message)
+            done.extend(out(r, RELAYED, resp.code, resp.message) for r in accepted)
+            self.cache.give(key, client)
+            return done, [], (resp.code, resp.message)
+        except aiosmtplib.SMTPTimeoutError:
+            client.close()
+            return done, [r for r in rcpts if r not in {o.rcpt for o in done}], CONNECT_TIMEOUT
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # Lost connection or a reply we cannot use (EHLO refused...): the
+            # recipients without a final answer move on to the next host.
+            client.close()
+            code, text = LOST_CONNECTION
+            if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 600:
+                code, text = exc.code, exc.message
+            return done, [r for r in rcpts if r not in {o.rcpt for o in done}], (code, text)
+
+    async def _reset(self, client: aiosmtplib.SMTP, key: tuple[str, int]) -> None:
+        """RSET after an aborted transaction, then cache the connection."""
+        try:
+            await client.rset()
+        except Exception:
+            client.close()
+            return
+        self.cache.give(key, client)
+
+    def close(self) -> None:
+        """Drop every connection, idle or in a transaction (shutdown, crash)."""
+        self.cache.close_all()
+        for key in sorted(self._active):
+            self._active[key].close()
+        self._active.clear()

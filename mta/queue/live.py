@@ -1,0 +1,94 @@
+"""A live queueing relay: the receiving server, a durable SQLite queue, and
+delivery to one next hop.  Used by the SIGKILL test and benchmarks/relay.py.
+
+    python -m mta.queue.live --db queue.db --port 0 --next-hop 127.0.0.1:2525
+
+It prints ``READY <port>`` once listening (and after recovering whatever
+the database held), then relays until killed.  Every message is
+acknowledged only after its events and body are committed (WAL, group
+commit, ``synchronous=FULL``); on start it replays the database and
+delivers what was left.  Events go to ``--events`` as JSON lines, if given.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from mta.context import live_context
+from mta.delivery import DeliveryConfig, Route
+from mta.events import Event, NullSink
+from mta.policy import PolicyChain
+from mta.queue.manager import QueueConfig, QueueManager
+from mta.queue.sqlite_store import SqliteStore
+from mta.retry import preset
+from mta.server import ServerConfig, SmtpServer
+
+
+class JsonlSink:
+    """Appends each event as one JSON line (flushed by the OS, not fsynced)."""
+
+    def __init__(self, path: str) -> None:
+        self._f = open(path, "a", buffering=1 << 16)
+
+    def emit(self, event: Event) -> None:
+        self._f.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
+
+    def close(self) -> None:
+        self._f.close()
+
+
+async def run_relay(*, db: str, port: int, next_hop: tuple[str, int], hostname: str,
+                    events: str | None = None, synchronous: str = "FULL",
+                    concurrency: int = 20, ready=print) -> None:
+    sink = JsonlSink(events) if events else NullSink()
+    ctx = live_context(hostname, sink, seed=0)
+    store = SqliteStore(db, synchronous=synchronous)
+    host, hop_port = next_hop
+    delivery = DeliveryConfig(routes={"*": Route((host,), port=hop_port)},
+                              connect_timeout=5.0, command_timeout=30.0,
+                              max_idle_per_dest=concurrency, idle_timeout=2.0)
+    queue = QueueManager(ctx, store,
+                         QueueConfig(retry=preset("postfix", minimal_backoff=5, maximal_backoff=30,
+                                                  queue_run_delay=0),
+                                     max_deliveries=concurrency),
+                         delivery)
+    recovered = await queue.start()
+    server = SmtpServer(ctx, PolicyChain(), queue, ServerConfig(idle_timeout=60.0))
+    srv = await server.start(host="127.0.0.1", port=port)
+    bound = srv.sockets[0].getsockname()[1]
+    ready(f"READY {bound} recovered={recovered}")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # A clean stop (SIGKILL is the crash the tests use): close in order.
+    await server.stop()
+    await queue.close()
+    print(f"STATS batches={store.batches} commits={store.commits}", file=sys.stderr, flush=True)
+    store.close()
+    if isinstance(sink, JsonlSink):
+        sink.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--next-hop", required=True, help="IP:PORT of the next hop")
+    p.add_argument("--hostname", default="relay.mxsim.test")
+    p.add_argument("--events", default=None)
+    p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    p.add_argument("--concurrency", type=int, default=20)
+    a = p.parse_args(argv)
+    ip, _, hop_port = a.next_hop.rpartition(":")
+    asyncio.run(run_relay(db=a.db, port=a.port, next_hop=(ip, int(hop_port)), hostname=a.hostname,
+                          events=a.events, synchronous=a.synchronous, concurrency=a.concurrency))
+
+
+if __name__ == "__main__":
+    main()

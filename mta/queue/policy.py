@@ -1,0 +1,87 @@
+"""Queue policy: the settings of one queue and the per-domain lookups.
+
+:class:`QueueConfig` holds what an operator sets (retry preset, per-domain
+schedules and lifetimes, held and local domains, concurrency);
+:class:`QueuePolicy` answers the questions the manager asks per recipient
+domain (which schedule, held or not, local or not), caching the answers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PRESET = "postfix"
+
+
+@dataclass
+class QueueConfig:
+    """Queue policy.  ``retry`` is a :class:`mta.retry.RetrySchedule` (default:
+    the Postfix preset); ``domain_retry`` overrides it per domain and
+    ``domain_lifetimes`` changes only the lifetime (the feed's 2 days).
+    ``hold_domains``: ``example.com`` holds that domain, ``.example.com``
+    its subdomains.  ``local_domains`` are delivered to ``Mailboxes``."""
+
+    retry: Any = None
+    domain_retry: dict[str, Any] = field(default_factory=dict)
+    domain_lifetimes: dict[str, float] = field(default_factory=dict)
+    hold_domains: tuple[str, ...] = ()
+    local_domains: tuple[str, ...] = ()
+    max_deliveries: int = 20          # concurrent delivery transactions
+    delay_warnings: bool = True       # send one if the schedule has delay_warning
+
+
+def matches(domain: str, patterns: tuple[str, ...]) -> bool:
+    for p in patterns:
+        p = p.lower()
+        if domain == p or (p.startswith(".") and domain.endswith(p)):
+            return True
+    return False
+
+
+class QueuePolicy:
+    """Per-domain answers from a :class:`QueueConfig` (cached)."""
+
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self._schedules: dict[str, Any] = {}
+
+    def held(self, domain: str) -> bool:
+        return matches(domain, self.config.hold_domains)
+
+    def local(self, domain: str) -> bool:
+        return matches(domain, self.config.local_domains)
+
+    def schedule_for(self, domain: str) -> Any:
+        """The retry schedule for ``domain`` (per-domain override or lifetime)."""
+        s = self._schedules.get(domain)
+        if s is not None:
+            return s
+        s = self._lookup(domain, self.config.domain_retry)
+        if s is None:
+            s = self.config.retry
+            if s is None:
+                from mta.retry import preset
+                s = self.config.retry = preset(DEFAULT_PRESET)
+            life = self._lookup(domain, self.config.domain_lifetimes)
+            if life is not None:
+                if hasattr(s, "with_lifetime"):
+                    s = s.with_lifetime(float(life))
+                else:
+                    s = dataclasses.replace(s, lifetime=float(life))
+        self._schedules[domain] = s
+        return s
+
+    @staticmethod
+    def _lookup(domain: str, table: dict[str, Any]) -> Any:
+        """Exact domain, then parent domains (``.parent`` or ``parent``)."""
+        if domain in table:
+            return table[domain]
+        parts = domain.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[i:])
+            for key in ("." + parent, parent):
+                if key in table:
+                    return table[key]
+        return None
+

@@ -1,0 +1,163 @@
+"""Where a queue keeps its events and message bodies: the store interface
+and the in-memory store with a simulated disk.
+
+A store persists queue events (the ones :mod:`mta.queue.state` folds) and
+message bodies.  :meth:`QueueStore.write` enqueues a batch and returns a
+future that resolves once the batch is durable: the queue awaits it before
+acknowledging a message and before recording a transaction's outcomes.
+``AttemptStarted`` is reported but never stored: after a crash an
+interrupted attempt is due again, which replay gives without it.  A batch
+is atomic: after a crash either all of it is on disk or none of it.
+
+:class:`MemoryStore` is the simulation's store.  Its "disk" is a plain
+object that outlives the queue manager: a simulated crash throws away the
+manager (its state, timers, connections) and whatever batches were not yet
+durable, and the restarted manager replays the disk.  An optional
+``fsync_latency`` makes durability take simulated time, so concurrent
+acceptances are committed in groups just as on a real disk.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mta.events import Event
+
+
+@dataclass
+class Recovered:
+    """What a store hands back at start: events in commit order, the bodies
+    of messages still queued, and the highest queue-ID number ever issued."""
+
+    events: list[Event]
+    bodies: dict[str, bytes]
+    id_high: int = 0
+
+
+class QueueStore(Protocol):
+    """What the queue manager needs from durable storage."""
+
+    def write(self, events: list[Event], bodies: dict[str, bytes] | None = None,
+              forget: tuple[str, ...] = (), id_high: int = 0) -> asyncio.Future:
+        """Enqueue one atomic batch; the future resolves when it is durable.
+
+        ``forget`` names messages that are finished: their events and body
+        may be dropped in the same batch.  ``id_high`` is the highest queue
+        ID number issued so far (so IDs are not reused after a restart).
+        """
+        ...
+
+    def load(self) -> Recovered:
+        """Everything durable, for replay at start."""
+        ...
+
+    def body(self, msg: str) -> bytes:
+        """The stored body of a queued message (KeyError if unknown)."""
+        ...
+
+    def crash(self) -> None:
+        """Forget every batch that is not yet durable (simulated crash)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@dataclass
+class SimulatedDisk:
+    """The part of a simulated host that survives a crash."""
+
+    events: dict[str, list[Event]] = field(default_factory=dict)   # per message, in order
+    order: dict[str, int] = field(default_factory=dict)            # message -> first batch seq
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    id_high: int = 0
+    batches: int = 0          # how many durable batches (fsyncs) were written
+    seq: int = 0              # next arrival number for a message's first event
+
+
+class MemoryStore:
+    """The in-memory store with a :class:`SimulatedDisk`.
+
+    With ``fsync_latency == 0`` every batch is durable as soon as it is
+    written.  With a positive latency a batch becomes durable after that
+    much (loop) time, and batches that arrive meanwhile share the next
+    flush: group commit, one simulated fsync per group.
+    """
+
+    def __init__(self, disk: SimulatedDisk | None = None, *, fsync_latency: float = 0.0) -> None:
+        self.disk = disk if disk is not None else SimulatedDisk()
+        self.fsync_latency = fsync_latency
+        self._pending: list[tuple[list[Event], dict[str, bytes], tuple[str, ...], int, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        # Bodies written but maybe not yet durable: a DSN may be delivered
+        # before its batch reaches the disk.
+        self._bodies: dict[str, bytes] = dict(self.disk.bodies)
+
+    def write(self, events: list[Event], bodies: dict[str, bytes] | None = None,
+              forget: tuple[str, ...] = (), id_high: int = 0) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        item = (list(events), dict(bodies or {}), tuple(forget), id_high, fut)
+        self._bodies.update(item[1])
+        for m in forget:
+            self._bodies.pop(m, None)
+        if self.fsync_latency <= 0:
+            self._apply([item])
+            fut.set_result(None)
+            return fut
+        self._pending.append(item)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return fut
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.fsync_latency)
+            batch, self._pending = self._pending, []
+            self._apply(batch)
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _apply(self, batch: list) -> None:
+        d = self.disk
+        d.batches += 1
+        for events, bodies, forget, id_high, _ in batch:
+            for e in events:
+                msg = getattr(e, "msg", None)
+                if msg is None:
+                    continue
+                if msg not in d.events:
+                    d.events[msg] = []
+                    d.order[msg] = d.seq
+                    d.seq += 1
+                d.events[msg].append(e)
+            d.bodies.update(bodies)
+            for msg in forget:
+                d.events.pop(msg, None)
+                d.order.pop(msg, None)
+                d.bodies.pop(msg, None)
+            d.id_high = max(d.id_high, id_high)
+
+    def load(self) -> Recovered:
+        d = self.disk
+        # Messages in the order they first reached the disk, each message's
+        # events in order: that is a valid replay order, since events of
+        # different messages do not depend on each other.
+        msgs = sorted(d.events, key=lambda m: d.order[m])
+        events = [e for m in msgs for e in d.events[m]]
+        return Recovered(events, dict(d.bodies), d.id_high)
+
+    def body(self, msg: str) -> bytes:
+        return self._bodies[msg]
+
+    def crash(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        self._pending = []
+        self._bodies = dict(self.disk.bodies)
+
+    def close(self) -> None:
+        self.crash()

@@ -1,0 +1,119 @@
+"""Shared fixtures for the queue and delivery tests (no tests here).
+
+Real aiosmtpd servers as next hops (scripted replies per stage), a world
+builder with zone text, and a plain fixed-interval retry schedule that
+implements mta.retry's RetrySchedule protocol for tests that are not about
+a preset's timeline.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import SMTP
+
+from mta.delivery import DeliveryConfig
+from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
+
+SOA = "@ 3600 IN SOA ns.{o} hostmaster.{o} 1 3600 600 86400 60\n"
+
+
+def zones(spec: dict[str, list[str]]) -> str:
+    """Zone text for several origins: {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"]}."""
+    out = []
+    for origin, records in spec.items():
+        out.append(f"$ORIGIN {origin}.\n" + SOA.format(o=origin))
+        for r in records:
+            name, rest = r.split(" ", 1)
+            out.append(f"{name} 3600 IN {rest}\n")
+    return "".join(out)
+
+
+@dataclass
+class FixedSchedule:
+    """Retry every ``interval`` until ``lifetime`` after queueing (tests only)."""
+
+    interval: float = 300.0
+    lifetime: float = 3600.0
+    name: str = "fixed"
+    min_backoff: float = 300.0
+    max_backoff: float = 300.0
+    delay_warning: float | None = None
+
+    def next_attempt(self, queued_at: float, first_failure: float, now: float, attempts: int):
+        nxt = now + self.interval
+        return None if nxt > queued_at + self.lifetime else nxt
+
+
+class Recorder:
+    """An aiosmtpd handler that records what it accepts.
+
+    ``mail_reply``/``data_reply`` (a reply string) refuse at that stage;
+    ``rcpt_replies`` maps an address to its reply.  Each may be a list, used
+    up one reply per transaction (then the default 250).
+    """
+
+    def __init__(self, name: str = "sink", *, mail_reply=None, data_reply=None,
+                 rcpt_replies=None, delay: float = 0.0) -> None:
+        self.name = name
+        self.delay = delay          # seconds before answering DATA (a slow next hop)
+        self.mail_reply = mail_reply
+        self.data_reply = data_reply
+        self.rcpt_replies = dict(rcpt_replies or {})
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.sessions = 0
+        self.transactions = 0
+
+    @staticmethod
+    def _take(reply):
+        if isinstance(reply, list):
+            return reply.pop(0) if reply else None
+        return reply
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.sessions += 1
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.transactions += 1
+        reply = self._take(self.mail_reply)
+        if reply:
+            return reply
+        envelope.mail_from = address      # "<>" for the null sender (must stay truthy)
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self._take(self.rcpt_replies.get(address))
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = self._take(self.data_reply)
+        if reply:
+            return reply
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from
+        self.messages.append((mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK queued"
+
+    def rcpts(self) -> list[str]:
+        return [r for _, rs, _ in self.messages for r in rs]
+
+
+async def serve(handler, hostname: str, port: int = 25, host: str | None = None):
+    """Listen with a real aiosmtpd SMTP protocol on the running loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: SMTP(handler, hostname=hostname), host=host, port=port)
+
+
+def queue_for(host, *, config: QueueConfig | None = None, delivery: DeliveryConfig | None = None,
+              disk: SimulatedDisk | None = None, fsync_latency: float = 0.0) -> QueueManager:
+    """A QueueManager on a simulated host with a MemoryStore (not started)."""
+    store = MemoryStore(disk, fsync_latency=fsync_latency)
+    return QueueManager(host.ctx, store, config or QueueConfig(retry=FixedSchedule()),
+                        delivery or DeliveryConfig(connect_timeout=30, command_timeout=60))
