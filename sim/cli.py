@@ -14,6 +14,9 @@ import sys
 # Modules providing subcommands, in the order ``mxsim --help`` lists them.
 COMMAND_MODULES = [
     "sim.commands.demo",
+    "sim.commands.report",
+    "sim.commands.replay",
+    "sim.commands.run", "sim.commands.check", "sim.commands.validate", "sim.commands.schema",
 ]
 
 

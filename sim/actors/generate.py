@@ -1,0 +1,130 @@
+"""What traffic actors draw from the run's seed: arrival times, message
+sizes, recipient lists and the message text itself.
+
+Arrivals follow a (possibly daily-varying) intensity ``lambda(t)``:
+``rate`` scaled by the hour's weight over the mean weight, so the daily
+average is ``rate``.  The next arrival is where the integrated intensity has
+grown by an increment: an exponential draw with mean 1 for Poisson arrivals
+(a non-homogeneous Poisson process by time change), exactly 1 for fixed
+arrivals.  Nothing here reads the wall clock or global randomness.
+"""
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from typing import Iterator
+
+from sim.scenario.traffic import (ChoiceCount, FixedCount, FixedSize, LognormalSize, UniformCount,
+                                  UniformSize)
+
+HOUR = 3600.0
+# Simulated time 0 is this Unix time when a Date header is written
+# (2001-03-16, the date of the dial-up backup MX seed page).
+SIM_EPOCH = 984700800.0
+
+
+def arrival_times(rng: random.Random, rate: float, *, arrivals: str = "poisson",
+                  daily_pattern: list[float] | None = None, start: float = 0.0,
+                  stop: float = math.inf, count: int | None = None) -> Iterator[float]:
+    """Yield arrival times in ``[start, stop)``, increasing, at most ``count``."""
+    if rate <= 0 or (count is not None and count <= 0):
+        return
+    weights = None
+    if daily_pattern:
+        mean = sum(daily_pattern) / len(daily_pattern)
+        weights = [w / mean for w in daily_pattern]
+    t = start
+    n = 0
+    while True:
+        step = rng.expovariate(1.0) if arrivals == "poisson" else 1.0
+        t = _advance(t, step, rate, weights)
+        if t >= stop:
+            return
+        yield t
+        n += 1
+        if count is not None and n >= count:
+            return
+
+
+def _advance(t: float, need: float, rate: float, weights: list[float] | None) -> float:
+    """The time at which the integrated intensity from ``t`` reaches ``need``."""
+    if weights is None:
+        return t + need / rate
+    for _ in range(24 * 366 * 10):   # at most ten years of hours: a safety net
+        hour = int(t // HOUR)
+        lam = rate * weights[hour % 24]
+        end = (hour + 1) * HOUR
+        room = lam * (end - t)
+        if lam > 0 and room >= need:
+            return t + need / lam
+        need -= room
+        t = end
+    return math.inf
+
+
+def draw_size(rng: random.Random, dist) -> int:
+    """A message size in bytes from a size distribution of the scenario."""
+    if isinstance(dist, FixedSize):
+        return dist.value
+    if isinstance(dist, UniformSize):
+        return rng.randint(dist.min, dist.max)
+    if isinstance(dist, LognormalSize):
+        size = int(round(dist.median * math.exp(dist.sigma * rng.gauss(0.0, 1.0))))
+        return min(max(size, 200), dist.max) if dist.max else max(size, 200)
+    raise TypeError(f"unknown size distribution {dist!r}")
+
+
+def draw_count(rng: random.Random, dist) -> int:
+    """A recipient count from a count distribution of the scenario."""
+    if isinstance(dist, FixedCount):
+        return dist.value
+    if isinstance(dist, UniformCount):
+        return rng.randint(dist.min, dist.max)
+    if isinstance(dist, ChoiceCount):
+        return rng.choices(dist.values, weights=dist.weights, k=1)[0]
+    raise TypeError(f"unknown count distribution {dist!r}")
+
+
+def draw_recipients(rng: random.Random, pool: list[str], k: int) -> list[str]:
+    """``k`` distinct recipients from ``pool``.
+
+    An address containing ``{n}`` is a template that yields as many distinct
+    addresses as needed (``user{n}@example.net`` -> user1@, user2@...); they
+    are used after the plain addresses.  Without templates the count is
+    capped at the pool's size.
+    """
+    plain = [a for a in pool if "{n}" not in a]
+    templates = [a for a in pool if "{n}" in a]
+    if k <= len(plain):
+        return rng.sample(plain, k)
+    out = list(plain)
+    i = 1
+    while templates and len(out) < k:
+        out.append(templates[(i - 1) % len(templates)].replace("{n}", str(i)))
+        i += 1
+    return out
+
+
+def draw_one(rng: random.Random, pool: list[str]) -> str:
+    return pool[rng.randrange(len(pool))].replace("{n}", "1")
+
+
+def build_message(*, mail_from: str, rcpts: list[str], size: int, msgid: str, t: float,
+                  subject: str = "test message") -> bytes:
+    """An RFC 5322 message of about ``size`` bytes (at least its headers)."""
+    head = (f"From: <{mail_from or 'mailer-daemon@invalid'}>\r\n"
+            f"To: {', '.join('<' + r + '>' for r in rcpts[:3])}"
+            f"{' (and others)' if len(rcpts) > 3 else ''}\r\n"
+            f"Subject: {subject}\r\n"
+            f"Date: {email.utils.formatdate(SIM_EPOCH + t, usegmt=True)}\r\n"
+            f"Message-ID: <{msgid}>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
+    data = head.encode("ascii")
+    line = b"x" * 76 + b"\r\n"
+    missing = max(size - len(data), 0)
+    body = line * (missing // len(line))
+    rest = missing - len(body)
+    if rest > 2:
+        body += b"y" * (rest - 2) + b"\r\n"
+    return data + body

@@ -1,0 +1,16 @@
+"""Scenario files: the format (pydantic models), quantities, loading with
+clear errors, and the conversion into a runnable world.
+
+* :mod:`sim.scenario.schema`: the top-level model, hosts, links, DNS,
+  expectations (roles in :mod:`~sim.scenario.roles`, actors in
+  :mod:`~sim.scenario.traffic`, shared field types in :mod:`~sim.scenario.types`);
+* :mod:`sim.scenario.durations`: ``90m``, ``30MB``, ``56kbit``, ``10/h``;
+* :mod:`sim.scenario.loader`: :func:`load_scenario`, errors with file, line,
+  key path and what was expected;
+* :mod:`sim.scenario.build` and :mod:`sim.scenario.assemble`: links, zones,
+  roles and actors for :mod:`sim.world` (used by :mod:`sim.runner`).
+"""
+from sim.scenario.loader import Problem, ScenarioError, load_scenario, load_text
+from sim.scenario.schema import Scenario
+
+__all__ = ["Problem", "Scenario", "ScenarioError", "load_scenario", "load_text"]

@@ -1,0 +1,211 @@
+"""Traffic actors: who sends mail, spam and probes, and who dials in.
+
+``kind`` selects the actor::
+
+    sender           a legitimate sending MTA with a real queue and retry preset
+    spammer          aims at the lowest-priority MX, never retries, probes relays
+    dialup-customer  on each link-up: ETRN to each exchanger, a finger query,
+                     or nothing (waits for the exchangers' probes)
+
+Every random draw (arrival times, sizes, recipient counts, addresses) comes
+from the run's seed.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from sim.scenario.roles import RetrySetting, Retry
+from sim.scenario.types import (DomainName, Duration, HostName, MailAddress, one_or_many, Rate,
+                                Size, Strict, shorthand)
+
+
+class FixedSize(Strict):
+    dist: Literal["fixed"]
+    value: Size
+
+
+class UniformSize(Strict):
+    dist: Literal["uniform"]
+    min: Size
+    max: Size
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "UniformSize":
+        if self.max < self.min:
+            raise ValueError("expected max at least min")
+        return self
+
+
+class LognormalSize(Strict):
+    """Heavy-tailed message sizes: median and shape, capped at ``max``."""
+
+    dist: Literal["lognormal"]
+    median: Size
+    sigma: float = Field(default=1.0, gt=0)
+    max: Size | None = None
+
+
+def _fixed_shorthand(value: object) -> object:
+    """``size: 4KB`` or ``recipients: 3`` means a fixed value."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return {"dist": "fixed", "value": value}
+    return value
+
+
+SizeDist = Annotated[Union[FixedSize, UniformSize, LognormalSize], Field(discriminator="dist"),
+                     shorthand(_fixed_shorthand, Size, FixedSize, UniformSize, LognormalSize)]
+
+
+class FixedCount(Strict):
+    dist: Literal["fixed"]
+    value: int = Field(ge=1)
+
+
+class UniformCount(Strict):
+    dist: Literal["uniform"]
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "UniformCount":
+        if self.max < self.min:
+            raise ValueError("expected max at least min")
+        return self
+
+
+class ChoiceCount(Strict):
+    """One of ``values``, with optional ``weights`` (same length)."""
+
+    dist: Literal["choice"]
+    values: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    weights: list[Annotated[float, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "ChoiceCount":
+        if self.weights is not None and len(self.weights) != len(self.values):
+            raise ValueError(f"expected {len(self.values)} weights, one per value, "
+                             f"got {len(self.weights)}")
+        return self
+
+
+CountDist = Annotated[Union[FixedCount, UniformCount, ChoiceCount], Field(discriminator="dist"),
+                      shorthand(_fixed_shorthand, int, FixedCount, UniformCount, ChoiceCount)]
+
+
+class ActorBase(Strict):
+    """Fields every actor has: the host it runs on and when it is active."""
+
+    host: HostName
+    start: Duration = 0.0
+    stop: Duration | None = Field(default=None, description="default: the scenario's end")
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        return []
+
+
+class Sending(ActorBase):
+    """Message generation shared by senders and spammers."""
+
+    rate: Rate
+    arrivals: Literal["poisson", "fixed"] = "poisson"
+    daily_pattern: list[Annotated[float, Field(ge=0)]] | None = Field(
+        default=None, min_length=24, max_length=24,
+        description="24 relative weights, one per hour of the simulated day")
+    count: int | None = Field(default=None, ge=0, description="stop after this many messages")
+    size: SizeDist = FixedSize(dist="fixed", value=4000)
+    recipients: CountDist = FixedCount(dist="fixed", value=1)
+    from_: one_or_many(MailAddress) = Field(alias="from", min_length=1)
+    to: one_or_many(MailAddress) = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _pattern_not_all_zero(self) -> "Sending":
+        if self.daily_pattern is not None and not any(self.daily_pattern):
+            raise ValueError("expected a daily_pattern with at least one hour above zero")
+        return self
+
+
+class Sender(Sending):
+    """A legitimate sending MTA: real queue, retry preset, MX fallback.
+
+    ``mta`` names the retry preset (postfix, exim, sendmail, rfc5321);
+    ``retry`` overrides it in full.  ``smart_host`` hands all mail to that
+    host instead of looking up MX records.
+    """
+
+    kind: Literal["sender"]
+    retry: RetrySetting = Retry()
+    smart_host: HostName | None = None
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        return [(("smart_host",), self.smart_host)] if self.smart_host else []
+
+
+class RelayProbe(Strict):
+    """Open-relay probing with the 16 address forms of nmap's
+    ``smtp-open-relay`` script, against each host in ``targets``."""
+
+    targets: one_or_many(HostName) = Field(min_length=1)
+    at: Duration = 60.0
+    every: Duration | None = None
+    domain: DomainName = "nmap.scanme.org"
+    ports: one_or_many(int) = [25]
+
+
+class Spammer(ActorBase):
+    """Sends straight to the lowest-priority MX of each recipient's domain
+    (``target: lowest-mx``), to the MX hosts in order (``mx``), or to a named
+    host; never retries after a 4xx; optionally probes for open relays."""
+
+    kind: Literal["spammer"]
+    rate: Rate = 0.0
+    arrivals: Literal["poisson", "fixed"] = "poisson"
+    count: int | None = Field(default=None, ge=0)
+    size: SizeDist = FixedSize(dist="fixed", value=2000)
+    recipients: CountDist = FixedCount(dist="fixed", value=1)
+    from_: one_or_many(MailAddress) = Field(default=[], alias="from")
+    to: one_or_many(MailAddress) = []
+    target: Literal["lowest-mx", "mx"] | HostName = "lowest-mx"
+    relay_probe: RelayProbe | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "Spammer":
+        if self.rate > 0 and (not self.from_ or not self.to):
+            raise ValueError("expected 'from' and 'to' addresses for a spammer with a rate")
+        if self.rate == 0 and self.relay_probe is None:
+            raise ValueError("expected a 'rate' or a 'relay_probe' (the spammer does nothing)")
+        return self
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        refs = []
+        if self.target not in ("lowest-mx", "mx"):
+            refs.append((("target",), self.target))
+        if self.relay_probe:
+            refs += [(("relay_probe", "targets", i), t)
+                     for i, t in enumerate(self.relay_probe.targets)]
+        return refs
+
+
+class DialupCustomer(ActorBase):
+    """A dial-up customer's delivery server; its link schedule is its host's.
+
+    On each link-up it does ``on_connect``: ``etrn`` sends ``ETRN`` for each
+    domain to each exchanger (all MX hosts of the domain but itself, or the
+    listed ``exchangers``), ``finger`` sends a finger query for each domain,
+    ``wait`` does nothing and relies on the exchangers' probes.
+    """
+
+    kind: Literal["dialup-customer"]
+    domains: one_or_many(DomainName) = Field(min_length=1)
+    on_connect: Literal["etrn", "finger", "wait"] = "etrn"
+    exchangers: one_or_many(HostName) | None = None
+    etrn_form: Literal["#", "@", "plain"] = "#"
+    delay: Duration = Field(default=5.0, description="wait after link-up before triggering")
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        return [(("exchangers", i), x) for i, x in enumerate(self.exchangers or [])]
+
+
+Actor = Annotated[Union[Sender, Spammer, DialupCustomer], Field(discriminator="kind")]
+ACTOR_KINDS = ("sender", "spammer", "dialup-customer")

@@ -1,0 +1,121 @@
+"""``mxsim validate``, ``schema``, ``run`` and ``check``: exit codes, messages
+(never a traceback), summaries, progress only when asked, JUnit XML."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from sim.cli import main
+from test_runner_fixtures import INVALID, SMALL, WRONG, write
+
+
+def test_schema_prints_the_json_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "mxsim scenario"
+    assert "hosts" in schema["properties"] and "DialupSchedule" in schema["$defs"]
+
+
+def test_validate_good_and_bad(tmp_path, capsys):
+    good = write(tmp_path, "small", SMALL)
+    bad = write(tmp_path, "invalid", INVALID)
+    assert main(["validate", str(good)]) == 0
+    out = capsys.readouterr()
+    assert f"{good}: ok (small: 3 hosts, 2 roles, 1 actors, 5 expectations)" in out.out
+    assert main(["validate", str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:25:50: traffic[0].rate: " in err and "traffic[0].rate: expected a rate such as 10/h" in err
+    assert "Traceback" not in err
+
+
+def test_validate_a_folder_and_warn_about_cross_cutting(tmp_path, capsys):
+    write(tmp_path, "small", SMALL)
+    write(tmp_path, "bare", SMALL.replace("name: small", "name: bare").split("expectations:")[0])
+    assert main(["validate", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "bare.yaml: warning: 'conservation' is neither in expectations nor in waive" in err
+
+
+def test_validate_missing_file(capsys):
+    assert main(["validate", "/nonexistent.yaml"]) == 2
+    assert "/nonexistent.yaml: no such file" in capsys.readouterr().err
+
+
+def test_run_prints_a_summary_and_where_the_report_is(tmp_path, capsys):
+    path = write(tmp_path, "small", SMALL)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("small (seed 5): 4h simulated in ")
+    assert "recipients: accepted" in out and "expectations met: 5/5" in out
+    assert "\r" not in out                     # not a terminal: no progress line
+    assert out.rstrip().endswith(f"report written to {tmp_path / 'out'}/report.md "
+                                 "(and report.html, verdict.json, events.jsonl)")
+    assert (tmp_path / "out" / "events.jsonl").is_file()
+
+
+def test_run_with_progress_and_seed(tmp_path, capsys):
+    path = write(tmp_path, "small", SMALL)
+    assert main(["run", str(path), "--seed", "9", "--progress",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "\r" in out and "in flight" in out and "small (seed 9)" in out
+
+
+def test_run_exit_codes(tmp_path, capsys):
+    assert main(["run", str(write(tmp_path, "wrong", WRONG)),
+                 "--out", str(tmp_path / "w")]) == 1
+    assert "mx-fallback       violated  pass    NO" in capsys.readouterr().out
+    assert main(["run", str(write(tmp_path, "invalid", INVALID)), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "traffic[0].rate" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as info:      # argparse: bad command line
+        main(["run", "x.yaml", "--seed", "abc"])
+    assert info.value.code == 2
+
+
+def test_check_lines_junit_and_exit(tmp_path, capsys):
+    folder = tmp_path / "scen"
+    folder.mkdir()
+    write(folder, "small", SMALL)
+    write(folder, "wrong", WRONG)
+    junit = tmp_path / "junit.xml"
+    code = main(["check", str(folder), "--junit", str(junit), "--out", str(tmp_path / "r")])
+    assert code == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("PASS small (4h simulated, ")
+    assert out[1].startswith("  ok   mx-fallback: expected holds, pass")
+    assert any(line.startswith("FAIL wrong ") for line in out)
+    assert any(line.startswith("  FAIL mx-fallback: expected violated, pass") for line in out)
+    assert (tmp_path / "r" / "small" / "verdict.json").is_file()
+    root = ET.parse(junit).getroot()
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert suites["small"].get("failures") == "0" and suites["wrong"].get("failures") == "1"
+    props = {p.get("name"): p.get("value") for p in suites["small"].iter("property")}
+    assert props["seed"] == "5" and int(props["accepted"]) > 0
+    failure = suites["wrong"].find("testcase[@name='mx-fallback']/failure")
+    assert failure is not None and "expected violated, the check says pass" in failure.text
+
+
+def test_check_with_an_invalid_file_exits_2(tmp_path, capsys):
+    write(tmp_path, "invalid", INVALID)
+    junit = tmp_path / "j.xml"
+    assert main(["check", str(tmp_path), "--junit", str(junit), "--out", str(tmp_path)]) == 2
+    assert "INVALID" in capsys.readouterr().out
+    assert ET.parse(junit).getroot().find("testsuite/testcase/error") is not None
+
+
+def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
+    from sim.commands.check import failure_text
+    from sim.runner import run_scenario
+    from sim.scenario.loader import load_text
+
+    text = SMALL.replace("  - guarantee: conservation\n",
+                         "  - guarantee: conservation\n    expect: violated\n")
+    result = run_scenario(load_text(text), write=False)
+    # conservation holds here; expecting it violated gives a plain "not met"
+    assert "expected violated, the check says pass" in failure_text(result, 1)
+    wrong = run_scenario(load_text(
+        SMALL.replace("  - guarantee: mx-fallback\n    params: {primary: mx1.example.net,",
+                      "  - guarantee: mx-fallback\n    params: {primary: mx2.example.net,")
+        .replace("secondary: mx2.example.net}", "secondary: mx1.example.net}")), write=False)
+    assert not wrong.expectations[0].met
