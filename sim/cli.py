@@ -13,10 +13,13 @@ import sys
 
 # Modules providing subcommands, in the order ``mxsim --help`` lists them.
 COMMAND_MODULES = [
-    "sim.commands.demo",
+    "sim.commands.run",
+    "sim.commands.check",
+    "sim.commands.validate",
+    "sim.commands.schema",
     "sim.commands.report",
     "sim.commands.replay",
-    "sim.commands.run", "sim.commands.check", "sim.commands.validate", "sim.commands.schema",
+    "sim.commands.demo",
 ]
 
 
