@@ -50,6 +50,22 @@ def test_feed_queue_2d_fails_on_early_bounce_or_long_gap():
     assert not run_check("feed-queue-2d", LogBuilder().end(1), P).decided
 
 
+def test_feed_queue_2d_judges_only_the_named_clients_copies():
+    """A feed serves many clients: an early bounce of another client's mail
+    must not fail this client's check, and must fail that client's."""
+    log = offline_log(36)
+    other = LogBuilder()
+    other.accept(20, FEED, "f/m2", "t2", ["b@other.example"])
+    other.attempt(20, FEED, "f/m2", "t2", ["b@other.example"], "mail.other.example")
+    other.bounce(3600, FEED, "f/m2", "t2", "b@other.example", code=550, text="5.1.1 no",
+                 reason="rejected")
+    other.link(0, "mail.other.example", False)
+    merged = sorted(log[:-1] + other.events, key=lambda e: e.t) + [log[-1]]
+    assert run_check("feed-queue-2d", merged, P).status == "pass"
+    r = run_check("feed-queue-2d", merged, {"feed": FEED, "client": "mail.other.example"})
+    assert r.status == "fail" and r.counterexamples[0]["rcpt"] == "b@other.example"
+
+
 def latency_log(lat):
     L = LogBuilder()
     for i, d in enumerate(lat):

@@ -29,7 +29,9 @@ def feed_queue_2d(events: list[E.Event], params: dict):
 
     Params: ``feed``, ``client`` (hosts), ``lifetime`` (duration, default
     2d), ``max_gap`` (duration, default 1h: longest allowed pause between
-    rounds while alive), ``tolerance`` (seconds, default 1).
+    rounds while alive), ``tolerance`` (seconds, default 1).  Only the
+    feed's copies bound for ``client`` are judged: those with an attempt,
+    deferral or relay naming it (a feed serves many clients).
     """
     gid = "feed-queue-2d"
     feed, client = p_str(params, "feed"), p_str(params, "client")
@@ -39,9 +41,10 @@ def feed_queue_2d(events: list[E.Event], params: dict):
     downs = down_periods(events, client)
     if not downs:
         return undecidable(gid, f"no LinkDown of the client {client} in the log")
-    lives = [lf for lf in lifecycles(events) if lf.host == feed and lf.queued_t is not None]
+    lives = [lf for lf in lifecycles(events)
+             if lf.host == feed and lf.queued_t is not None and _bound_for(lf, client)]
     if not lives:
-        return undecidable(gid, f"no mail was queued on the feed {feed}")
+        return undecidable(gid, f"no mail for {client} was queued on the feed {feed}")
     _, end = run_bounds(events)
     cxs = []
     for lf in lives:
@@ -66,6 +69,14 @@ def feed_queue_2d(events: list[E.Event], params: dict):
     return verdict(gid, cxs, ok=f"{len(lives)} copies held and retried through "
                                 f"{len(downs)} client outages",
                    bad="{n} feed queueing violations")
+
+
+def _bound_for(life, client: str) -> bool:
+    """Was this copy on its way to ``client`` (an attempt, deferral or relay
+    naming it)?"""
+    return (life.next_hop == client
+            or any(getattr(a, "dest_host", "") == client for a in life.attempts)
+            or any(getattr(d, "dest_host", "") == client for d in life.deferrals))
 
 
 @check("feed-latency-20s")
