@@ -8,7 +8,7 @@ workload of ``benchmarks/sessions.py``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session

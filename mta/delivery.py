@@ -150,6 +150,10 @@ class ConnectionCache:
         self.config = config
         self._idle: dict[tuple[str, int], list[tuple[aiosmtplib.SMTP, asyncio.TimerHandle]]] = {}
         self.reused = 0
+        # QUIT tasks in flight, kept so they cannot be garbage-collected
+        # half-way (the loop holds tasks only weakly); keyed by a counter.
+        self._closing: dict[int, asyncio.Task] = {}
+        self._closing_seq = 0
 
     def take(self, key: tuple[str, int]) -> aiosmtplib.SMTP | None:
         lst = self._idle.get(key)
@@ -164,7 +168,7 @@ class ConnectionCache:
     def give(self, key: tuple[str, int], client: aiosmtplib.SMTP) -> None:
         lst = self._idle.setdefault(key, [])
         if not self.config.reuse or len(lst) >= self.config.max_idle_per_dest or not client.is_connected:
-            _quit_later(client)
+            self._quit_later(client)
             return
         loop = asyncio.get_running_loop()
         handle = loop.call_later(self.config.idle_timeout, self._expire, key, client)
@@ -176,7 +180,24 @@ class ConnectionCache:
             if c is client:
                 del lst[i]
                 break
-        _quit_later(client)
+        self._quit_later(client)
+
+    def _quit_later(self, client: aiosmtplib.SMTP) -> None:
+        """Say QUIT in the background; close the socket if that fails."""
+        if not client.is_connected:
+            return
+
+        async def _quit() -> None:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()      # the peer is gone or confused: just drop it
+
+        self._closing_seq += 1
+        key = self._closing_seq
+        task = asyncio.get_running_loop().create_task(_quit())
+        self._closing[key] = task
+        task.add_done_callback(lambda _t, key=key: self._closing.pop(key, None))
 
     def close_all(self) -> None:
         """Drop every idle connection at once (shutdown or crash)."""
@@ -185,16 +206,6 @@ class ConnectionCache:
                 handle.cancel()
                 client.close()
         self._idle.clear()
-
-
-def _quit_later(client: aiosmtplib.SMTP) -> None:
-    async def _quit() -> None:
-        try:
-            await client.quit()
-        except Exception:
-            client.close()
-    if client.is_connected:
-        asyncio.get_running_loop().create_task(_quit())
 
 
 class _StaleConnection(Exception):
@@ -211,8 +222,12 @@ class Deliverer:
         self.ctx = ctx
         self.config = config or DeliveryConfig()
         self.cache = ConnectionCache(self.config)
-        self._reused: set[int] = set()   # ids of clients just taken from the cache
-        self._active: dict[int, aiosmtplib.SMTP] = {}   # clients in a transaction
+        self._reused: set[int] = set()   # ids of clients just taken from the cache (membership only)
+        # Clients in a transaction, in the order their transactions started:
+        # close() ends them in that order.  Keyed by a counter, not id(), so
+        # that order never depends on memory addresses.
+        self._active: dict[int, aiosmtplib.SMTP] = {}
+        self._active_seq = 0
 
     # -- routing ---------------------------------------------------------
     def _port(self, ip: str, route: Route | None) -> int:
@@ -294,21 +309,21 @@ class Deliverer:
                 last, last_dest = client, dest
                 continue
             sessions += 1
-            self._active[id(client)] = client
+            slot = self._track(client)
             try:
                 done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
             except _StaleConnection:
-                self._active.pop(id(client), None)
+                self._active.pop(slot, None)
                 # A cached connection the server had closed meanwhile: that
                 # says nothing about the destination, so try a fresh one.
                 client = await self._connect(dest, cached=False)
                 if isinstance(client, tuple):
                     last, last_dest = client, dest
                     continue
-                self._active[id(client)] = client
+                slot = self._track(client)
                 done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
             finally:
-                self._active.pop(id(client), None)
+                self._active.pop(slot, None)
             last_dest = dest
             for o in done:
                 results[o.rcpt] = o
@@ -317,6 +332,12 @@ class Deliverer:
             results[r] = RcptOutcome(r, DEFERRED, last[0], last[1],
                                      last_dest.host if last_dest else "", last_dest.ip if last_dest else "")
         return [results[r] for r in rcpts]
+
+    def _track(self, client: aiosmtplib.SMTP) -> int:
+        """Register ``client`` as in a transaction; returns its slot."""
+        self._active_seq += 1
+        self._active[self._active_seq] = client
+        return self._active_seq
 
     async def _connect(self, dest: Destination, cached: bool = True) -> aiosmtplib.SMTP | tuple[int, str]:
         """A connected client (cached or new), or the failure as a reply."""
@@ -425,6 +446,5 @@ class Deliverer:
     def close(self) -> None:
         """Drop every connection, idle or in a transaction (shutdown, crash)."""
         self.cache.close_all()
-        for key in sorted(self._active):
-            self._active[key].close()
-        self._active.clear()
+        for key in list(self._active):      # insertion order: oldest transaction first
+            self._active.pop(key).close()

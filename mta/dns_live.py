@@ -52,7 +52,39 @@ def _text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
-class LiveResolver:
+class RecordResolver:
+    """The :class:`mta.dns.Resolver` answers, built from dnspython rdatas.
+
+    Subclasses provide ``_rdatas(name, rdtype)``: the rdatas of one query,
+    ``[]`` for no data, or NXDomain/DnsTimeout/ServFail.  Here they become
+    the protocol's sorted answers, the same way for live DNS and for the
+    simulated zones (:class:`sim.dns.SimResolver`), so a run never depends
+    on the order a server or dnspython gave the records in.
+    """
+
+    async def _rdatas(self, name: str, rdtype: str) -> list:
+        raise NotImplementedError
+
+    async def mx(self, domain: str) -> list[MxRecord]:
+        rds = await self._rdatas(domain, "MX")
+        return sorted(MxRecord(rd.preference, _text(rd.exchange)) for rd in rds)
+
+    async def a(self, name: str) -> list[str]:
+        rds = await self._rdatas(name, "A")
+        return [str(ip) for ip in sorted(ipaddress.IPv4Address(rd.address) for rd in rds)]
+
+    async def txt(self, name: str) -> list[str]:
+        rds = await self._rdatas(name, "TXT")
+        return sorted(b"".join(rd.strings).decode("utf-8", "replace") for rd in rds)
+
+    async def dnsbl(self, ip: str, zone: str) -> list[str]:
+        try:
+            return await self.a(dnsbl_query_name(ip, zone))
+        except NXDomain:
+            return []
+
+
+class LiveResolver(RecordResolver):
     """:class:`mta.dns.Resolver` on dnspython's async resolver.
 
     ``nameservers`` are IP addresses (``None``: the system configuration),
@@ -83,7 +115,7 @@ class LiveResolver:
     def nameservers(self) -> list[str]:
         return [str(ns) for ns in self._resolver.nameservers]
 
-    async def _resolve(self, name: str, rdtype: str) -> list:
+    async def _rdatas(self, name: str, rdtype: str) -> list:
         qname = _qname(name)
         try:
             answer = await self._resolver.resolve(qname, rdtype, tcp=self.tcp, search=False,
@@ -99,21 +131,3 @@ class LiveResolver:
         except dns.exception.DNSException as exc:
             raise ServFail(f"{_text(qname)} {rdtype}: {type(exc).__name__}: {exc}") from exc
         return list(answer)
-
-    async def mx(self, domain: str) -> list[MxRecord]:
-        rds = await self._resolve(domain, "MX")
-        return sorted(MxRecord(rd.preference, _text(rd.exchange)) for rd in rds)
-
-    async def a(self, name: str) -> list[str]:
-        rds = await self._resolve(name, "A")
-        return [str(ip) for ip in sorted(ipaddress.IPv4Address(rd.address) for rd in rds)]
-
-    async def txt(self, name: str) -> list[str]:
-        rds = await self._resolve(name, "TXT")
-        return sorted(b"".join(rd.strings).decode("utf-8", "replace") for rd in rds)
-
-    async def dnsbl(self, ip: str, zone: str) -> list[str]:
-        try:
-            return await self.a(dnsbl_query_name(ip, zone))
-        except NXDomain:
-            return []

@@ -101,6 +101,7 @@ class EtrnResult:
     text: str
     domain: str = ""
     released: int = 0
+    error: str = ""          # the queue's exception when it could not release (458)
 
     @property
     def reply(self) -> str:
@@ -130,8 +131,10 @@ def etrn_reply(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
     try:
         held = target.held_count(d, sub)  # type: ignore[attr-defined]
         started = target.release(d, sub, "etrn", client_ip)  # type: ignore[attr-defined]
-    except Exception:  # the queue is unavailable: RFC 1985 says 458
-        return EtrnResult(458, f"Unable to queue messages for node {d}", d)
+    except Exception as exc:  # the queue is unavailable: RFC 1985 says 458
+        # The client only learns 458; the caller records the cause.
+        return EtrnResult(458, f"Unable to queue messages for node {d}", d,
+                          error=f"{type(exc).__name__}: {exc}")
     if policy.style == "postfix":
         return EtrnResult(250, "Queuing started", d, started)
     if started > 0:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from mta.addresses import domain_matches, valid_domain
 from mta.context import HostContext
-from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery
+from mta.events import ComponentError, ConnectionClosed, ConnectionOpened, FingerQuery
 
 FINGER_PORT = 79
 MAX_QUERY = 512           # octets; longer queries are refused unread
@@ -77,9 +77,12 @@ def parse_query(raw: bytes) -> FingerRequest:
 
 
 def answer_query(req: FingerRequest, *, target: Any, client_ip: str,
-                 domains: tuple[str, ...] | None = None) -> tuple[str, int]:
+                 domains: tuple[str, ...] | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> tuple[str, int]:
     """The answer text for ``req`` and how many messages it started.
-    ``domains``: the domains this server releases on request (None: any)."""
+    ``domains``: the domains this server releases on request (None: any).
+    ``on_error`` is told when the queue fails to release (the client only
+    reads "unable to start delivery now")."""
     if req.kind == "forward":
         return A_FORWARDING, 0
     if req.kind == "list":
@@ -94,7 +97,9 @@ def answer_query(req: FingerRequest, *, target: Any, client_ip: str,
     try:
         held = target.held_count(d, False)
         started = target.release(d, False, "finger", client_ip) if held else 0
-    except Exception:
+    except Exception as exc:
+        if on_error is not None:
+            on_error(exc)
         return f"{d}: unable to start delivery now", 0
     if started:
         return f"{d}: delivery of {started} queued messages started", started
@@ -142,8 +147,13 @@ class FingerProtocol(asyncio.Protocol):
             return self._finish(line[:80], A_TOO_LONG, 0)
         req = parse_query(line)
         text, started = answer_query(req, target=self.listener.release,
-                                     client_ip=self.client_ip, domains=self.listener.domains)
+                                     client_ip=self.client_ip, domains=self.listener.domains,
+                                     on_error=self._release_failed)
         self._finish(line, text, started)
+
+    def _release_failed(self, exc: Exception) -> None:
+        self.listener.emit(ComponentError, where="finger release",
+                           error=f"{type(exc).__name__}: {exc}")
 
     def eof_received(self) -> bool:
         if not self.done:

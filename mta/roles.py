@@ -30,7 +30,7 @@ The roles (seed documents 000-004):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from mta.addresses import valid_domain

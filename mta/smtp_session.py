@@ -397,6 +397,8 @@ class ReceivingSMTP(FastInitSMTP):
                             in_transaction=self.envelope.mail_from is not None,
                             client_ip=self.facts.client_ip, target=self.server.release)
         self._stage = "etrn"
+        if result.error:     # the release failed: a 458 must not hide the bug
+            self.server.emit(ComponentError, where="smtp ETRN release", error=result.error)
         await self.push(result.reply)
         self.server.emit(EtrnRequest, conn=self.conn, client_ip=self.facts.client_ip,
                          argument=arg or "", code=result.code, text=result.text)

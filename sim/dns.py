@@ -20,7 +20,6 @@ order given, and nothing depends on dict or set order.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -36,7 +35,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from mta.dns import DnsTimeout, MxRecord, NXDomain, ServFail, dnsbl_query_name
+from mta.dns import DnsTimeout, NXDomain, ServFail
+from mta.dns_live import RecordResolver
 
 #: The default TTL given to records when the zone text sets none ($TTL).
 DEFAULT_TTL = 3600
@@ -214,7 +214,7 @@ def split_zones(text: str) -> dict[str, str]:
     return {origin: "\n".join(lines) + "\n" for origin, lines in zones.items()}
 
 
-class SimResolver:
+class SimResolver(RecordResolver):
     """A :class:`mta.dns.Resolver` answering from zone text in loop time.
 
     ``zones`` maps origins to zone text.  ``latency`` (seconds) is spent on
@@ -249,7 +249,7 @@ class SimResolver:
         self.outages.append(outage)
         return outage
 
-    async def _query(self, name: str, rdtype: str) -> list:
+    async def _rdatas(self, name: str, rdtype: str) -> list:
         qname = _absolute(name)
         self.query_counts[rdtype] = self.query_counts.get(rdtype, 0) + 1
         now = asyncio.get_running_loop().time()
@@ -263,24 +263,6 @@ class SimResolver:
         if self.latency:
             await asyncio.sleep(self.latency)
         return self.zoneset.lookup(qname, rdtype)
-
-    async def mx(self, domain: str) -> list[MxRecord]:
-        rds = await self._query(domain, "MX")
-        return sorted(MxRecord(rd.preference, _text(rd.exchange)) for rd in rds)
-
-    async def a(self, name: str) -> list[str]:
-        rds = await self._query(name, "A")
-        return [str(ip) for ip in sorted(ipaddress.IPv4Address(rd.address) for rd in rds)]
-
-    async def txt(self, name: str) -> list[str]:
-        rds = await self._query(name, "TXT")
-        return sorted(b"".join(rd.strings).decode("utf-8", "replace") for rd in rds)
-
-    async def dnsbl(self, ip: str, zone: str) -> list[str]:
-        try:
-            return await self.a(dnsbl_query_name(ip, zone))
-        except NXDomain:
-            return []
 
 
 class ZoneServer(asyncio.DatagramProtocol):

@@ -33,6 +33,27 @@ class LinkSchedule:
             last = end
 
 
+def _changes(intervals: list[tuple[float, float]], inside: bool) -> Iterator[tuple[float, bool]]:
+    """The changes for sorted intervals during which the link is ``inside``.
+
+    Touching intervals (one ends where the next starts) are one interval:
+    yielding the end and the next start at the same instant would flap the
+    link for zero seconds, resetting open connections on the way.
+    """
+    pending: float | None = None           # end of the interval seen last
+    for start, end in intervals:
+        if pending is not None and start == pending:
+            pending = end                  # continues the previous interval
+            continue
+        if pending is not None:
+            yield (pending, not inside)
+        if start > 0:
+            yield (start, inside)
+        pending = end
+    if pending is not None:
+        yield (pending, not inside)
+
+
 @dataclass(frozen=True)
 class AlwaysUp(LinkSchedule):
     """The link never goes down."""
@@ -52,10 +73,7 @@ class Outages(LinkSchedule):
         return not (self.intervals and self.intervals[0][0] == 0)
 
     def transitions(self, rng: random.Random) -> Iterator[tuple[float, bool]]:
-        for start, end in self.intervals:
-            if start > 0:
-                yield (start, False)
-            yield (end, True)
+        return _changes(self.intervals, inside=False)
 
 
 @dataclass(frozen=True)
@@ -72,10 +90,7 @@ class Intervals(LinkSchedule):
         return bool(self.up) and self.up[0][0] == 0
 
     def transitions(self, rng: random.Random) -> Iterator[tuple[float, bool]]:
-        for start, end in self.up:
-            if start > 0:
-                yield (start, True)
-            yield (end, False)
+        return _changes(self.up, inside=True)
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,64 @@ def test_routes_override_mx_lookup():
     world.run(until=60)
     assert recs["mx3"].rcpts() == ["x@c.example"]
     assert recs["mx2a"].rcpts() == ["y@elsewhere.example"]
+
+
+def _close_order(seed: int) -> list[int]:
+    """Client ports, in the order the next hop saw 12 open transactions die
+    when the sender's Deliverer.close() ran."""
+    import asyncio
+
+    import aiosmtplib
+    from aiosmtpd.smtp import SMTP
+
+    lost: list[int] = []
+
+    class Tracking(SMTP):
+        def connection_lost(self, exc):
+            lost.append(self.transport.get_extra_info("peername")[1])
+            super().connection_lost(exc)
+
+    world = World(seed=seed)
+    a = world.add_host("a.example", "192.0.2.1")
+    mx = world.add_host("mx.c.example", "192.0.2.40")
+    world.set_zones(zones({"c.example": ["@ MX 10 mx", "mx A 192.0.2.40"],
+                           "a.example": ["@ A 192.0.2.1"]}))
+    slow = Recorder("slow", delay=1000.0)       # DATA hangs: transactions stay open
+
+    async def listen():
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: Tracking(slow, hostname=mx.name), port=25)
+
+    world.run_until_complete(mx, listen())
+    q = queue_for(a, config=QueueConfig(retry=FixedSchedule(), max_deliveries=50))
+    world.run_until_complete(a, q.start())
+
+    async def submit_all():
+        for i in range(12):
+            await q.submit("a@a.example", [f"u{i}@c.example"], MSG)
+        # Stir the allocator so the clients about to be made do not simply
+        # get rising addresses (an id()-ordered close would then look right).
+        spare = sorted((aiosmtplib.SMTP(hostname="x") for _ in range(64 + 7 * seed)), key=id)
+        while spare:
+            spare.pop(0)
+
+    world.run_until_complete(a, submit_all())
+    world.run(until=30)
+    assert len(kinds(world, ev.ConnectAttempt, purpose="deliver")) == 12 and lost == []
+
+    async def close():
+        q.deliverer.close()
+
+    world.run_until_complete(a, close())
+    world.run(until=60)
+    return lost
+
+
+def test_close_ends_transactions_in_the_order_they_started():
+    """Deliverer.close() (crash, shutdown) resets in-flight transactions
+    oldest first, so what the next hops see never depends on memory
+    addresses (it used to iterate ``sorted(id(client))``)."""
+    for seed in range(6):
+        lost = _close_order(seed)
+        assert len(lost) == 12
+        assert lost == sorted(lost), seed     # client ports rise in connect order

@@ -168,3 +168,28 @@ def test_252_and_458_branches() -> None:
     r = etrn_reply("dial.example", policy=pol, in_transaction=False, client_ip="192.0.2.50",
                    target=BusyQueue(2, fail=True))
     assert r.reply == "458 Unable to queue messages for node dial.example"
+
+
+def test_failed_release_answers_458_and_records_the_error() -> None:
+    """A queue that raises in release() still gets 458 (RFC 1985), but the
+    exception is recorded as a ComponentError instead of vanishing."""
+    from mta.events import ComponentError
+
+    async def scenario():
+        sink = MemorySink()
+        ctx = HostContext("q.isp.example", sink=sink)
+        role = QueueingServer(hostname="q.isp.example", relay_domains=("dial.example",))
+        srv = role.build_server(ctx, None, release=BusyQueue(1, fail=True))
+        port = (await srv.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
+        c = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="mail.dial.example")
+        await c.connect()
+        r = await c.execute_command(b"ETRN", b"dial.example")
+        await c.quit()
+        await srv.stop()
+        return (r.code, r.message), sink
+
+    reply, sink = asyncio.run(scenario())
+    assert reply == (458, "Unable to queue messages for node dial.example")
+    errors = sink.of_kind(ComponentError)
+    assert [(e.where, e.error) for e in errors] == [("smtp ETRN release", "OSError: queue unavailable")]
+    assert [e.code for e in sink.of_kind(EtrnRequest)] == [458]

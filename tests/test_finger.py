@@ -102,3 +102,35 @@ def test_finger_on_loopback() -> None:
     opened = [e for e in sink.of_kind(ConnectionOpened) if e.service == "finger"]
     closed_ids = {e.conn for e in sink.of_kind(ConnectionClosed)}
     assert len(opened) == 8 and all(e.conn in closed_ids for e in opened)
+
+
+class _BrokenQueue:
+    """A ReleaseTarget whose release() raises (a bug or a dead queue)."""
+
+    def held_count(self, domain: str, include_subdomains: bool) -> int:
+        return 1
+
+    def release(self, domain: str, include_subdomains: bool, trigger: str, client_ip: str) -> int:
+        raise RuntimeError("release exploded")
+
+
+def test_failed_release_is_recorded_not_swallowed() -> None:
+    from mta.events import ComponentError
+    from mta.finger import FingerListener
+
+    async def scenario():
+        sink = MemorySink()
+        listener = FingerListener(HostContext("q.isp.example", sink=sink), _BrokenQueue())
+        port = (await listener.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"dial.example\r\n")
+        answer = await reader.read()
+        writer.close()
+        await listener.stop()
+        await asyncio.sleep(0)
+        return answer, sink
+
+    answer, sink = asyncio.run(scenario())
+    assert answer == b"dial.example: unable to start delivery now\r\n"
+    assert [(e.where, e.error) for e in sink.of_kind(ComponentError)] == \
+        [("finger release", "RuntimeError: release exploded")]

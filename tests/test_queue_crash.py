@@ -107,3 +107,91 @@ def test_crash_mid_queue_loses_nothing_acknowledged():
     print(f"acked before crash={before} recovered={recovered} duplicates={duplicates} interrupted={len(interrupted)}")
     assert duplicates <= len(interrupted)
     assert box["q"].state.pending() == 0
+
+
+def test_crash_during_the_commit_answers_451_at_once():
+    """A session waiting for its batch to be durable when the queue crashes
+    is told 451 at once (the client keeps the message), instead of hanging
+    until a timeout: the crash fails the batches it throws away."""
+    world = World(seed=3)
+    relay = world.add_host("relay.example", "192.0.2.5")
+    client = world.add_host("client.example", "192.0.2.7")
+    disk = SimulatedDisk()
+    q = QueueManager(relay.ctx, MemoryStore(disk, fsync_latency=1.0),
+                     QueueConfig(retry=FixedSchedule()), DeliveryConfig())
+    server = SmtpServer(relay.ctx, PolicyChain(), q)
+
+    async def boot():
+        await q.start()
+        await server.start(port=25)
+
+    async def send():
+        smtp = aiosmtplib.SMTP(hostname="192.0.2.5", port=25, local_hostname="client.example",
+                               timeout=120)
+        await smtp.connect()
+        try:
+            await smtp.sendmail("s@client.example", ["u@b.example"], b"Subject: x\r\n\r\nbody\r\n")
+        except aiosmtplib.SMTPDataError as exc:
+            return exc.code, asyncio.get_running_loop().time()
+        return 250, asyncio.get_running_loop().time()
+
+    world.run_until_complete(relay, boot())
+    task = world.spawn(client, send())
+    world.run(until=0.5)                    # DATA is waiting for the 1 s fsync
+    assert not task.done()
+    world.run_until_complete(relay, _crash(q))
+    world.run(until=5)
+    assert task.done()
+    code, t = task.result()
+    assert code == 451 and t < 1.0
+    assert MemoryStore(disk).load().events == []      # nothing reached the disk
+
+
+async def _crash(q: QueueManager) -> None:
+    q.crash()
+
+
+def test_acceptance_abandoned_during_the_commit_is_still_queued():
+    """The SMTP client goes away while its message is being committed: the
+    batch still becomes durable, so the message must be queued and
+    delivered now, not left on disk unseen until the next restart."""
+    world = World(seed=4)
+    relay = world.add_host("relay.example", "192.0.2.5")
+    disk = SimulatedDisk()
+    q = QueueManager(relay.ctx, MemoryStore(disk, fsync_latency=1.0),
+                     QueueConfig(retry=FixedSchedule(), local_domains=("relay.example",)),
+                     DeliveryConfig())
+    world.run_until_complete(relay, q.start())
+    task = world.spawn(relay, q.accept(conn="c1", client_ip="192.0.2.7", helo="client.example",
+                                       mail_from="s@client.example", rcpts=["u@relay.example"],
+                                       acknowledged=["u@relay.example"],
+                                       data=b"Subject: x\r\n\r\nbody\r\n"))
+    world.run(until=0.5)
+    task.cancel()                       # the session died mid-commit
+    world.run(until=5)
+    assert task.cancelled()
+    accepted = [e for e in world.events if isinstance(e, ev.MessageAccepted)]
+    delivered = [e for e in world.events if isinstance(e, ev.DeliveredToMailbox)]
+    assert len(accepted) == 1 and [e.rcpt for e in delivered] == ["u@relay.example"]
+    assert q.mailboxes.count("u@relay.example") == 1
+    assert q.state.messages == {} and disk.events == {}     # finished and forgotten
+
+
+def test_dsn_waits_until_its_bounce_is_durable():
+    """With a slow disk, the DSN about a bounce is not delivered before the
+    batch recording that bounce is durable (a crash in between would bring
+    the recipient back after its sender was told it failed)."""
+    world = World(seed=6)
+    a = world.add_host("a.example", "192.0.2.1")
+    world.set_zones(zones({"null.example": ["@ MX 0 ."], "a.example": ["@ A 192.0.2.1"]}))
+    q = QueueManager(a.ctx, MemoryStore(SimulatedDisk(), fsync_latency=2.0),
+                     QueueConfig(retry=FixedSchedule(), local_domains=("a.example",)),
+                     DeliveryConfig())
+    world.run_until_complete(a, q.start())
+    world.run_until_complete(a, q.submit("s@a.example", ["u@null.example"],
+                                         b"Subject: x\r\n\r\nbody\r\n"))
+    world.run(until=60)
+    bounced = [e for e in world.events if isinstance(e, ev.Bounced)]
+    dsn = [e for e in world.events if isinstance(e, ev.DeliveredToMailbox) and e.rcpt == "s@a.example"]
+    assert len(bounced) == 1 and bounced[0].code == 556 and len(dsn) == 1
+    assert dsn[0].t >= bounced[0].t + 2.0

@@ -90,3 +90,17 @@ def test_discard_records_the_policy_and_frees_the_store():
     d = [e for e in world.events if isinstance(e, ev.Discarded)]
     assert [(e.msg, e.policy) for e in d] == [(msg, "virus")]
     assert q.state.pending() == 0 and q.store.load().bodies == {} and q.store.load().events == []
+
+
+def test_a_message_without_recipients_is_refused_not_kept_for_ever():
+    import pytest
+
+    world = World(seed=2)
+    a = world.add_host("a.example", "192.0.2.1")
+    q = queue_for(a)
+    world.run_until_complete(a, q.start())
+    with pytest.raises(ValueError, match="no recipients"):
+        world.run_until_complete(a, q.submit("s@a.example", [], b"Subject: x\r\n\r\nx\r\n"))
+    assert q.state.messages == {}
+    assert q.store.load().events == [] and q.store.load().bodies == {}
+    assert not [e for e in world.events if isinstance(e, ev.MessageSubmitted)]

@@ -143,12 +143,34 @@ class QueueManager:
 
     async def _enqueue(self, first: ev.Event, rcpts: list[str], data: bytes) -> None:
         msg, trace = first.msg, first.trace  # type: ignore[attr-defined]
+        if not rcpts:
+            # A message with no recipient would never reach a final state:
+            # it would sit in the queue (and the store) for ever.
+            raise ValueError(f"{msg}: no recipients to queue")
         events = [first] + self._queued_events(msg, trace, rcpts, first.t)
         epoch = self._epoch
         # Durable first, then visible: acknowledged means on disk.
-        await self.store.write(events, {msg: data}, id_high=self._id_number(msg))
+        durable = self.store.write(events, {msg: data}, id_high=self._id_number(msg))
+        try:
+            # Shielded: if the caller is cancelled (the SMTP client went away
+            # during the commit) the batch still reaches the disk, and then
+            # the message is ours and must be queued here too, not only found
+            # again at the next restart.
+            await asyncio.shield(durable)
+        except asyncio.CancelledError:
+            durable.add_done_callback(lambda f: self._committed_anyway(f, epoch, events, msg))
+            raise
         if epoch != self._epoch:
             raise RuntimeError("host crashed before the message was durable")
+        self._apply(events)
+        self._schedule(msg)
+
+    def _committed_anyway(self, fut: asyncio.Future, epoch: int, events: list[ev.Event],
+                          msg: str) -> None:
+        """The batch of an abandoned acceptance became durable: queue it
+        (the client saw no 250 and may send it again: a duplicate, not a loss)."""
+        if fut.cancelled() or fut.exception() is not None or epoch != self._epoch:
+            return
         self._apply(events)
         self._schedule(msg)
 
@@ -450,9 +472,25 @@ class QueueManager:
             t = self._timers.pop(msg, None)
             if t is not None:
                 t.cancel()
-        for e in events:
-            if isinstance(e, ev.MessageSubmitted):
-                self._schedule(e.msg)
+        new = [e.msg for e in events if isinstance(e, ev.MessageSubmitted)]
+        if new:
+            # A DSN goes out only once the batch that creates it (with the
+            # bounce it reports) is durable: a crash before that brings the
+            # original recipients back, and they must not have been bounced.
+            epoch = self._epoch
+
+            def durable(f: asyncio.Future) -> None:
+                # (A failed write is the awaiter's to report; the state says
+                # bounced already, so the DSN still goes out.)
+                if f.cancelled() or epoch != self._epoch:
+                    return
+                for msg in new:
+                    self._schedule(msg)
+
+            if fut.done():
+                durable(fut)
+            else:
+                fut.add_done_callback(durable)
         return fut
 
     async def _commit(self, events: list[ev.Event], bodies: dict[str, bytes] | None = None) -> None:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mta.addresses import domain_matches
+
 DEFAULT_PRESET = "postfix"
 
 
@@ -32,11 +34,9 @@ class QueueConfig:
 
 
 def matches(domain: str, patterns: tuple[str, ...]) -> bool:
-    for p in patterns:
-        p = p.lower()
-        if domain == p or (p.startswith(".") and domain.endswith(p)):
-            return True
-    return False
+    """``example.com`` matches that domain, ``.example.com`` its subdomains
+    (the same rule as the server's domain lists)."""
+    return domain_matches(domain, patterns)
 
 
 class QueuePolicy:

@@ -23,7 +23,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from mta.events import Event
-from mta.queue.store import Recovered
+from mta.queue.store import Recovered, fail_pending
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -83,6 +83,9 @@ class SqliteStore:
             group, self._pending = self._pending, []
             try:
                 await loop.run_in_executor(self._executor, self._commit, group)
+            except asyncio.CancelledError:   # crash(): nobody waits for this group any more
+                fail_pending([item[-1] for item in group], "stopped before the commit finished")
+                raise
             except Exception as exc:  # the disk failed: nobody in the group is durable
                 for *_, fut in group:
                     if not fut.done():
@@ -138,7 +141,8 @@ class SqliteStore:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
-        self._pending = []
+        lost, self._pending = self._pending, []
+        fail_pending([item[-1] for item in lost], "stopped before the batch was committed")
 
     def close(self) -> None:
         self.crash()

@@ -25,6 +25,21 @@ from typing import Protocol
 from mta.events import Event
 
 
+class StoreCrashed(RuntimeError):
+    """The host crashed before this batch was durable."""
+
+
+def fail_pending(futures, why: str) -> None:
+    """Fail the waiters of batches a crash threw away, so that nobody waits
+    for ever (an SMTP session waiting to answer DATA then says 451 and the
+    client keeps the message).  Marked as seen: a batch nobody awaited is
+    no error of its own."""
+    for fut in futures:
+        if not fut.done():
+            fut.set_exception(StoreCrashed(why))
+            fut.exception()
+
+
 @dataclass
 class Recovered:
     """What a store hands back at start: events in commit order, the bodies
@@ -156,7 +171,8 @@ class MemoryStore:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
-        self._pending = []
+        lost, self._pending = self._pending, []
+        fail_pending([item[-1] for item in lost], "crashed before the batch was durable")
         self._bodies = dict(self.disk.bodies)
 
     def close(self) -> None:
