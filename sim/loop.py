@@ -5,12 +5,15 @@ SimPy is the master scheduler.  All host loops of a world share one
 
 * one *ready queue* of asyncio handles (``call_soon``), drained in batches
   by a single zero-delay SimPy event, the way asyncio runs "the batch present
-  at its start";
+  at its start"; what a running handle or timer makes ready runs in the same
+  SimPy event, so a drain event is scheduled only for handles made ready
+  from outside (a SimPy process, the world);
 * one *timer heap* of ``TimerHandle`` objects (``call_at``), ordered by
   ``(when, sequence)``, with cancelled timers purged as asyncio itself does
   (pitfall 6 of DESIGN.md: without the purge, 10,000 SMTP sessions leave
   ~94k dead timers behind).  Only the earliest timer has a SimPy wake-up
-  scheduled, so idle time costs nothing but a heap pop.
+  scheduled, so idle time costs nothing but a heap pop, and an SMTP
+  session costs one SimPy event per instant at which bytes arrive.
 
 Around each handle the running loop is set to the handle's own loop, so
 ``asyncio.get_running_loop()`` inside component code names the host (its
@@ -24,14 +27,37 @@ Nothing is swallowed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 import weakref
-from asyncio import events
+from asyncio import events, format_helpers
 from collections import deque
 from typing import Any, Callable
 
 import simpy
+
+heappush = heapq.heappush
+heappop = heapq.heappop
+_set_running_loop = events._set_running_loop
+_NORMAL = simpy.core.NORMAL
+_Handle = events.Handle
+_TimerHandle = events.TimerHandle
+_new = object.__new__
+_copy_context = contextvars.copy_context
+
+# The hot paths read the clock as ``env._now`` (what the ``now`` property
+# returns) to save a call each time: ~60 per SMTP session.
+if getattr(simpy.Environment(initial_time=1.5), "_now", None) != 1.5:  # pragma: no cover
+    raise ImportError("simpy.Environment no longer keeps its clock in _now")
+
+# SimLoop.call_soon/call_at fill these slots themselves (Handle.__init__ in
+# Python 3.11-3.13); fail loudly if asyncio's handles change shape.
+if (tuple(_Handle.__slots__) != ("_callback", "_args", "_cancelled", "_loop", "_source_traceback",
+                                 "_repr", "__weakref__", "_context")
+        or tuple(_TimerHandle.__slots__) != ("_scheduled", "_when")):  # pragma: no cover
+    raise ImportError("asyncio.Handle/TimerHandle slots differ from what sim.loop fills in: "
+                      f"{_Handle.__slots__} {_TimerHandle.__slots__}")
 
 # Mirrors asyncio.base_events: purge once more than half of at least this
 # many scheduled timers are cancelled.
@@ -95,13 +121,29 @@ class Arrival:
             })
 
 
+def _report_handle_error(handle: asyncio.Handle, exc: BaseException) -> None:
+    """What ``Handle._run`` reports when its callback raises."""
+    cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
 class Scheduler:
     """The bridge between asyncio handles and one ``simpy.Environment``."""
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self._ready: deque[asyncio.Handle] = deque()
+        # A drain event is in SimPy's queue.
         self._drain_pending = False
+        # No new drain event is needed: one is pending, or the scheduler is
+        # running handles right now and will run whatever becomes ready
+        # before it returns to SimPy.  Without this, every call_soon made
+        # by a running handle scheduled a SimPy event that found nothing
+        # to do (about half of all SimPy events in an SMTP session).
+        self._hold = False
         self._timers: list[tuple[float, int, asyncio.TimerHandle]] = []
         self._timer_seq = itertools.count()
         self._cancelled_timers = 0
@@ -112,30 +154,33 @@ class Scheduler:
     # -- ready queue -------------------------------------------------------
     def push_ready(self, handle: asyncio.Handle) -> None:
         self._ready.append(handle)
-        if not self._drain_pending:
-            self._drain_pending = True
+        if not self._hold:
+            self._hold = self._drain_pending = True
             self.env.schedule(_Wake(self._drain))  # type: ignore[arg-type]
 
     def _drain(self, _event: Any) -> None:
         self._drain_pending = False
-        self._run_ready()
+        self._run_ready(None)
 
-    def _run_ready(self) -> None:
+    def _run_ready(self, current: "SimLoop | None") -> None:
         """Run ready handles batch by batch, each batch being the handles
         present at its start (asyncio's rule), all at the current instant.
 
-        Running several batches inside one SimPy event saves an event per
-        batch; after ``_MAX_BATCHES`` (a task spinning on ``sleep(0)``) the
-        rest goes back to SimPy so other events at this instant get a turn.
+        ``current`` is the running loop the caller left set (or ``None``);
+        on return no loop is running.  Running several batches inside one
+        SimPy event saves an event per batch; after ``_MAX_BATCHES`` (a task
+        spinning on ``sleep(0)``) the rest goes back to SimPy so other
+        events at this instant get a turn.
         """
         ready = self._ready
-        current = None
-        set_loop = events._set_running_loop
+        set_loop = _set_running_loop
+        self._hold = True                   # what the handles make ready runs here
         try:
             for _ in range(_MAX_BATCHES):
-                if not ready:
+                n = len(ready)
+                if not n:
                     break
-                for _ in range(len(ready)):
+                for _ in range(n):
                     handle = ready.popleft()
                     if handle._cancelled:
                         continue
@@ -143,24 +188,38 @@ class Scheduler:
                     if loop is not current:
                         set_loop(loop)
                         current = loop
-                    handle._run()
+                    # Handle._run inlined (one frame less per handle).
+                    try:
+                        handle._context.run(handle._callback, *handle._args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
+                        _report_handle_error(handle, exc)
         finally:
-            set_loop(None)
-            if ready and not self._drain_pending:
-                self._drain_pending = True
-                self.env.schedule(_Wake(self._drain))  # type: ignore[arg-type]
+            self._release(current)
+
+    def _release(self, current: "SimLoop | None") -> None:
+        """End of a run of handles: no loop is running any more, and what
+        is still ready (after ``_MAX_BATCHES``) waits for a drain event."""
+        if current is not None:
+            _set_running_loop(None)
+        if self._ready and not self._drain_pending:
+            self._drain_pending = True
+            self.env.schedule(_Wake(self._drain))  # type: ignore[arg-type]
+        self._hold = self._drain_pending
 
     # -- timers ------------------------------------------------------------
     def push_timer(self, timer: "asyncio.TimerHandle | Arrival") -> None:
         when = timer._when
-        heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
-        if not self._wakeups or when < self._wakeups[0]:
+        heappush(self._timers, (when, next(self._timer_seq), timer))
+        wakeups = self._wakeups
+        if not wakeups or when < wakeups[0]:
             self._schedule_wakeup(when)
 
     def _schedule_wakeup(self, when: float) -> None:
-        heapq.heappush(self._wakeups, when)
-        delay = max(0.0, when - self.env.now)
-        self.env.schedule(_Wake(self._fire_timers), delay=delay)  # type: ignore[arg-type]
+        heappush(self._wakeups, when)
+        delay = when - self.env._now
+        self.env.schedule(_Wake(self._fire_timers), _NORMAL, delay if delay > 0.0 else 0.0)  # type: ignore[arg-type]
 
     def timer_cancelled(self) -> None:
         self._cancelled_timers += 1
@@ -181,16 +240,19 @@ class Scheduler:
         self._cancelled_timers = 0
 
     def _fire_timers(self, _event: Any) -> None:
-        now = self.env.now
+        """Run every timer due now, then what they made ready, in one SimPy
+        event (asyncio's order: due timers join the ready batch)."""
+        now = self.env._now
         wakeups = self._wakeups
         while wakeups and wakeups[0] <= now:
-            heapq.heappop(wakeups)
+            heappop(wakeups)
         timers = self._timers
-        set_loop = events._set_running_loop
+        set_loop = _set_running_loop
         current = None
+        self._hold = True                   # what the timers make ready runs here
         try:
             while timers and timers[0][0] <= now:
-                _, _, timer = heapq.heappop(timers)
+                timer = heappop(timers)[2]
                 timer._scheduled = False
                 if timer._cancelled:
                     self._cancelled_timers -= 1
@@ -200,14 +262,17 @@ class Scheduler:
                     set_loop(loop)
                     current = loop
                 timer._run()
+        except BaseException:               # only SystemExit/KeyboardInterrupt get here
+            self._release(current)
+            raise
         finally:
             if timers and (not wakeups or timers[0][0] < wakeups[0]):
                 self._schedule_wakeup(timers[0][0])
-            if current is not None:
-                set_loop(None)
-        # What the timers made ready runs now, not one SimPy event later.
+        # What the timers made ready runs now, in this same SimPy event.
         if self._ready:
-            self._run_ready()
+            self._run_ready(current)
+        else:
+            self._release(current)
 
     @property
     def pending_timers(self) -> int:
@@ -239,40 +304,69 @@ class SimLoop(asyncio.BaseEventLoop):
     def __init__(self, scheduler: Scheduler, name: str) -> None:
         self.scheduler = scheduler     # before super(): its __init__ schedules a call
         self.name = name
+        self._env = scheduler.env
+        self._push_ready = scheduler.push_ready
+        self._push_timer = scheduler.push_timer
         super().__init__()
         self.host: Any = None           # sim.world.Host, set by the world
-        self._task_seq = itertools.count()
-        self._task_order: "weakref.WeakKeyDictionary[asyncio.Task, int]" = (
-            weakref.WeakKeyDictionary())
+        # Weak references to this loop's tasks in creation order (pitfall 7:
+        # never WeakSet order); compacted when it doubles.  Cheaper than a
+        # WeakKeyDictionary, whose insert is Python code.
+        self._tasks: list[weakref.ref[asyncio.Task]] = []
+        self._tasks_limit = 64
 
     def __repr__(self) -> str:
         return f"<SimLoop {self.name}>"
 
     # -- time and scheduling ------------------------------------------------
+    # call_soon/call_at fill the handles' slots directly instead of calling
+    # Handle.__init__, which costs a frame and a get_debug() call per
+    # handle (one per task step and future callback: ~30 per SMTP session).
+    # In debug mode the real constructors run, so handles keep their
+    # creation tracebacks.  The slot layout is checked at import.
     def time(self) -> float:
-        return self.scheduler.env.now
+        return self._env._now
 
     def call_soon(self, callback, *args, context=None):  # type: ignore[override]
-        handle = events.Handle(callback, args, self, context)
-        self.scheduler.push_ready(handle)
+        if self._debug:
+            handle = _Handle(callback, args, self, context)
+        else:
+            handle = _new(_Handle)
+            handle._context = _copy_context() if context is None else context
+            handle._loop = self
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
+        self._push_ready(handle)
         return handle
 
     def _call_soon(self, callback, args, context):  # used by BaseEventLoop internals
-        handle = events.Handle(callback, args, self, context)
-        self.scheduler.push_ready(handle)
-        return handle
+        return self.call_soon(callback, *args, context=context)
 
     def call_soon_threadsafe(self, callback, *args, context=None):  # type: ignore[override]
         return self.call_soon(callback, *args, context=context)
 
     def call_at(self, when, callback, *args, context=None):  # type: ignore[override]
-        timer = events.TimerHandle(when, callback, args, self, context)
+        if self._debug:
+            timer = _TimerHandle(when, callback, args, self, context)
+        else:
+            timer = _new(_TimerHandle)
+            timer._context = _copy_context() if context is None else context
+            timer._loop = self
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._repr = None
+            timer._source_traceback = None
+            timer._when = when
         timer._scheduled = True
-        self.scheduler.push_timer(timer)
+        self._push_timer(timer)
         return timer
 
     def call_later(self, delay, callback, *args, context=None):  # type: ignore[override]
-        return self.call_at(self.time() + delay, callback, *args, context=context)
+        return self.call_at(self._env._now + delay, callback, *args, context=context)
 
     def _timer_handle_cancelled(self, handle) -> None:
         if handle._scheduled:
@@ -288,13 +382,17 @@ class SimLoop(asyncio.BaseEventLoop):
 
     def create_task(self, coro, *, name=None, context=None):  # type: ignore[override]
         task = super().create_task(coro, name=name, context=context)
-        self._task_order[task] = next(self._task_seq)
+        tasks = self._tasks
+        tasks.append(weakref.ref(task))
+        if len(tasks) > self._tasks_limit:
+            live = self.tasks_in_creation_order()
+            self._tasks = [weakref.ref(t) for t in live]
+            self._tasks_limit = 2 * len(live) + 64
         return task
 
     def tasks_in_creation_order(self) -> list[asyncio.Task]:
         """Unfinished tasks of this loop, oldest first (stable, pitfall 7)."""
-        order = self._task_order
-        return sorted((t for t in list(order.keys()) if not t.done()), key=order.__getitem__)
+        return [t for r in self._tasks if (t := r()) is not None and not t.done()]
 
     # -- executor: inline (pitfall 1) -----------------------------------------
     def run_in_executor(self, executor, func, *args):  # type: ignore[override]

@@ -105,50 +105,63 @@ class Connection:
         self.hosts = (client, server)
         self.ends: list[SimTransport] = []
         self.closed_ends = [False, False]
+        # Hot-path shortcuts (one send per write): the two links, and the
+        # scheduler's clock and timer queue.
+        self._link0 = client.link
+        self._link1 = server.link
+        self._env = client.loop.scheduler.env
+        self._push_timer = client.loop.scheduler.push_timer
 
     @property
     def links(self) -> tuple[Link, Link]:
-        return (self.hosts[0].link, self.hosts[1].link)
+        return (self._link0, self._link1)
 
     def path_up(self) -> bool:
-        return self.hosts[0].link.up and self.hosts[1].link.up
+        return self._link0.up and self._link1.up
 
     def deliverable(self, to_side: int) -> bool:
         """May bytes arriving now reach ``to_side``?  Not over a black hole."""
-        return self.path_up()
+        return self._link0.up and self._link1.up
 
     def _arrival(self, from_side: int, nbytes: int) -> float:
-        src, dst = self.hosts[from_side], self.hosts[1 - from_side]
-        now = self.network.now()
-        t = src.link.serialise(now, nbytes, outbound=True) + src.link.spec.latency
-        t = dst.link.serialise(t, nbytes, outbound=False) + dst.link.spec.latency
+        """When ``nbytes`` sent now from ``from_side`` reach the other end:
+        both links' serialisation and latency, never before an earlier
+        send in the same direction."""
+        if from_side:
+            src, dst = self._link1, self._link0
+        else:
+            src, dst = self._link0, self._link1
+        sspec, dspec = src.spec, dst.spec
+        now = self._env._now
+        if sspec.bandwidth is None and dspec.bandwidth is None:
+            # Same sums, in the same order, as the general case below.
+            t = now + sspec.latency + dspec.latency
+        else:
+            t = src.serialise(now, nbytes, outbound=True) + sspec.latency
+            t = dst.serialise(t, nbytes, outbound=False) + dspec.latency
         end = self.ends[from_side]
-        t = max(t, end._last_arrival)
+        if t < end._last_arrival:
+            t = end._last_arrival
         end._last_arrival = t
         return t
 
     def send(self, from_side: int, data: bytes) -> None:
-        if not self.path_up():
+        if not (self._link0.up and self._link1.up):
             return                          # black hole: the bytes vanish
         peer = self.ends[1 - from_side]
-        self._deliver(peer, self._arrival(from_side, len(data)), peer._receive, data)
+        self._push_timer(Arrival(self._arrival(from_side, len(data)), peer._loop, peer._receive, data))
 
     def send_eof(self, from_side: int) -> None:
-        if not self.path_up():
+        if not (self._link0.up and self._link1.up):
             return
         peer = self.ends[1 - from_side]
-        self._deliver(peer, self._arrival(from_side, 0), peer._receive_eof, None)
+        self._push_timer(Arrival(self._arrival(from_side, 0), peer._loop, peer._receive_eof, None))
 
     def send_reset(self, from_side: int) -> None:
-        if not self.path_up():
+        if not (self._link0.up and self._link1.up):
             return
         peer = self.ends[1 - from_side]
-        self._deliver(peer, self._arrival(from_side, 0), peer._receive_reset, None)
-
-    @staticmethod
-    def _deliver(peer: SimTransport, when: float, callback: Any, arg: Any) -> None:
-        loop = peer._loop
-        loop.scheduler.push_timer(Arrival(when, loop, callback, arg))  # type: ignore[attr-defined]
+        self._push_timer(Arrival(self._arrival(from_side, 0), peer._loop, peer._receive_reset, None))
 
     def end_closed(self, side: int) -> None:
         self.closed_ends[side] = True
@@ -171,6 +184,7 @@ class Network:
         self.hosts_by_name: dict[str, "Host"] = {}
         self.listeners: dict[tuple[str, int], SimServer] = {}
         self._conn_seq = itertools.count(1)
+        self._literals: dict[str, str | None] = {}
         self.on_connect: Callable[..., None] | None = None
 
     # -- hosts and names --------------------------------------------------------
@@ -184,10 +198,17 @@ class Network:
 
     def address_of(self, name: str) -> str:
         """A host name or IPv4 literal to an address (the world's /etc/hosts)."""
-        try:
-            return str(ipaddress.IPv4Address(name))
-        except ValueError:
-            pass
+        literal = self._literals.get(name, False)
+        if literal is False:
+            # Parsing is pure, and costs more than the rest of a connect:
+            # remember each name's answer (an address, or None for a name).
+            try:
+                literal = str(ipaddress.IPv4Address(name))
+            except ValueError:
+                literal = None
+            self._literals[name] = literal
+        if literal is not None:
+            return literal
         host = self.hosts_by_name.get(name.lower().rstrip("."))
         if host is None:
             raise socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {name}")
@@ -241,7 +262,6 @@ class Network:
         elif port == 25 and client.link.spec.port25_redirect:
             target_ip = self.address_of(client.link.spec.port25_redirect)
         server_host = self.hosts_by_ip.get(target_ip)
-        loop = client.loop
         start = self.now()
         for offset in SYN_TRIES:
             delay = start + offset - self.now()

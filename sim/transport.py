@@ -123,11 +123,10 @@ class SimTransport(asyncio.Transport):
 
     # -- writing --------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or self._lost:
+        if self._closing or self._lost or not data:
             return
-        if not data:
-            return
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)          # the caller may reuse its buffer
         self.bytes_sent += len(data)
         self._conn.send(self._side, data)
 
