@@ -46,3 +46,34 @@ def test_aiosmtpd_keeps_command_size_limits_at_class_level():
     which is why mta.server makes them per instance."""
     from aiosmtpd.smtp import SMTP
     assert "command_size_limits" in SMTP.__dict__
+
+
+def test_simpy_keeps_its_clock_in_now():
+    """sim.loop reads ``env._now`` on its hot paths (cheaper than the property)."""
+    env = simpy.Environment(initial_time=2.5)
+    assert env._now == 2.5 == env.now
+
+
+def test_asyncio_handle_slot_layout_that_sim_loop_fills_in():
+    """sim.loop builds Handle/TimerHandle objects by filling their slots
+    directly; a new slot in a later Python would be left unset."""
+    assert tuple(events.Handle.__slots__) == (
+        "_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr", "__weakref__",
+        "_context")
+    assert tuple(events.TimerHandle.__slots__) == ("_scheduled", "_when")
+    from asyncio import format_helpers
+    assert callable(format_helpers._format_callback_source)
+
+
+def test_handles_built_by_the_sim_loop_behave_like_asyncio_handles():
+    from sim.world import World
+    world = World()
+    host = world.add_host("a.example", "192.0.2.1")
+    seen = []
+    h = host.loop.call_soon(seen.append, 1)
+    t = host.loop.call_later(5, seen.append, 2)
+    assert isinstance(h, events.Handle) and isinstance(t, events.TimerHandle)
+    assert t.when() == 5.0 and not h.cancelled()
+    repr(h), repr(t)                                  # every slot is set
+    world.run(until=10)
+    assert seen == [1, 2]
