@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,9 +212,9 @@ def main() -> None:
         print("postfix: not installed (or --no-postfix), no comparison")
         return
     for key in ("accepted", "delivered"):
-        ratios = sorted(o[key] / t[key] for o, t in zip(ours, theirs))
-        print(f"ratio mxsim/postfix {key:9s}: median {ratios[len(ratios) // 2]:.2f} "
-              f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")
+        ratios = [o[key] / t[key] for o, t in zip(ours, theirs)]
+        print(f"ratio mxsim/postfix {key:9s}: median {statistics.median(ratios):.2f} "
+              f"(per round, in order: {', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":
