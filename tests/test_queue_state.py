@@ -8,6 +8,7 @@ and the same seed gives the same log.
 from __future__ import annotations
 
 from mta import events as ev
+from mta.delivery import RcptOutcome
 from mta.queue import QueueConfig, QueueState
 from mta.queue.message import ensure_message_id, message_id, split_headers
 from sim.world import World
@@ -104,3 +105,34 @@ def test_a_message_without_recipients_is_refused_not_kept_for_ever():
     assert q.state.messages == {}
     assert q.store.load().events == [] and q.store.load().bodies == {}
     assert not [e for e in world.events if isinstance(e, ev.MessageSubmitted)]
+
+
+def test_a_delivery_round_that_raises_is_reported_and_backs_off():
+    """A bug or an unforeseen reply inside a delivery round is reported (a
+    simulated run would stop there) and recorded as a transient failure on
+    the normal schedule: a live queue must not retry at once, for ever."""
+    world = World(seed=3)
+    host = world.add_host("mta.example", "192.0.2.1")
+    reported: list[dict] = []
+    # Record instead of stopping the run, to see what the queue does next.
+    world.scheduler.record_error = lambda loop, context: reported.append(context)
+    q = queue_for(host, config=QueueConfig(retry=FixedSchedule(interval=300, lifetime=3600)))
+    calls: list[float] = []
+
+    async def faulty_deliver(**kw):
+        calls.append(world.now())
+        if len(calls) > 10:   # a spinning queue gets here at t=0: end the spin, fail below
+            return [RcptOutcome(rcpt=r, status="deferred", code=451, text="4.4.0 stop")
+                    for r in kw["rcpts"]]
+        raise ValueError("unparsable reply")
+
+    q.deliverer.deliver = faulty_deliver
+    world.run_until_complete(host, q.start())
+    world.run_until_complete(host, q.submit("a@mta.example", ["b@far.example"], b"Subject: x\r\n\r\nx\r\n"))
+    world.run(until=1000)
+    assert calls == [0.0, 300.0, 600.0, 900.0]
+    assert len(reported) == 4 and isinstance(reported[0]["exception"], ValueError)
+    deferred = [e for e in world.events if isinstance(e, ev.Deferred)]
+    assert [(e.t, e.code, e.next_attempt) for e in deferred] == [
+        (0.0, 451, 300.0), (300.0, 451, 600.0), (600.0, 451, 900.0), (900.0, 451, 1200.0)]
+    assert deferred[0].text.startswith("4.3.0")

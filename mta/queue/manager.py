@@ -21,7 +21,7 @@ from typing import Any
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.delivery import BOUNCED, RELAYED, Deliverer, DeliveryConfig, Destination, RcptOutcome
+from mta.delivery import BOUNCED, DEFERRED, RELAYED, Deliverer, DeliveryConfig, Destination, RcptOutcome
 from mta.dsn import ACTION_DELAYED, RecipientStatus
 from mta.queue.bounces import Failure, bounce_events, dsn_events
 from mta.queue.mailbox import Mailboxes
@@ -356,9 +356,12 @@ class QueueManager:
                             rcpts=tuple(pending), dest_host=dest.host, dest_ip=dest.ip,
                             preference=dest.preference, attempt=attempt)])
 
-                    outcomes = await self.deliverer.deliver(mail_from=m.mail_from, rcpts=rcpts,
-                                                            data=data, domain=domain,
-                                                            on_attempt=on_attempt)
+                    try:
+                        outcomes = await self.deliverer.deliver(mail_from=m.mail_from, rcpts=rcpts,
+                                                                data=data, domain=domain,
+                                                                on_attempt=on_attempt)
+                    except Exception as exc:  # noqa: BLE001 - reported below, never swallowed
+                        outcomes = self._round_failed(rcpts, exc)
             if epoch != self._epoch:
                 return
             # Waiting for the disk happens outside the semaphore, so the next
@@ -375,6 +378,19 @@ class QueueManager:
                 for r in claimed:
                     self._busy.discard((msg, r))
                 self._schedule(msg)
+
+    @staticmethod
+    def _round_failed(rcpts: list[str], exc: Exception) -> list[RcptOutcome]:
+        """A delivery round raised (our bug, or a reply nothing foresaw).
+
+        Report it (a simulated run stops here) and count the round as a
+        transient failure, so the recipients follow their retry schedule:
+        without this, a live queue would retry at once, for ever.
+        """
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "delivery round failed", "exception": exc})
+        text = f"4.3.0 Internal error during delivery ({type(exc).__name__})"
+        return [RcptOutcome(rcpt=r, status=DEFERRED, code=451, text=text) for r in rcpts]
 
     def _deliver_local(self, m: MessageState, rcpts: list[str], data: bytes) -> list[ev.Event]:
         """Final delivery into this host's mailboxes; the events to record."""
