@@ -245,3 +245,24 @@ def test_real_run_is_re_reported_byte_identically(tmp_path):
     for n in (VERDICT, REPORT_MD, REPORT_HTML):
         assert (again / n).read_bytes() == (tmp_path / "run" / n).read_bytes(), n
     assert result.verdict["counts"]["accepted"] > 0
+
+
+def test_long_timelines_condense_repeated_rounds_and_keep_the_give_up():
+    """Five days of half-hourly retries must not push the give-up out of the
+    counterexample timeline: identical rounds are condensed into one row."""
+    from sim.evidence.report import _summary, timeline
+    L = LogBuilder()
+    L.submit(0, "s.example", "s.example/m1", "t1", ["b@far.example"])
+    for k in range(100):
+        t = 1800.0 * k
+        L.attempt(t, "s.example", "s.example/m1", "t1", ["b@far.example"], "mx.far.example")
+        L.defer(t + 30, "s.example", "s.example/m1", "t1", "b@far.example", t + 1800,
+                code=421, text="4.4.2 timed out", dest="mx.far.example")
+    L.bounce(180000, "s.example", "s.example/m1", "t1", "b@far.example", code=421,
+             text="4.4.2 timed out", reason="expired")
+    rows = timeline(L.end(200000), {"trace": "t1", "msg": "s.example/m1"})
+    kinds = [d["kind"] for d in rows]
+    assert "bounced" in kinds[-2:]
+    assert kinds.count("attempt_started") == 2 and len(rows) < 12
+    [repeated] = [d for d in rows if d["kind"] == "repeated"]
+    assert "98 more delivery rounds" in _summary(repeated) and "421 4.4.2 timed out" in _summary(repeated)

@@ -87,6 +87,8 @@ def dump_json(obj: Any) -> str:
 # --------------------------------------------------------------------------
 
 def _summary(d: dict[str, Any]) -> str:
+    if d["kind"] == "repeated":
+        return d["note"]
     skip = {"t", "host", "kind"}
     parts = []
     for k in sorted(d):
@@ -118,7 +120,51 @@ def timeline(events: list[E.Event], c: dict[str, Any]) -> list[dict[str, Any]]:
             rows.setdefault(key, (seq, d))
     # Log order within one instant: that is the order things happened.
     out = [d for _, d in sorted(rows.values(), key=lambda sd: (sd[1]["t"], sd[0]))]
-    return out[:_TIMELINE_MAX]
+    out = condense_rounds(out)
+    if len(out) > _TIMELINE_MAX:
+        # Keep both ends: how it started, and how it ended (the give-up).
+        half = _TIMELINE_MAX // 2
+        gap = {"t": out[half]["t"], "host": out[half]["host"], "kind": "repeated",
+               "note": f"{len(out) - 2 * half} events until {fmt_t(out[-half]['t'])} left out"}
+        out = out[:half] + [gap] + out[-half:]
+    return out
+
+
+def _round_key(attempt: dict[str, Any], deferred: dict[str, Any]) -> tuple | None:
+    """What makes two delivery rounds "the same" in a timeline."""
+    if attempt["kind"] != "attempt_started" or deferred["kind"] != "deferred":
+        return None
+    return (attempt["host"], attempt.get("msg"), attempt.get("dest_host"),
+            deferred.get("rcpt"), deferred.get("code"), deferred.get("text"))
+
+
+def condense_rounds(rows: list[dict[str, Any]], at_least: int = 4) -> list[dict[str, Any]]:
+    """Collapse runs of identical delivery rounds (an attempt, then the same
+    deferral) into first round, one summary row, last round.
+
+    A sender retrying every 30 minutes for five days would otherwise fill
+    the timeline with hundreds of rows that say the same thing.
+    """
+    out: list[dict[str, Any]] = []
+    i, n = 0, len(rows)
+    while i < n:
+        key = _round_key(rows[i], rows[i + 1]) if i + 1 < n else None
+        j = i
+        while key is not None and j + 1 < n and _round_key(rows[j], rows[j + 1]) == key:
+            j += 2
+        rounds = (j - i) // 2
+        if key is None or rounds < at_least:
+            out.append(rows[i])
+            i += 1
+            continue
+        first_mid, last_mid = rows[i + 2], rows[j - 3]
+        out += rows[i:i + 2]
+        out.append({"t": first_mid["t"], "host": first_mid["host"], "kind": "repeated",
+                    "note": f"{rounds - 2} more delivery rounds to {key[2]} until "
+                            f"{fmt_t(last_mid['t'])}, each deferred: {key[4]} {key[5]}"})
+        out += rows[j - 2:j]
+        i = j
+    return out
 
 
 _HOST_COLS = ["taken", "delivered", "relayed", "relayed-out", "bounced", "discarded", "queued",
