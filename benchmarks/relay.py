@@ -1,7 +1,7 @@
 """Benchmark: the live durable relay (accept, SQLite WAL queue, deliver to a sink).
 
     /work/venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
-                                              [--no-postfix]
+                                              [--no-postfix] [--rounds 3] [--loop auto]
 
 Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
 message, 20 at a time) when installed, else an aiosmtplib generator with
@@ -10,9 +10,15 @@ the same shape.  The relay under test is ``python -m mta.queue.live``
 ``synchronous=FULL``: each acknowledged message is fsynced, in groups)
 relaying every message to an aiosmtpd sink in its own process.  Reported:
 accepted msg/s (until the load generator got its last 250) and delivered
-msg/s (until the sink holds every message).  If Postfix is installed the
-same load runs against Postfix relaying (``relayhost``) to the same kind
-of sink, and the ratio is printed.  Loopback only, bounded.
+msg/s (until the sink holds every message), and CPU milliseconds per
+message: the relay process (its kernel part in brackets), the sink, and
+the whole machine (for Postfix, the machine less the sink stands for the
+relay: its work is spread over short-lived processes).  The machine is
+shared, so rates swing between runs; CPU per message is steadier.  If
+Postfix is installed the same load runs against Postfix relaying
+(``relayhost``) to the same kind of sink, alternating with ours, and the
+ratio is printed.  ``--loop`` picks the relay's event loop (uvloop, an
+optional package, when installed).  Loopback only, bounded.
 
 To install Postfix for the comparison (Debian, as root):
     DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
@@ -88,6 +94,26 @@ def wait_sink(p: subprocess.Popen, timeout: float) -> tuple[int, float, float]:
     raise TimeoutError("the sink did not get every message in time")
 
 
+# -- CPU accounting ----------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int, part: str = "both") -> float:
+    """CPU seconds used so far by process ``pid``: ``user``, ``system`` or ``both``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    user, system = int(fields[11]) / _TICK, int(fields[12]) / _TICK
+    return {"user": user, "system": system, "both": user + system}[part]
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine spent busy (not idle or iowait) so far."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / _TICK
+
+
 # -- load ------------------------------------------------------------------------
 
 def load(port: int, messages: int, sessions: int, size: int) -> float:
@@ -117,25 +143,35 @@ async def _py_load(port: int, messages: int, sessions: int, size: int) -> float:
 
 # -- the two relays ---------------------------------------------------------------
 
-def bench_mxsim(messages: int, sessions: int, size: int) -> dict:
+def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto") -> dict:
     sink, sink_port = start_sink(messages)
     work = tempfile.mkdtemp(prefix="mxsim-bench-", dir="/var/tmp")
     relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db", os.path.join(work, "queue.db"),
                               "--port", "0", "--next-hop", f"127.0.0.1:{sink_port}",
-                              "--concurrency", str(sessions)],
+                              "--concurrency", str(sessions), "--loop", loop],
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        port = int(relay.stdout.readline().split()[1])
+        ready = relay.stdout.readline().split()
+        port = int(ready[1])
+        used = ready[3].partition("=")[2] if len(ready) > 3 else "?"
+        relay0, sink0, all0 = proc_cpu(relay.pid), proc_cpu(sink.pid), machine_cpu()
+        sys0 = proc_cpu(relay.pid, "system")
         t0 = time.time()
         accepted_at = load(port, messages, sessions, size)
         n, _, last = wait_sink(sink, timeout=600)
+        relay_cpu, sink_cpu = proc_cpu(relay.pid) - relay0, proc_cpu(sink.pid) - sink0
+        relay_sys = proc_cpu(relay.pid, "system") - sys0
+        all_cpu = machine_cpu() - all0
     finally:
         relay.kill()
         sink.kill()
         relay.wait()
         sink.wait()
         shutil.rmtree(work, ignore_errors=True)
-    return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0)}
+    return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0), "loop": used,
+            "relay_ms": 1000 * relay_cpu / messages, "relay_sys_ms": 1000 * relay_sys / messages,
+            "sink_ms": 1000 * sink_cpu / messages,
+            "all_ms": 1000 * all_cpu / messages}
 
 
 POSTFIX_MAIN = {
@@ -172,14 +208,27 @@ def bench_postfix(messages: int, sessions: int, size: int) -> dict | None:
         subprocess.run(["postsuper", "-d", "ALL"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["postfix", "start"], check=True)
         time.sleep(1.0)
+        sink0, all0 = proc_cpu(sink.pid), machine_cpu()
         t0 = time.time()
         accepted_at = load(25, messages, sessions, size)
         n, _, last = wait_sink(sink, timeout=600)
-        return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0)}
+        sink_cpu, all_cpu = proc_cpu(sink.pid) - sink0, machine_cpu() - all0
+        # Postfix's CPU is spread over short-lived processes: the machine's
+        # busy time less the sink's stands for it (smtp-source included).
+        return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0),
+                "relay_ms": 1000 * (all_cpu - sink_cpu) / messages, "sink_ms": 1000 * sink_cpu / messages,
+                "all_ms": 1000 * all_cpu / messages}
     finally:
         subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sink.kill()
         sink.wait()
+
+
+def cpu_line(r: dict) -> str:
+    """CPU milliseconds per message: the relay, the sink, the whole machine."""
+    kernel = f" (kernel {r['relay_sys_ms']:.2f})" if "relay_sys_ms" in r else ""
+    return (f"cpu ms/msg: relay {r['relay_ms']:.2f}{kernel} sink {r['sink_ms']:.2f} "
+            f"machine {r['all_ms']:.2f}")
 
 
 def main() -> None:
@@ -190,6 +239,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--no-postfix", action="store_true")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
+                    help="the mxsim relay's event loop (auto: uvloop if installed)")
     a = ap.parse_args()
     if a.role == "sink":
         run_sink(a.messages)
@@ -200,17 +251,20 @@ def main() -> None:
     postfix = not a.no_postfix and shutil.which("postfix") is not None
     ours, theirs = [], []
     for r in range(a.rounds):
-        ours.append(bench_mxsim(a.messages, a.sessions, a.size))
-        print(f"round {r + 1} mxsim relay (SQLite WAL, FULL sync): accepted {ours[-1]['accepted']:8.1f} msg/s"
-              f"   delivered {ours[-1]['delivered']:8.1f} msg/s", flush=True)
+        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop))
+        print(f"round {r + 1} mxsim relay ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
+              f"   delivered {ours[-1]['delivered']:8.1f} msg/s   {cpu_line(ours[-1])}", flush=True)
         if postfix:
             theirs.append(bench_postfix(a.messages, a.sessions, a.size))
             print(f"round {r + 1} postfix relay                      : accepted "
-                  f"{theirs[-1]['accepted']:8.1f} msg/s   delivered {theirs[-1]['delivered']:8.1f} msg/s",
-                  flush=True)
+                  f"{theirs[-1]['accepted']:8.1f} msg/s   delivered {theirs[-1]['delivered']:8.1f} msg/s"
+                  f"   {cpu_line(theirs[-1])}", flush=True)
     if not theirs:
         print("postfix: not installed (or --no-postfix), no comparison")
         return
+    for key in ("accepted", "delivered"):
+        print(f"median {key:9s}: mxsim {statistics.median(o[key] for o in ours):8.1f} msg/s, "
+              f"postfix {statistics.median(t[key] for t in theirs):8.1f} msg/s")
     for key in ("accepted", "delivered"):
         ratios = [o[key] / t[key] for o, t in zip(ours, theirs)]
         print(f"ratio mxsim/postfix {key:9s}: median {statistics.median(ratios):.2f} "

@@ -81,6 +81,8 @@ class ReceivingSMTP(FastInitSMTP):
         self.overshoot = 0         # RCPTs refused for the recipient limit so far
         self._closed_logged = False
         self.data_peak = 0      # most DATA bytes held at once (tests read it)
+        self._idle_deadline = 0.0  # loop time the connection times out (see _reset_timeout)
+        self._idle_armed = 0.0     # loop time the armed timer fires
         super().__init__(
             server.handler, hostname=server.ctx.hostname, ident="ESMTP",
             data_size_limit=server.chain.max_message_size, timeout=cfg.idle_timeout,
@@ -120,6 +122,35 @@ class ReceivingSMTP(FastInitSMTP):
     def eof_received(self) -> bool | None:
         self._close_reason = self._close_reason or "eof"
         return super().eof_received()
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Move the idle deadline ``duration`` (default: the idle timeout)
+        from now.
+
+        aiosmtpd cancels its timer and schedules a new one here, and this
+        runs for every command and every DATA line (RFC 5321 §4.5.3.2: the
+        timeout is per block).  Here one timer stays armed and only the
+        deadline moves: when the timer fires before the deadline it re-arms
+        for the rest, so the connection still times out exactly
+        ``duration`` after the last activity."""
+        loop = self.loop
+        deadline = loop.time() + (duration or self._timeout_duration)
+        self._idle_deadline = deadline
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or deadline < self._idle_armed:
+            if handle is not None:
+                handle.cancel()
+            self._idle_armed = deadline
+            self._timeout_handle = loop.call_at(deadline, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: time out, or re-arm if activity moved the deadline."""
+        deadline = self._idle_deadline
+        if self.loop.time() < deadline:
+            self._idle_armed = deadline
+            self._timeout_handle = self.loop.call_at(deadline, self._idle_check)
+            return
+        self._timeout_cb()
 
     def _timeout_cb(self) -> None:
         # Postfix says goodbye before hanging up; aiosmtpd just closes.

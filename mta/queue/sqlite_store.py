@@ -34,6 +34,20 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
+#: Rows per multi-row statement: few statements per commit, and at most
+#: 2 x 400 variables (under SQLite's old default limit of 999).
+_CHUNK = 400
+
+
+def _many(db: sqlite3.Connection, sql: str, one: str, rows: list[tuple]) -> None:
+    """Run ``sql`` with its ``{}`` replaced by ``one`` repeated (joined by
+    commas) once per row, in chunks; rows keep their order (the events'
+    ``seq`` follows the VALUES order)."""
+    for i in range(0, len(rows), _CHUNK):
+        part = rows[i:i + _CHUNK]
+        db.execute(sql.format(", ".join([one] * len(part))), [v for row in part for v in row])
+
+
 class SqliteStore:
     """Durable queue store for live runs (see the module docstring).
 
@@ -109,11 +123,16 @@ class SqliteStore:
             high = max(high, h)
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("INSERT INTO events (msg, data) VALUES (?, ?)", rows)
-            db.executemany("INSERT OR REPLACE INTO bodies (msg, data) VALUES (?, ?)", bodies)
+            # Multi-row statements, not executemany: each statement step
+            # releases and retakes the GIL, and retaking it while the event
+            # loop is busy can wait a whole switch interval (5 ms).  With a
+            # statement per row the group's commit (and every 250 after DATA
+            # that waits for it) could wait that long once per row.
+            _many(db, "INSERT INTO events (msg, data) VALUES {}", "(?, ?)", rows)
+            _many(db, "INSERT OR REPLACE INTO bodies (msg, data) VALUES {}", "(?, ?)", bodies)
             if forget:
-                db.executemany("DELETE FROM events WHERE msg = ?", forget)
-                db.executemany("DELETE FROM bodies WHERE msg = ?", forget)
+                _many(db, "DELETE FROM events WHERE msg IN ({})", "?", forget)
+                _many(db, "DELETE FROM bodies WHERE msg IN ({})", "?", forget)
             if high:
                 db.execute("INSERT INTO meta (key, value) VALUES ('id_high', ?) "
                            "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
