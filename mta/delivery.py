@@ -6,18 +6,8 @@ recipient (``relayed``, ``bounced`` or ``deferred``).  It never touches the
 queue's state: the queue manager records the outcomes, all of one
 transaction together.
 
-Routing (RFC 5321 §5.1, RFC 7505):
-
-* a :class:`Route` for the domain (or the ``"*"`` default route) overrides
-  MX lookup: the SMTP feed delivers to its client's configured address, a
-  secondary MX forwards to its primary, a customer mailer hands everything
-  to its smart host;
-* otherwise MX records in preference order, equal preferences shuffled with
-  the host's injected random source;
-* a relaying MX drops every record at its own preference or higher and
-  bounces if none remain;
-* a null MX (``MX 0 .``) fails at once with 556 5.1.10;
-* no MX records: the domain's own address records (implicit MX).
+Routing (RFC 5321 §5.1, RFC 7505: routes, MX order, null MX, implicit MX)
+lives in :mod:`mta.routing` and is re-exported here.
 
 Fallback: a failed connection, a non-220 greeting, or a 4xx to MAIL or to
 DATA moves the pending recipients on to the next address.  A 4xx to RCPT
@@ -27,7 +17,6 @@ destination and reused by the next transaction (Postfix's connection cache).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,33 +24,16 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.dns import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
+from mta.routing import (  # noqa: F401 - re-exported: routing is part of this module's API
+    DNS_TEMPFAIL, DOMAIN_NOT_FOUND, MX_LOOP, NO_ADDRESS, NULL_MX, Destination, Route,
+    RouteFailure, RoutingMixin, _is_ip, order_mx)
 
 # Synthetic replies for failures that happen before any server answered.
-NULL_MX = (556, "5.1.10 Recipient address has null MX")
-DOMAIN_NOT_FOUND = (550, "5.1.2 Host or domain name not found")
-NO_ADDRESS = (554, "5.4.4 Host or domain name has no address")
-DNS_TEMPFAIL = (451, "4.4.3 Temporary failure looking up the destination")
-MX_LOOP = (554, "5.4.6 Mail for the domain loops back to myself")
 CONNECT_FAILED = (421, "4.4.1 Connection to the destination failed")
 CONNECT_TIMEOUT = (421, "4.4.2 Connection to the destination timed out")
 LOST_CONNECTION = (421, "4.4.2 Lost connection with the destination")
 
 RELAYED, BOUNCED, DEFERRED = "relayed", "bounced", "deferred"
-
-
-@dataclass(frozen=True)
-class Route:
-    """Send a domain's mail to fixed next hops instead of its MX hosts.
-
-    ``hosts`` are names or IP literals, tried in order.  With ``mx=True``
-    the names are looked up as MX domains (Postfix ``relayhost = name``
-    rather than ``[name]``).
-    """
-
-    hosts: tuple[str, ...]
-    port: int | None = None
-    mx: bool = False
 
 
 @dataclass
@@ -84,14 +56,6 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
-class Destination:
-    host: str
-    ip: str
-    port: int
-    preference: int | None = None
-
-
-@dataclass(frozen=True)
 class RcptOutcome:
     rcpt: str
     status: str           # relayed / bounced / deferred
@@ -101,14 +65,6 @@ class RcptOutcome:
     dest_ip: str = ""
 
 
-class RouteFailure(Exception):
-    """No destination can be tried now; ``permanent`` decides bounce vs defer."""
-
-    def __init__(self, code: int, text: str, permanent: bool) -> None:
-        super().__init__(f"{code} {text}")
-        self.code, self.text, self.permanent = code, text, permanent
-
-
 def connect_outcome(exc: BaseException) -> str:
     """``refused`` or ``reset`` for a failed connect (aiosmtplib wraps the
     OSError; the simulated network raises ConnectionRefusedError itself)."""
@@ -116,31 +72,6 @@ def connect_outcome(exc: BaseException) -> str:
     if isinstance(cause, ConnectionRefusedError) or "refused" in str(exc).lower():
         return "refused"
     return "reset"
-
-
-def _is_ip(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s.strip("[]"))
-        return True
-    except ValueError:
-        return False
-
-
-def order_mx(records: list[MxRecord], rng, own_names: tuple[str, ...]) -> list[MxRecord]:
-    """RFC 5321 §5.1 ordering: by preference, ties shuffled with ``rng``;
-    records at or above our own preference removed when we are an MX."""
-    own = {n.lower().rstrip(".") for n in own_names}
-    ours = [r.preference for r in records if r.exchange.lower().rstrip(".") in own]
-    if ours:
-        records = [r for r in records if r.preference < min(ours)]
-        if not records:
-            raise RouteFailure(*MX_LOOP, permanent=True)
-    out: list[MxRecord] = []
-    for pref in sorted({r.preference for r in records}):
-        group = sorted(r for r in records if r.preference == pref)
-        rng.shuffle(group)
-        out.extend(group)
-    return out
 
 
 class ConnectionCache:
@@ -215,7 +146,7 @@ class _StaleConnection(Exception):
 OnAttempt = Callable[[Destination, list[str]], None]
 
 
-class Deliverer:
+class Deliverer(RoutingMixin):
     """Routes and runs SMTP client transactions for one host."""
 
     def __init__(self, ctx: HostContext, config: DeliveryConfig | None = None) -> None:
@@ -228,63 +159,6 @@ class Deliverer:
         # that order never depends on memory addresses.
         self._active: dict[int, aiosmtplib.SMTP] = {}
         self._active_seq = 0
-
-    # -- routing ---------------------------------------------------------
-    def _port(self, ip: str, route: Route | None) -> int:
-        if ip in self.config.ports:
-            return self.config.ports[ip]
-        if route is not None and route.port is not None:
-            return route.port
-        return self.config.port
-
-    async def _addresses(self, name: str) -> list[str]:
-        if _is_ip(name):
-            return [name.strip("[]")]
-        return await self.ctx.resolver.a(name)  # type: ignore[union-attr]
-
-    async def destinations(self, domain: str) -> list[Destination]:
-        """Where to try ``domain``'s mail, best first; raises RouteFailure."""
-        route = self.config.routes.get(domain) or self.config.routes.get("*")
-        hosts: list[tuple[str, int | None]]
-        if route is not None and not route.mx:
-            hosts = [(h, None) for h in route.hosts]
-        else:
-            names = list(route.hosts) if route is not None else [domain]
-            hosts = []
-            for name in names:
-                hosts.extend(await self._mx_hosts(name))
-        out: list[Destination] = []
-        transient = False
-        for host, pref in hosts:
-            try:
-                ips = await self._addresses(host)
-            except (DnsTimeout, ServFail):
-                transient = True
-                continue
-            except DnsError:
-                continue
-            for ip in ips:
-                out.append(Destination(host, ip, self._port(ip, route), pref))
-        if not out:
-            if transient:
-                raise RouteFailure(*DNS_TEMPFAIL, permanent=False)
-            raise RouteFailure(*NO_ADDRESS, permanent=True)
-        return out[: self.config.max_addresses]
-
-    async def _mx_hosts(self, domain: str) -> list[tuple[str, int | None]]:
-        resolver = self.ctx.resolver
-        try:
-            records = await resolver.mx(domain)  # type: ignore[union-attr]
-        except NXDomain:
-            raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
-        except DnsError:
-            raise RouteFailure(*DNS_TEMPFAIL, permanent=False) from None
-        if any(r.is_null for r in records):
-            raise RouteFailure(*NULL_MX, permanent=True)
-        if not records:
-            return [(domain, None)]     # implicit MX: the domain's own address
-        own = self.config.mx_names or (self.ctx.hostname,)
-        return [(r.exchange.rstrip("."), r.preference) for r in order_mx(records, self.ctx.rng, own)]
 
     # -- the transaction -------------------------------------------------
     async def deliver(self, *, mail_from: str, rcpts: list[str], data: bytes, domain: str,

@@ -2,8 +2,14 @@
 the guarantee checks, and the report.
 
 * :mod:`sim.evidence.log`: canonical JSONL, Parquet, SQLite; sinks and readers;
-* :mod:`sim.evidence.projections`: lifecycles, outcomes, replay, queues, links;
+* :mod:`sim.evidence.projections`: one import for every projection, from
+  :mod:`~sim.evidence.lifecycle` (per-recipient lifecycles, fates, counts),
+  :mod:`~sim.evidence.queue_replay` (replay at t, queue depth and stays) and
+  :mod:`~sim.evidence.links` (link periods, SMTP transactions, durations);
 * :mod:`sim.evidence.checks`: one check per GUARANTEES.md ID (``REGISTRY``);
-* :mod:`sim.evidence.report`: verdict.json, report.md, report.html;
+* :mod:`sim.evidence.report`: writes a run's report, from
+  :mod:`~sim.evidence.verdict` (verdict.json), :mod:`~sim.evidence.timeline`
+  (counterexample timelines), :mod:`~sim.evidence.report_md` and
+  :mod:`~sim.evidence.report_html` (with :mod:`~sim.evidence.plots`);
 * :mod:`sim.evidence.handlog`: a builder for hand-written logs (tests, docs).
 """

@@ -1,0 +1,147 @@
+"""Outbound routing: where a domain's mail goes next (RFC 5321 §5.1, RFC 7505).
+
+* a :class:`Route` for the domain (or the ``"*"`` default route) overrides
+  MX lookup: the SMTP feed delivers to its client's configured address, a
+  secondary MX forwards to its primary, a customer mailer hands everything
+  to its smart host;
+* otherwise MX records in preference order, equal preferences shuffled with
+  the host's injected random source (:func:`order_mx`);
+* a relaying MX drops every record at its own preference or higher and
+  bounces if none remain;
+* a null MX (``MX 0 .``) fails at once with 556 5.1.10;
+* no MX records: the domain's own address records (implicit MX).
+
+:class:`RoutingMixin` is the routing half of :class:`mta.delivery.Deliverer`;
+everything here is re-exported by :mod:`mta.delivery`.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from mta.dns import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
+
+# Synthetic replies for routing failures (before any server answered).
+NULL_MX = (556, "5.1.10 Recipient address has null MX")
+DOMAIN_NOT_FOUND = (550, "5.1.2 Host or domain name not found")
+NO_ADDRESS = (554, "5.4.4 Host or domain name has no address")
+DNS_TEMPFAIL = (451, "4.4.3 Temporary failure looking up the destination")
+MX_LOOP = (554, "5.4.6 Mail for the domain loops back to myself")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Send a domain's mail to fixed next hops instead of its MX hosts.
+
+    ``hosts`` are names or IP literals, tried in order.  With ``mx=True``
+    the names are looked up as MX domains (Postfix ``relayhost = name``
+    rather than ``[name]``).
+    """
+
+    hosts: tuple[str, ...]
+    port: int | None = None
+    mx: bool = False
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    ip: str
+    port: int
+    preference: int | None = None
+
+
+class RouteFailure(Exception):
+    """No destination can be tried now; ``permanent`` decides bounce vs defer."""
+
+    def __init__(self, code: int, text: str, permanent: bool) -> None:
+        super().__init__(f"{code} {text}")
+        self.code, self.text, self.permanent = code, text, permanent
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def order_mx(records: list[MxRecord], rng, own_names: tuple[str, ...]) -> list[MxRecord]:
+    """RFC 5321 §5.1 ordering: by preference, ties shuffled with ``rng``;
+    records at or above our own preference removed when we are an MX."""
+    own = {n.lower().rstrip(".") for n in own_names}
+    ours = [r.preference for r in records if r.exchange.lower().rstrip(".") in own]
+    if ours:
+        records = [r for r in records if r.preference < min(ours)]
+        if not records:
+            raise RouteFailure(*MX_LOOP, permanent=True)
+    out: list[MxRecord] = []
+    for pref in sorted({r.preference for r in records}):
+        group = sorted(r for r in records if r.preference == pref)
+        rng.shuffle(group)
+        out.extend(group)
+    return out
+
+
+class RoutingMixin:
+    """Destination lookup for :class:`mta.delivery.Deliverer`: needs ``self.ctx``
+    (a HostContext: resolver, rng, hostname) and ``self.config`` (a
+    DeliveryConfig: port, ports, routes, mx_names, max_addresses)."""
+
+    def _port(self, ip: str, route: Route | None) -> int:
+        if ip in self.config.ports:
+            return self.config.ports[ip]
+        if route is not None and route.port is not None:
+            return route.port
+        return self.config.port
+
+    async def _addresses(self, name: str) -> list[str]:
+        if _is_ip(name):
+            return [name.strip("[]")]
+        return await self.ctx.resolver.a(name)  # type: ignore[union-attr]
+
+    async def destinations(self, domain: str) -> list[Destination]:
+        """Where to try ``domain``'s mail, best first; raises RouteFailure."""
+        route = self.config.routes.get(domain) or self.config.routes.get("*")
+        hosts: list[tuple[str, int | None]]
+        if route is not None and not route.mx:
+            hosts = [(h, None) for h in route.hosts]
+        else:
+            names = list(route.hosts) if route is not None else [domain]
+            hosts = []
+            for name in names:
+                hosts.extend(await self._mx_hosts(name))
+        out: list[Destination] = []
+        transient = False
+        for host, pref in hosts:
+            try:
+                ips = await self._addresses(host)
+            except (DnsTimeout, ServFail):
+                transient = True
+                continue
+            except DnsError:
+                continue
+            for ip in ips:
+                out.append(Destination(host, ip, self._port(ip, route), pref))
+        if not out:
+            if transient:
+                raise RouteFailure(*DNS_TEMPFAIL, permanent=False)
+            raise RouteFailure(*NO_ADDRESS, permanent=True)
+        return out[: self.config.max_addresses]
+
+    async def _mx_hosts(self, domain: str) -> list[tuple[str, int | None]]:
+        resolver = self.ctx.resolver
+        try:
+            records = await resolver.mx(domain)  # type: ignore[union-attr]
+        except NXDomain:
+            raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
+        except DnsError:
+            raise RouteFailure(*DNS_TEMPFAIL, permanent=False) from None
+        if any(r.is_null for r in records):
+            raise RouteFailure(*NULL_MX, permanent=True)
+        if not records:
+            return [(domain, None)]     # implicit MX: the domain's own address
+        own = self.config.mx_names or (self.ctx.hostname,)
+        return [(r.exchange.rstrip("."), r.preference) for r in order_mx(records, self.ctx.rng, own)]
+

@@ -1,0 +1,272 @@
+"""Per-recipient lifecycles and fates, folded from an event log.
+
+* :func:`lifecycles`: per (host, msg, rcpt) from acceptance to fate, with
+  every attempt and deferral;
+* :func:`outcomes`: per (trace, rcpt) across hops, the end-to-end fate;
+* :func:`counts`: the verdict's per-recipient counts;
+
+plus the fate vocabulary (``DELIVERED`` ... ``LOSS_FATES``, ``TERMINAL``) and
+the address helpers the checks share.  Pure functions of the log; re-exported
+by :mod:`sim.evidence.projections`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from mta import events as E
+
+# Fates of one recipient copy on one host.  The LOSS ones are what
+# ``conservation`` reports.
+DELIVERED = "delivered"
+RELAYED = "relayed"                  # next hop (in the log) accepted it
+RELAYED_OUT = "relayed-out"          # next hop outside the simulation answered 250
+RELAYED_UNCONFIRMED = "relayed-unconfirmed"  # next hop is in the log but never accepted it
+BOUNCED = "bounced"                  # with a DSN to the (non-null) sender
+BOUNCED_NULL_SENDER = "bounced-null-sender"  # sender was <>: no DSN may be sent
+BOUNCED_NO_DSN = "bounced-no-dsn"
+DISCARDED = "discarded"
+DISCARDED_UNNAMED = "discarded-unnamed"
+QUEUED = "queued"
+LOST = "lost"
+LOSS_FATES = frozenset({RELAYED_UNCONFIRMED, BOUNCED_NO_DSN, DISCARDED_UNNAMED, LOST})
+
+TERMINAL = (E.Relayed, E.DeliveredToMailbox, E.Bounced, E.Discarded)
+
+
+def is_null_sender(addr: str | None) -> bool:
+    """True for the null reverse-path (``<>``, written ``""`` or ``"<>"``)."""
+    return addr is None or addr.strip() in ("", "<>")
+
+
+def domain_of(addr: str) -> str:
+    """The domain of an address, lower case, without brackets; "" if none."""
+    a = addr.strip().strip("<>")
+    if "@" not in a:
+        return ""
+    return a.rsplit("@", 1)[1].lower().rstrip(".")
+
+
+def in_domain(addr: str, domain: str) -> bool:
+    """``addr`` is at ``domain`` or one of its subdomains."""
+    d, want = domain_of(addr), domain.lower().rstrip(".")
+    return d == want or d.endswith("." + want)
+
+
+def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
+    return {e.host for e in events if not isinstance(e, (E.RunStarted, E.RunEnded,
+                                                         E.GuaranteeExpected))}
+
+
+# --------------------------------------------------------------------------
+# Per-recipient lifecycle on one host
+# --------------------------------------------------------------------------
+
+@dataclass
+class RecipientLife:
+    """One recipient of one queued message on one host, acceptance to fate."""
+
+    host: str
+    msg: str
+    trace: str
+    rcpt: str
+    mail_from: str
+    accepted_t: float
+    origin: str                      # "smtp" (MessageAccepted) or the submit origin
+    client_ip: str = ""
+    queued_t: float | None = None
+    held: bool = False
+    attempts: list = field(default_factory=list)    # AttemptStarted naming this rcpt
+    deferrals: list = field(default_factory=list)   # Deferred for this rcpt
+    fate: str = LOST
+    fate_t: float | None = None
+    fate_event: E.Event | None = None
+    next_hop: str = ""
+    detail: str = ""
+    events: list = field(default_factory=list)      # every event about this copy
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.host, self.msg, self.rcpt)
+
+
+def lifecycles(events: list[E.Event]) -> list[RecipientLife]:
+    """Every (host, msg, rcpt) a host took responsibility for, with its fate.
+
+    A copy is taken by ``MessageAccepted`` (each recipient the client was
+    told was accepted) or ``MessageSubmitted``.  Its fate is the first of
+    DeliveredToMailbox / Relayed / Bounced / Discarded; otherwise
+    ``queued`` if a Queued event holds it, otherwise ``lost``.  A Relayed to
+    a host that is in the log must be matched by that host's own
+    MessageAccepted for the same trace and recipient.
+    """
+    lives: dict[tuple[str, str, str], RecipientLife] = {}
+    order: list[tuple[str, str, str]] = []
+    accepted_by: dict[tuple[str, str, str], list[E.MessageAccepted]] = defaultdict(list)
+    dsn_by_trace: dict[str, E.DsnCreated] = {}
+    for ev in events:
+        if isinstance(ev, (E.MessageAccepted, E.MessageSubmitted)):
+            origin = "smtp" if isinstance(ev, E.MessageAccepted) else ev.origin
+            for r in ev.rcpts:
+                k = (ev.host, ev.msg, r)
+                if k in lives:
+                    continue
+                lives[k] = RecipientLife(
+                    host=ev.host, msg=ev.msg, trace=ev.trace, rcpt=r, mail_from=ev.mail_from,
+                    accepted_t=float(ev.t), origin=origin,
+                    client_ip=getattr(ev, "client_ip", ""), events=[ev])
+                order.append(k)
+            if isinstance(ev, E.MessageAccepted):
+                for r in ev.rcpts:
+                    accepted_by[(ev.host, ev.trace, r)].append(ev)
+        elif isinstance(ev, E.DsnCreated):
+            dsn_by_trace[ev.trace] = ev
+
+    for ev in events:
+        msg = getattr(ev, "msg", None)
+        if msg is None or isinstance(ev, (E.MessageAccepted, E.MessageSubmitted)):
+            continue
+        if isinstance(ev, E.AttemptStarted):
+            for r in ev.rcpts:
+                life = lives.get((ev.host, msg, r))
+                if life:
+                    life.attempts.append(ev)
+                    life.events.append(ev)
+            continue
+        r = getattr(ev, "rcpt", None)
+        if r is None:   # DsnCreated: its msg is the DSN's own queue id
+            continue
+        life = lives.get((ev.host, msg, r))
+        if life is not None:
+            life.events.append(ev)
+            if isinstance(ev, E.Queued):
+                if life.queued_t is None:
+                    life.queued_t = float(ev.t)
+                life.held = ev.held
+            elif isinstance(ev, E.Deferred):
+                life.deferrals.append(ev)
+            elif isinstance(ev, TERMINAL) and life.fate_event is None:
+                life.fate_event = ev
+                life.fate_t = float(ev.t)
+
+    hosts = hosts_in_log(events)
+    for k in order:
+        life = lives[k]
+        ev = life.fate_event
+        if isinstance(ev, E.DeliveredToMailbox):
+            life.fate = DELIVERED
+        elif isinstance(ev, E.Relayed):
+            life.next_hop = ev.dest_host
+            if ev.dest_host not in hosts:
+                life.fate = RELAYED_OUT
+            else:
+                acc = accepted_by.get((ev.dest_host, life.trace, life.rcpt), [])
+                if acc:
+                    life.fate = RELAYED
+                    life.events.append(acc[0])
+                else:
+                    life.fate = RELAYED_UNCONFIRMED
+                    life.detail = (f"relayed to {ev.dest_host}, which never accepted "
+                                   f"trace {life.trace} for {life.rcpt}")
+        elif isinstance(ev, E.Bounced):
+            if is_null_sender(life.mail_from):
+                life.fate = BOUNCED_NULL_SENDER
+            elif ev.dsn_trace and ev.dsn_trace in dsn_by_trace:
+                life.fate = BOUNCED
+                life.events.append(dsn_by_trace[ev.dsn_trace])
+            else:
+                life.fate = BOUNCED_NO_DSN
+                life.detail = f"bounced ({ev.code} {ev.reason}) but no DSN was created"
+        elif isinstance(ev, E.Discarded):
+            if ev.policy.strip():
+                life.fate = DISCARDED
+            else:
+                life.fate = DISCARDED_UNNAMED
+                life.detail = "discarded without a named policy"
+        elif life.queued_t is not None:
+            life.fate = QUEUED
+        else:
+            life.fate = LOST
+            life.detail = ("accepted (the client was told 250) but never queued, "
+                           "delivered, relayed, bounced or discarded")
+    return [lives[k] for k in order]
+
+
+# --------------------------------------------------------------------------
+# End to end, per (trace, rcpt)
+# --------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """The end-to-end fate of one recipient of one message (by trace)."""
+
+    trace: str
+    rcpt: str
+    fate: str
+    accepted_t: float
+    fate_t: float | None
+    hops: list[str]
+    deliveries: int
+    is_dsn: bool
+
+    @property
+    def duplicates(self) -> int:
+        return max(0, self.deliveries - 1)
+
+    @property
+    def latency(self) -> float | None:
+        if self.fate == DELIVERED and self.fate_t is not None:
+            return self.fate_t - self.accepted_t
+        return None
+
+
+_PRIORITY = [DELIVERED, BOUNCED, BOUNCED_NULL_SENDER, DISCARDED, QUEUED, RELAYED_OUT]
+
+
+def outcomes(events: list[E.Event], lives: list[RecipientLife] | None = None) -> list[Outcome]:
+    """Per (trace, rcpt): delivered > bounced > discarded > queued > left the
+    simulation (relayed-out) > lost, over all hops.  DSNs are flagged."""
+    lives = lifecycles(events) if lives is None else lives
+    dsn_traces = {e.trace for e in events if isinstance(e, E.DsnCreated)}
+    groups: dict[tuple[str, str], list[RecipientLife]] = defaultdict(list)
+    for life in lives:
+        groups[(life.trace, life.rcpt)].append(life)
+    deliveries: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, E.DeliveredToMailbox):
+            deliveries[(e.trace, e.rcpt)].append(float(e.t))
+    out = []
+    for (trace, rcpt), group in groups.items():
+        group.sort(key=lambda lf: (lf.accepted_t, lf.host))
+        fates = {lf.fate for lf in group}
+        fate = next((f for f in _PRIORITY if f in fates), LOST)
+        if fate == BOUNCED_NULL_SENDER:
+            fate = BOUNCED
+        dts = deliveries.get((trace, rcpt), [])
+        if fate == DELIVERED and dts:
+            fate_t = min(dts)
+        else:
+            ts = [lf.fate_t for lf in group if lf.fate_t is not None]
+            fate_t = max(ts) if ts and fate != QUEUED else None
+        out.append(Outcome(trace=trace, rcpt=rcpt, fate=fate, accepted_t=group[0].accepted_t,
+                           fate_t=fate_t, hops=[lf.host for lf in group],
+                           deliveries=len(dts), is_dsn=trace in dsn_traces))
+    out.sort(key=lambda o: (o.accepted_t, o.trace, o.rcpt))
+    return out
+
+
+def counts(events: list[E.Event], lives: list[RecipientLife] | None = None) -> dict[str, int]:
+    """The verdict's per-recipient counts over non-DSN (trace, rcpt) pairs."""
+    outs = [o for o in outcomes(events, lives) if not o.is_dsn]
+    c = {k: 0 for k in ("accepted", "delivered", "bounced", "discarded", "queued",
+                         "relayed_out", "lost", "duplicates")}
+    for o in outs:
+        c["accepted"] += 1
+        c["duplicates"] += o.duplicates
+        key = {DELIVERED: "delivered", BOUNCED: "bounced", DISCARDED: "discarded",
+               QUEUED: "queued", RELAYED_OUT: "relayed_out"}.get(o.fate, "lost")
+        c[key] += 1
+    c["dsns"] = sum(1 for e in events if isinstance(e, E.DsnCreated))
+    return c
+

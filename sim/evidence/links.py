@@ -1,0 +1,127 @@
+"""Links, the SMTP transaction log, run bounds and durations, from an event log.
+
+* :func:`run_bounds`: the run's (start, end);
+* :func:`parse_duration`: ``"2d4h"`` style durations in seconds;
+* :func:`link_periods`, :func:`down_periods`: each link's up/down periods;
+* :func:`smtp_transactions`: one entry per server-side connection.
+
+Pure functions of the log; re-exported by :mod:`sim.evidence.projections`.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mta import events as E
+
+
+def run_bounds(events: list[E.Event]) -> tuple[float, float]:
+    """(start, end) of the run: RunStarted/RunEnded, else first/last stamp."""
+    start = next((e.t for e in events if isinstance(e, E.RunStarted)), None)
+    end = next((e.t for e in reversed(events) if isinstance(e, E.RunEnded)), None)
+    ts = [e.t for e in events]
+    if start is None:
+        start = min(ts) if ts else 0.0
+    if end is None:
+        end = max(ts) if ts else 0.0
+    return float(start), float(end)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``90``, ``"90"``, ``"90m"``, ``"36h"``, ``"2d4h"``, ``"1h30m"``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    s = str(text).strip().lower()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    unit = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * unit[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or not s:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 3600, 90m, 36h, 2d4h)")
+    return total
+
+
+@dataclass
+class LinkPeriod:
+    host: str
+    link: str
+    state: str
+    start: float
+    end: float
+
+
+def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
+    """Each link's up/down periods covering the whole run."""
+    start, end = run_bounds(events)
+    changes: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for ev in events:
+        if isinstance(ev, E.LinkUp):
+            changes[(ev.host, ev.link)].append((float(ev.t), "up"))
+        elif isinstance(ev, E.LinkDown):
+            changes[(ev.host, ev.link)].append((float(ev.t), "down"))
+    out: list[LinkPeriod] = []
+    for (host, link), ch in sorted(changes.items()):
+        state = "down" if ch[0][1] == "up" else "up"
+        t0 = min(start, ch[0][0])
+        for t, s in ch:
+            if s == state:
+                continue
+            if t > t0:
+                out.append(LinkPeriod(host, link, state, t0, t))
+            state, t0 = s, t
+        out.append(LinkPeriod(host, link, state, t0, max(end, t0)))
+    return out
+
+
+def down_periods(events: list[E.Event], host: str) -> list[tuple[float, float]]:
+    """(start, end) of every period when a link of ``host`` was down."""
+    return [(p.start, p.end) for p in link_periods(events)
+            if p.host == host and p.state == "down"]
+
+
+@dataclass
+class Transaction:
+    """One server-side connection: who, what was said, what was answered."""
+
+    conn: str
+    host: str
+    client_ip: str
+    opened_t: float | None
+    closed_t: float | None = None
+    close_reason: str = ""
+    helo: str = ""
+    replies: list = field(default_factory=list)     # SmtpReply events
+    accepted: list = field(default_factory=list)    # MessageAccepted msg ids
+
+
+def smtp_transactions(events: list[E.Event]) -> list[Transaction]:
+    """The SMTP transaction log, one entry per server connection."""
+    tx: dict[str, Transaction] = {}
+    for ev in events:
+        if isinstance(ev, E.ConnectionOpened):
+            tx.setdefault(ev.conn, Transaction(ev.conn, ev.host, ev.client_ip, float(ev.t)))
+        elif isinstance(ev, E.SmtpReply):
+            tr = tx.setdefault(ev.conn, Transaction(ev.conn, ev.host, ev.client_ip, None))
+            tr.replies.append(ev)
+            if ev.helo:
+                tr.helo = ev.helo
+        elif isinstance(ev, E.ConnectionClosed):
+            tr = tx.get(ev.conn)
+            if tr:
+                tr.closed_t, tr.close_reason = float(ev.t), ev.reason
+        elif isinstance(ev, E.MessageAccepted):
+            tr = tx.get(ev.conn)
+            if tr:
+                tr.accepted.append(ev.msg)
+    return list(tx.values())
