@@ -23,7 +23,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from mta.events import Event
-from mta.queue.store import Recovered, fail_pending
+from mta.queue.store import Recovered, abandon_pending, fail_pending
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -157,11 +157,7 @@ class SqliteStore:
         return self._bodies[msg]
 
     def crash(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
-        lost, self._pending = self._pending, []
-        fail_pending([item[-1] for item in lost], "stopped before the batch was committed")
+        abandon_pending(self, "stopped before the batch was committed")
 
     def close(self) -> None:
         self.crash()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from mta.events import Event
 
@@ -38,6 +38,20 @@ def fail_pending(futures, why: str) -> None:
         if not fut.done():
             fut.set_exception(StoreCrashed(why))
             fut.exception()
+
+
+def abandon_pending(store: Any, why: str) -> None:
+    """Stop ``store``'s flusher and fail every batch it had not written yet.
+
+    Both stores keep ``_flusher`` (the task writing batches) and
+    ``_pending`` (batches whose last item is the waiter's future); this is
+    what a crash or a stop does to them.
+    """
+    if store._flusher is not None:
+        store._flusher.cancel()
+        store._flusher = None
+    lost, store._pending = store._pending, []
+    fail_pending([item[-1] for item in lost], why)
 
 
 @dataclass
@@ -168,11 +182,7 @@ class MemoryStore:
         return self._bodies[msg]
 
     def crash(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
-        lost, self._pending = self._pending, []
-        fail_pending([item[-1] for item in lost], "crashed before the batch was durable")
+        abandon_pending(self, "crashed before the batch was durable")
         self._bodies = dict(self.disk.bodies)
 
     def close(self) -> None:
