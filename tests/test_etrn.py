@@ -10,12 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.delivery import DeliveryConfig, Route
 from mta.etrn import EtrnArg, EtrnPolicy, EtrnSyntaxError, etrn_reply, parse_etrn
 from mta.events import DeliveredToMailbox, EtrnRequest, MemorySink, Released
 from mta.policy import Networks
-from mta.queue import MemoryStore, QueueConfig, QueueManager
-from mta.roles import CustomerMailServer, QueueingServer
+from mta.roles import QueueingServer
+from test_queue_support import held_mail_on_loopback, wait_for_mailbox
 
 
 def test_parse_forms() -> None:
@@ -72,20 +71,8 @@ def test_reply_without_queue_and_policy_refusals() -> None:
 # -- a real release over loopback ------------------------------------------------------------
 
 async def _scenario(style: str):
-    sink = MemorySink()
-    cust_ctx = HostContext("mail.dial.example", sink=sink)
-    customer = CustomerMailServer(hostname="mail.dial.example", local_domains=("dial.example",),
-                                  mailboxes=("user@dial.example",))
-    store = customer.build_store(cust_ctx)
-    cust_srv = customer.build_server(cust_ctx, store)
-    cport = (await cust_srv.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
-
-    q_ctx = HostContext("q.isp.example", sink=sink)
-    queue = QueueManager(q_ctx, MemoryStore(), QueueConfig(hold_domains=("dial.example",)),
-                         DeliveryConfig(routes={"dial.example": Route(("127.0.0.1",), port=cport)}))
-    await queue.start()
-    for i in range(3):
-        await queue.submit("s@sender.example", ["user@dial.example"], f"Subject: {i}\r\n\r\nx\r\n".encode())
+    held = await held_mail_on_loopback(3)
+    sink, q_ctx, queue, store, cust_srv = held.sink, held.ctx, held.queue, held.store, held.customer
     role = QueueingServer(hostname="q.isp.example", relay_domains=("dial.example",), etrn_style=style)
     q_srv = role.build_server(q_ctx, queue, release=queue)
     qport = (await q_srv.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
@@ -103,10 +90,7 @@ async def _scenario(style: str):
     await c.rset()
     r = await c.execute_command(b"ETRN", b"#dial.example")
     out["first"] = (r.code, r.message)
-    for _ in range(200):                       # delivery runs over a new connection
-        if len(store.messages("user@dial.example")) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_mailbox(store, "user@dial.example", 3)   # delivery runs over a new connection
     r = await c.execute_command(b"ETRN", b"@dial.example")
     out["again"] = (r.code, r.message)
     await c.quit()

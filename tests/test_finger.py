@@ -8,12 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.delivery import DeliveryConfig, Route
 from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery, MemorySink, Released
 from mta.finger import (A_BAD, A_FORWARDING, A_TOO_LONG, A_USAGE, FingerRequest, answer_query,
                         parse_query)
-from mta.queue import MemoryStore, QueueConfig, QueueManager
-from mta.roles import CustomerMailServer, QueueingServer
+from mta.roles import QueueingServer
+from test_queue_support import held_mail_on_loopback, wait_for_mailbox
 
 
 def test_parse_queries() -> None:
@@ -41,19 +40,8 @@ def test_any_at_sign_is_forwarding(labels: list[str]) -> None:
 
 
 async def _scenario():
-    sink = MemorySink()
-    cust_ctx = HostContext("mail.dial.example", sink=sink)
-    customer = CustomerMailServer(hostname="mail.dial.example", local_domains=("dial.example",),
-                                  mailboxes=("user@dial.example",))
-    store = customer.build_store(cust_ctx)
-    cust_srv = customer.build_server(cust_ctx, store)
-    cport = (await cust_srv.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
-    q_ctx = HostContext("q.isp.example", sink=sink)
-    queue = QueueManager(q_ctx, MemoryStore(), QueueConfig(hold_domains=("dial.example",)),
-                         DeliveryConfig(routes={"dial.example": Route(("127.0.0.1",), port=cport)}))
-    await queue.start()
-    for i in range(2):
-        await queue.submit("s@sender.example", ["user@dial.example"], f"Subject: {i}\r\n\r\nx\r\n".encode())
+    held = await held_mail_on_loopback(2)
+    sink, q_ctx, queue, store, cust_srv = held.sink, held.ctx, held.queue, held.store, held.customer
     role = QueueingServer(hostname="q.isp.example", relay_domains=("dial.example",))
     finger = role.build_finger(q_ctx, queue)
     fport = (await finger.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
@@ -71,10 +59,7 @@ async def _scenario():
     for q in (b"user@dial.example\r\n", b"\r\n", b"\xff garbage\r\n", b"x" * 600,
               b"other.example\r\n", b"", b"dial.example\r\n"):
         answers[q[:20]] = await ask(q)
-    for _ in range(200):
-        if len(store.messages("user@dial.example")) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_mailbox(store, "user@dial.example", 2)
     answers[b"again"] = await ask(b"/W dial.example\r\n")
     await finger.stop()
     await queue.close()

@@ -22,7 +22,7 @@ from mta.queue.message import message_id
 from mta.server import SmtpServer
 from sim.network import LinkSpec
 from sim.world import World
-from test_queue_support import FixedSchedule, Recorder, serve, zones
+from test_queue_support import FixedSchedule, Recorder, gather_bounded, serve, zones
 
 ZONE = {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"], "relay.example": ["@ A 192.0.2.5"]}
 N = 120
@@ -75,12 +75,7 @@ def test_crash_mid_queue_loses_nothing_acknowledged():
                 await asyncio.sleep(5)
 
     async def load() -> None:
-        sem = asyncio.Semaphore(10)
-
-        async def one(i):
-            async with sem:
-                await send(i)
-        await asyncio.gather(*(one(i) for i in range(N)))
+        await gather_bounded(N, 10, send)
 
     world.run_until_complete(relay, boot(False))
     world.spawn(client, load())

@@ -12,8 +12,13 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import SMTP
 
-from mta.delivery import DeliveryConfig
+from mta.context import HostContext
+from mta.delivery import DeliveryConfig, Route
+from mta.events import MemorySink
+from mta.mailbox import MailboxStore
 from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
+from mta.roles import CustomerMailServer
+from mta.server import SmtpServer
 
 SOA = "@ 3600 IN SOA ns.{o} hostmaster.{o} 1 3600 600 86400 60\n"
 
@@ -117,3 +122,52 @@ def queue_for(host, *, config: QueueConfig | None = None, delivery: DeliveryConf
     store = MemoryStore(disk, fsync_latency=fsync_latency)
     return QueueManager(host.ctx, store, config or QueueConfig(retry=FixedSchedule()),
                         delivery or DeliveryConfig(connect_timeout=30, command_timeout=60))
+
+
+@dataclass
+class HeldMail:
+    """A queueing server's queue holding mail for ``dial.example``, and the
+    customer's mail server it releases to, both live on loopback."""
+
+    sink: MemorySink
+    ctx: HostContext
+    queue: QueueManager
+    store: MailboxStore
+    customer: SmtpServer
+
+
+async def held_mail_on_loopback(messages: int) -> HeldMail:
+    """Start the customer server on 127.0.0.1 and a queue (on the running
+    loop) holding ``messages`` messages for user@dial.example."""
+    sink = MemorySink()
+    cust_ctx = HostContext("mail.dial.example", sink=sink)
+    role = CustomerMailServer(hostname="mail.dial.example", local_domains=("dial.example",),
+                              mailboxes=("user@dial.example",))
+    store = role.build_store(cust_ctx)
+    customer = role.build_server(cust_ctx, store)
+    cport = (await customer.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
+    ctx = HostContext("q.isp.example", sink=sink)
+    queue = QueueManager(ctx, MemoryStore(), QueueConfig(hold_domains=("dial.example",)),
+                         DeliveryConfig(routes={"dial.example": Route(("127.0.0.1",), port=cport)}))
+    await queue.start()
+    for i in range(messages):
+        await queue.submit("s@sender.example", ["user@dial.example"], f"Subject: {i}\r\n\r\nx\r\n".encode())
+    return HeldMail(sink, ctx, queue, store, customer)
+
+
+async def wait_for_mailbox(store: MailboxStore, mailbox: str, count: int, tries: int = 200) -> None:
+    """Poll (real time, 10 ms steps) until ``mailbox`` holds ``count`` messages."""
+    for _ in range(tries):
+        if len(store.messages(mailbox)) >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def gather_bounded(count: int, limit: int, job) -> None:
+    """Run ``job(i)`` for i in range(count), at most ``limit`` at a time."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await job(i)
+    await asyncio.gather(*(one(i) for i in range(count)))

@@ -19,7 +19,7 @@ import sys
 import aiosmtplib
 
 from mta.queue.message import message_id
-from test_queue_support import Recorder, serve
+from test_queue_support import Recorder, gather_bounded, serve
 
 N = 400
 KILL_AFTER = 150
@@ -67,12 +67,7 @@ async def scenario(tmp_path) -> dict:
                 await asyncio.sleep(0.2)
 
     async def load() -> None:
-        sem = asyncio.Semaphore(10)
-
-        async def one(i):
-            async with sem:
-                await send(i)
-        await asyncio.gather(*(one(i) for i in range(N)))
+        await gather_bounded(N, 10, send)
 
     loader = asyncio.create_task(load())
     await killed.wait()
