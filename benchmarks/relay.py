@@ -6,7 +6,7 @@
 Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
 message, 20 at a time) when installed, else an aiosmtplib generator with
 the same shape.  The relay under test is ``python -m mta.queue.live``
-(mta/server.py in front of a QueueManager with a SqliteStore,
+(mta/smtp/server.py in front of a QueueManager with a SqliteStore,
 ``synchronous=FULL``: each acknowledged message is fsynced, in groups)
 relaying every message to an aiosmtpd sink in its own process.  Reported:
 accepted msg/s (until the load generator got its last 250) and delivered

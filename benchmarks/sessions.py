@@ -1,6 +1,6 @@
 """Complete SMTP sessions per second: simulated loop versus real loopback.
 
-Runs the same unmodified components (mta.basic: an aiosmtpd sink and an
+Runs the same unmodified components (mta.smtp.basic: an aiosmtpd sink and an
 aiosmtplib sender) N times sequentially, on the simulated world and on the
 standard asyncio loop over 127.0.0.1, in alternating rounds (the side that
 goes first alternates too) so that a noisy machine affects both sides alike.
@@ -34,10 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mta.basic import send_message, serve_sink  # noqa: E402
-from sim.network import LinkSpec  # noqa: E402
-from sim.schedules import Outages  # noqa: E402
-from sim.world import World  # noqa: E402
+from mta.smtp.basic import send_message, serve_sink  # noqa: E402
+from sim.world.network import LinkSpec  # noqa: E402
+from sim.world.schedules import Outages  # noqa: E402
+from sim.world.core import World  # noqa: E402
 
 BODY = (b"From: a@sender.example\r\nTo: b@mx.example\r\nSubject: bench\r\n\r\n"
         + (b"x" * 76 + b"\r\n") * 12)  # about 1 KiB

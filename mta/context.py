@@ -24,7 +24,7 @@ class HostContext:
     and Received headers; never looked up with ``socket.getfqdn``).
     ``clock`` gives the time stamped on events: simulated seconds in a
     simulated run, Unix time live.  Scheduling still uses ``loop.time()``.
-    ``resolver`` is an :class:`mta.dns.Resolver`; ``rng`` is this host's own
+    ``resolver`` is an :class:`mta.dns.resolver.Resolver`; ``rng`` is this host's own
     random source, derived from the run's seed.
     """
 

@@ -35,14 +35,14 @@ from typing import ClassVar, Mapping
 
 from mta.addresses import valid_domain
 from mta.context import HostContext
-from mta.etrn import STYLES, EtrnPolicy
-from mta.finger import FINGER_PORT, FingerListener
+from mta.ondemand.etrn import STYLES, EtrnPolicy
+from mta.ondemand.finger import FINGER_PORT, FingerListener
 from mta.policy import (ClientBlockList, ConnectAllowList, DnsblStage, DnsblZone,
                         HeloFqdnStage, Networks, Phase, PolicyChain, RecipientLimit,
                         RelayControl, SizeLimit, Stage)
 from mta.policy.recipients import MODES, POSTFIX_RECIPIENT_LIMIT
 from mta.policy.size import POSTFIX_MESSAGE_SIZE_LIMIT, RFC_MIN_MESSAGE_SIZE
-from mta.server import ServerConfig, SmtpServer
+from mta.smtp.server import ServerConfig, SmtpServer
 
 
 class RoleError(ValueError):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from mta.events import (AttemptStarted, Bounced, DeliveredToMailbox, Deferred, Event,
                         MessageSubmitted)
 from mta.queue import MemoryStore, QueueConfig, QueueManager
-from mta.retry import preset
+from mta.retry.presets import preset
 from mta.roles import CustomerMailServer
-from sim.network import LinkSpec
-from sim.schedules import Outages
-from sim.world import World
+from sim.world.network import LinkSpec
+from sim.world.schedules import Outages
+from sim.world.core import World
 
 DAY = 86400.0
 OUTAGE = (1800.0, 1800.0 + 2 * DAY)

@@ -1,7 +1,7 @@
 """Run a scenario: build the world, run it to ``duration``, judge it.
 
 :func:`run_scenario` is what ``mxsim run``, ``mxsim check`` and the pytest
-plugin call.  It builds a :class:`~sim.world.World` from a validated
+plugin call.  It builds a :class:`~sim.world.core.World` from a validated
 scenario (hosts and links, zones, roles wired to the mta components, traffic
 actors), runs it in fixed slices of simulated time (the same slices whether
 or not anyone watches, so the log never depends on the terminal), writes
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mta import events as ev
-from sim.loop import SimulationError
+from sim.world.loop import SimulationError
 from sim.scenario.schema import Scenario
 
 #: Simulated time is advanced in this many equal slices (progress updates).
@@ -98,7 +98,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
     ``write`` is false.  Raises :class:`RunnerError` if the world cannot be
     built with the components present.
     """
-    from sim.scenario.assemble import assemble   # the wiring of roles and actors
+    from sim.wiring import assemble   # the wiring of roles and actors
 
     seed = sc.seed if seed is None else int(seed)
     wall0 = time.perf_counter()   # reported to the user only, never logged
@@ -129,7 +129,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
         result.out = Path(out) if out is not None else Path("reports") / sc.name
         result.files, result.verdict = write_outputs(result.out, events)
     else:
-        from sim.evidence.report import build_verdict
+        from sim.report.write import build_verdict
         result.verdict = build_verdict(events)
     result.counts = dict(result.verdict.get("counts", {}))
     result.expectations = [
@@ -146,7 +146,7 @@ def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], dict[s
     ``mxsim report DIR`` later gives the very same bytes.
     """
     from sim.evidence.log import read_jsonl, write_jsonl
-    from sim.evidence.report import REPORT_HTML, REPORT_MD, VERDICT, write_report
+    from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     log = write_jsonl(events, out / "events.jsonl")

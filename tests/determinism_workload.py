@@ -12,11 +12,11 @@ import sys
 
 import aiosmtplib
 
-from mta.basic import send_message, serve_sink
+from mta.smtp.basic import send_message, serve_sink
 from mta.events import ConnectAttempt, Relayed
-from sim.network import LinkSpec
-from sim.schedules import DialupWindows, RandomOnOff
-from sim.world import World
+from sim.world.network import LinkSpec
+from sim.world.schedules import DialupWindows, RandomOnOff
+from sim.world.core import World
 
 
 def main(seed: int) -> None:

@@ -8,23 +8,23 @@ import random
 import pytest
 
 from mta import events as ev
-from mta.basic import serve_sink
-from mta.delivery import DeliveryConfig, Route
-from mta.etrn import EtrnPolicy
-from mta.finger import FingerListener
+from mta.smtp.basic import serve_sink
+from mta.delivery.client import DeliveryConfig, Route
+from mta.ondemand.etrn import EtrnPolicy
+from mta.ondemand.finger import FingerListener
 from mta.policy import PolicyChain, RelayControl
 from mta.queue import MemoryStore, QueueConfig, QueueManager
 from mta.queue.message import message_id
-from mta.server import ServerConfig, SmtpServer
+from mta.smtp.server import ServerConfig, SmtpServer
 from sim.actors import generate as g
 from sim.actors.dialup import DialupCustomerActor
 from sim.actors.relay_probe import nmap_relay_pairs, probe_relay
 from sim.actors.spammer import SpammerActor
-from sim.network import LinkSpec
+from sim.world.network import LinkSpec
 from sim.runner import ObservedSink
 from sim.scenario.traffic import DialupCustomer, Spammer
-from sim.schedules import DialupWindows, Outages
-from sim.world import World
+from sim.world.schedules import DialupWindows, Outages
+from sim.world.core import World
 
 ZONES = """
 $ORIGIN example.net.

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from mta import events as ev
-from mta.delivery import DeliveryConfig, Route, order_mx, RouteFailure
-from mta.dns import MxRecord
+from mta.delivery.client import DeliveryConfig, Route, order_mx, RouteFailure
+from mta.dns.resolver import MxRecord
 from mta.queue import QueueConfig
-from sim.world import World
+from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
 
 MSG = b"From: a@a.example\r\nSubject: t\r\n\r\nhello\r\n"

@@ -10,12 +10,12 @@ import asyncio
 
 from mta import events as ev
 from mta.context import live_context
-from mta.delivery import DeliveryConfig
+from mta.delivery.client import DeliveryConfig
 from mta.events import MemorySink
 from mta.policy import PolicyChain
 from mta.queue import QueueConfig, QueueManager, SqliteStore
-from mta.server import SmtpServer
-from sim.dns import SimResolver
+from mta.smtp.server import SmtpServer
+from sim.world.dns import SimResolver
 from test_queue_support import FixedSchedule, Recorder, serve, zones
 
 ZONE = zones({"b.example": ["@ MX 10 mx1", "@ MX 20 mx2", "mx1 A 127.0.0.2", "mx2 A 127.0.0.3"]})

@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
-from mta.dns import DnsTimeout, MxRecord, NXDomain, ServFail
-from sim.dns import Outage, SimResolver, ZoneSet, split_zones
+from mta.dns.resolver import DnsTimeout, MxRecord, NXDomain, ServFail
+from sim.world.dns import Outage, SimResolver, ZoneSet, split_zones
 
 ZONES = """\
 ; several zones in one blob, as a scenario file holds them
@@ -173,7 +173,7 @@ def test_outage_limited_to_a_zone_and_a_name():
 
 def test_outage_window_is_half_open():
     outage = Outage(10.0, 20.0, "servfail")
-    from sim.dns import _absolute
+    from sim.world.dns import _absolute
     name = _absolute("a.example")
     assert not outage.covers(name, 9.999)
     assert outage.covers(name, 10.0)
@@ -198,7 +198,7 @@ def test_answers_do_not_depend_on_zone_order():
 
 
 def test_timeout_costs_virtual_time_not_wall_time():
-    world_mod = pytest.importorskip("sim.world")
+    world_mod = pytest.importorskip("sim.world.core")
     world = world_mod.World(seed=1, scenario="dns-timeout")
     host = world.add_host("client.example", "192.0.2.99")
     world.set_zones(ZONES, latency=0.02, timeout=5.0)

@@ -10,9 +10,9 @@ import email
 import email.policy
 
 from mta import events as ev
-from mta.dsn import RecipientStatus, build_dsn, status_of
+from mta.delivery.dsn import RecipientStatus, build_dsn, status_of
 from mta.queue import QueueConfig
-from sim.world import World
+from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
 
 ORIGINAL = (b"From: Alice <alice@a.example>\r\nTo: bob@b.example\r\nSubject: lunch?\r\n"

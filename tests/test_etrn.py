@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.etrn import EtrnArg, EtrnPolicy, EtrnSyntaxError, etrn_reply, parse_etrn
+from mta.ondemand.etrn import EtrnArg, EtrnPolicy, EtrnSyntaxError, etrn_reply, parse_etrn
 from mta.events import DeliveredToMailbox, EtrnRequest, MemorySink, Released
 from mta.policy import Networks
 from mta.roles import QueueingServer

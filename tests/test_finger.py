@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from mta.context import HostContext
 from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery, MemorySink, Released
-from mta.finger import (A_BAD, A_FORWARDING, A_TOO_LONG, A_USAGE, FingerRequest, answer_query,
+from mta.ondemand.finger import (A_BAD, A_FORWARDING, A_TOO_LONG, A_USAGE, FingerRequest, answer_query,
                         parse_query)
 from mta.roles import QueueingServer
 from test_queue_support import held_mail_on_loopback, wait_for_mailbox
@@ -101,7 +101,7 @@ class _BrokenQueue:
 
 def test_failed_release_is_recorded_not_swallowed() -> None:
     from mta.events import ComponentError
-    from mta.finger import FingerListener
+    from mta.ondemand.finger import FingerListener
 
     async def scenario():
         sink = MemorySink()

@@ -158,7 +158,7 @@ def test_time_in_queue_agrees_with_the_raw_log(run):
 
 @pytest.mark.slow
 def test_margins_use_each_hosts_preset_lifetime(run):
-    from mta.retry import preset
+    from mta.retry.presets import preset
 
     ns, run_dir, _ = run
     raw = stays_from_raw(raw_log(run_dir / "events.jsonl"))
@@ -255,7 +255,7 @@ def test_what_if_runs_have_smaller_margins(run):
 
 @pytest.mark.slow
 def test_what_if_scenario_edits_only_what_it_names(run):
-    from sim.scenario.assemble import host_retry
+    from sim.wiring import host_retry
     from sim.scenario.loader import ScenarioError
 
     ns, _, _ = run

@@ -1,11 +1,11 @@
-"""Parity: the same unmodified component code (mta.basic) gives the same
+"""Parity: the same unmodified component code (mta.smtp.basic) gives the same
 SMTP transcript on real loopback sockets and on the simulated loop."""
 from __future__ import annotations
 
 import asyncio
 
-from mta.basic import send_message, serve_sink
-from sim.world import World
+from mta.smtp.basic import send_message, serve_sink
+from sim.world.core import World
 
 BODY = b"From: a@sender.example\r\nTo: b@mx.example\r\nSubject: parity\r\n\r\n.leading dot\r\nbody\r\n"
 RCPTS = ["b@mx.example", "c@mx.example"]

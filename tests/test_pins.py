@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 import simpy
 
-from sim.loop import _Wake
+from sim.world.loop import _Wake
 
 
 def test_pinned_versions():
@@ -43,19 +43,19 @@ def test_asyncio_private_hooks_exist():
 
 def test_aiosmtpd_keeps_command_size_limits_at_class_level():
     """Pitfall 9: still shared by every server in a process in this version,
-    which is why mta.server makes them per instance."""
+    which is why mta.smtp.server makes them per instance."""
     from aiosmtpd.smtp import SMTP
     assert "command_size_limits" in SMTP.__dict__
 
 
 def test_simpy_keeps_its_clock_in_now():
-    """sim.loop reads ``env._now`` on its hot paths (cheaper than the property)."""
+    """sim.world.loop reads ``env._now`` on its hot paths (cheaper than the property)."""
     env = simpy.Environment(initial_time=2.5)
     assert env._now == 2.5 == env.now
 
 
 def test_asyncio_handle_slot_layout_that_sim_loop_fills_in():
-    """sim.loop builds Handle/TimerHandle objects by filling their slots
+    """sim.world.loop builds Handle/TimerHandle objects by filling their slots
     directly; a new slot in a later Python would be left unset."""
     assert tuple(events.Handle.__slots__) == (
         "_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr", "__weakref__",
@@ -66,7 +66,7 @@ def test_asyncio_handle_slot_layout_that_sim_loop_fills_in():
 
 
 def test_handles_built_by_the_sim_loop_behave_like_asyncio_handles():
-    from sim.world import World
+    from sim.world.core import World
     world = World()
     host = world.add_host("a.example", "192.0.2.1")
     seen = []

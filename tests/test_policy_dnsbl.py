@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mta.policy import DnsblStage, DnsblZone, Facts, Lookup, LookupResult, Networks, Phase, PolicyChain, prefetch
 from mta.policy.dnsbl import classify
-from sim.dns import SimResolver
+from sim.world.dns import SimResolver
 
 ZONES = """
 $ORIGIN zen.example.

@@ -1,7 +1,7 @@
 """A simulated host crash mid-queue: nothing acknowledged is lost.
 
 A client sends mail through a relay (the real receiving server,
-mta/server.py, in front of a QueueManager with a MemoryStore whose disk
+mta/smtp/server.py, in front of a QueueManager with a MemoryStore whose disk
 takes 2 ms per flush) to a final MX.  It records every 250 it gets after
 DATA.  The relay crashes in the middle of the load, with messages arriving,
 queued and in flight, and comes back 30 s later from its simulated disk.
@@ -15,13 +15,13 @@ import asyncio
 import aiosmtplib
 
 from mta import events as ev
-from mta.delivery import DeliveryConfig
+from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
 from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
 from mta.queue.message import message_id
-from mta.server import SmtpServer
-from sim.network import LinkSpec
-from sim.world import World
+from mta.smtp.server import SmtpServer
+from sim.world.network import LinkSpec
+from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, gather_bounded, serve, zones
 
 ZONE = {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"], "relay.example": ["@ A 192.0.2.5"]}

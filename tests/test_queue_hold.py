@@ -8,13 +8,13 @@ front-ends do), or by its own connectivity probe.
 from __future__ import annotations
 
 from mta import events as ev
-from mta.delivery import DeliveryConfig
-from mta.probe import ConnectivityProbe, ProbeConfig
+from mta.delivery.client import DeliveryConfig
+from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
 from mta.queue import QueueConfig
-from mta.retry import preset
-from sim.network import LinkSpec
-from sim.schedules import Outages
-from sim.world import World
+from mta.retry.presets import preset
+from sim.world.network import LinkSpec
+from sim.world.schedules import Outages
+from sim.world.core import World
 from test_queue_support import Recorder, queue_for, serve, zones
 
 DOWN_UNTIL = 7200.0
@@ -134,10 +134,10 @@ def test_etrn_and_finger_front_ends_release_through_the_queue():
 
     import aiosmtplib
 
-    from mta.etrn import EtrnPolicy
-    from mta.finger import FingerListener
+    from mta.ondemand.etrn import EtrnPolicy
+    from mta.ondemand.finger import FingerListener
     from mta.policy import PolicyChain
-    from mta.server import ServerConfig, SmtpServer
+    from mta.smtp.server import ServerConfig, SmtpServer
 
     world, qh, q, rec = build()
     cust = world.host("mail.dial.example")

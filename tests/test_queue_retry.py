@@ -4,17 +4,17 @@ The destination's MX host is up but nothing listens on port 25 (every
 connection is refused at once, links have zero latency), so each attempt
 fails at the instant it starts and the attempt times are exactly the
 schedule's.  The timelines below were computed by hand from each preset's
-rules (REFERENCE.md §2 and mta/retry.py's docstrings), not by calling it.
+rules (REFERENCE.md §2 and mta/retry/presets.py's docstrings), not by calling it.
 """
 from __future__ import annotations
 
 
 from mta import events as ev
-from mta.dsn import ACTION_DELAYED
+from mta.delivery.dsn import ACTION_DELAYED
 from mta.queue import QueueConfig
-from mta.retry import preset
-from sim.network import LinkSpec
-from sim.world import World
+from mta.retry.presets import preset
+from sim.world.network import LinkSpec
+from sim.world.core import World
 from test_queue_support import queue_for, zones
 
 DAY = 86400.0

@@ -10,14 +10,14 @@ primary, and keeps retrying on its own (Postfix) schedule until it can.
 from __future__ import annotations
 
 from mta import events as ev
-from mta.delivery import DeliveryConfig
+from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
 from mta.queue import QueueConfig
-from mta.retry import preset
-from mta.server import SmtpServer
-from sim.network import LinkSpec
-from sim.schedules import Outages
-from sim.world import World
+from mta.retry.presets import preset
+from mta.smtp.server import SmtpServer
+from sim.world.network import LinkSpec
+from sim.world.schedules import Outages
+from sim.world.core import World
 from test_queue_support import Recorder, queue_for, serve, zones
 
 DAY = 86400.0

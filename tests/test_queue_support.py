@@ -2,7 +2,7 @@
 
 Real aiosmtpd servers as next hops (scripted replies per stage), a world
 builder with zone text, and a plain fixed-interval retry schedule that
-implements mta.retry's RetrySchedule protocol for tests that are not about
+implements mta.retry.presets's RetrySchedule protocol for tests that are not about
 a preset's timeline.
 """
 from __future__ import annotations
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import SMTP
 
 from mta.context import HostContext
-from mta.delivery import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig, Route
 from mta.events import MemorySink
 from mta.mailbox import MailboxStore
 from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
 from mta.roles import CustomerMailServer
-from mta.server import SmtpServer
+from mta.smtp.server import SmtpServer
 
 SOA = "@ 3600 IN SOA ns.{o} hostmaster.{o} 1 3600 600 86400 60\n"
 

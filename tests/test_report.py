@@ -18,7 +18,7 @@ from sim.commands import replay as replay_cmd
 from sim.commands import report as report_cmd
 from sim.evidence.handlog import LogBuilder
 from sim.evidence.log import write_jsonl
-from sim.evidence.report import (
+from sim.report.write import (
     REPORT_HTML, REPORT_MD, VERDICT, build_report, fmt_t, met, write_report)
 
 A, B, C = "a@example.org", "b@example.org", "c@example.org"
@@ -235,7 +235,7 @@ def test_real_run_is_re_reported_byte_identically(tmp_path):
     """A scenario run by the runner, re-reported from events.jsonl alone."""
     from pathlib import Path
 
-    from sim.evidence.report import report_dir
+    from sim.report.write import report_dir
     from sim.runner import run_scenario
     from sim.scenario.loader import load_scenario
     scenario = Path(__file__).parent.parent / "scenarios" / "mx-fallback.yaml"
@@ -250,7 +250,7 @@ def test_real_run_is_re_reported_byte_identically(tmp_path):
 def test_long_timelines_condense_repeated_rounds_and_keep_the_give_up():
     """Five days of half-hourly retries must not push the give-up out of the
     counterexample timeline: identical rounds are condensed into one row."""
-    from sim.evidence.report import _summary, timeline
+    from sim.report.write import _summary, timeline
     L = LogBuilder()
     L.submit(0, "s.example", "s.example/m1", "t1", ["b@far.example"])
     for k in range(100):

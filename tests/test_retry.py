@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mta.retry import (
+from mta.retry.presets import (
     DAY, HOUR, EXIM_DEFAULT_RULES, CustomSchedule, EximRetryRecord, EximRule, EximSchedule,
     PostfixSchedule, RetrySchedule, SendmailSchedule, parse_duration, parse_exim_rules, preset,
     preset_names, timeline,

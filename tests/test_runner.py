@@ -5,10 +5,10 @@ import pytest
 
 from mta import events as ev
 from sim.runner import ObservedSink, RunnerError, run_scenario
-from sim.scenario import build
-from sim.scenario.assemble import check_params
+from sim import convert as build
+from sim.wiring import check_params
 from sim.scenario.loader import load_text
-from sim.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
+from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
 from test_runner_fixtures import SMALL, WRONG
 
 

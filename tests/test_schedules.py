@@ -1,13 +1,13 @@
-"""Link schedules (sim/schedules.py): the change streams they produce and
+"""Link schedules (sim/world/schedules.py): the change streams they produce and
 what the world makes of them."""
 from __future__ import annotations
 
 import random
 
 from mta.events import LinkDown, LinkUp
-from sim.network import LinkSpec
-from sim.schedules import Intervals, Outages
-from sim.world import World
+from sim.world.network import LinkSpec
+from sim.world.schedules import Intervals, Outages
+from sim.world.core import World
 
 
 def test_touching_outages_are_one_outage():

@@ -1,4 +1,4 @@
-"""mta.smtp_init: aiosmtpd's constructor with the method tables found once
+"""mta.smtp.init_cache: aiosmtpd's constructor with the method tables found once
 per class pair.  The tables (and every other attribute) must be what
 aiosmtpd 1.4.6's own ``SMTP.__init__`` builds, bound to the right objects,
 and the introspection must not run again for later connections."""
@@ -12,14 +12,14 @@ import warnings
 import pytest
 from aiosmtpd.smtp import SMTP, auth_mechanism
 
-import mta.smtp_init as smtp_init
-from mta.basic import send_message
+import mta.smtp.init_cache as smtp_init
+from mta.smtp.basic import send_message
 from mta.context import HostContext
 from mta.events import ConnectionOpened, MemorySink
 from mta.roles import CustomerMailServer
-from mta.server import ReceivingSMTP, ServerConfig, SmtpServer
-from mta.smtp_init import FastInitSMTP
-from sim.world import World
+from mta.smtp.server import ReceivingSMTP, ServerConfig, SmtpServer
+from mta.smtp.init_cache import FastInitSMTP
+from sim.world.core import World
 
 MX_IP = "192.0.2.25"
 ZONE = ("$ORIGIN customer.example.\n"

@@ -12,7 +12,7 @@ from mta.events import (ConnectionClosed, ConnectionOpened, DeliveredToMailbox,
                         MessageAccepted, PolicyDecision)
 from mta.policy import PolicyChain, RelayControl, SizeLimit
 from mta.roles import CustomerMailServer, PrimaryMx, SmartHost
-from mta.server import ServerConfig, SmtpServer
+from mta.smtp.server import ServerConfig, SmtpServer
 from test_server_support import RawClient, replies, run_loopback
 
 CUSTOMER = CustomerMailServer(

@@ -1,4 +1,4 @@
-"""Pitfall 10 for the receiving server: mta/server.py overrides or uses
+"""Pitfall 10 for the receiving server: mta/smtp/server.py overrides or uses
 these private details of aiosmtpd 1.4.6.  If an upgrade moves one, this
 fails naming it (pyproject.toml pins the version)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 from aiosmtpd.smtp import SMTP
 
-from mta.server import ReceivingSMTP
+from mta.smtp.server import ReceivingSMTP
 
 
 def test_aiosmtpd_version_pinned() -> None:

@@ -8,16 +8,16 @@ import aiosmtplib
 import pytest
 
 from mta.addresses import nmap_relay_probes
-from mta.delivery import DeliveryConfig
+from mta.delivery.client import DeliveryConfig
 from mta.events import (ConnectionClosed, DeliveredToMailbox, EtrnRequest, FingerQuery,
                         PolicyDecision, SmtpReply)
 from mta.mailbox import MailboxStore
 from mta.policy import DnsblZone
 from mta.queue import MemoryStore, QueueConfig, QueueManager
 from mta.roles import CustomerMailServer, PrimaryMx, QueueingServer
-from sim.network import LinkSpec
-from sim.schedules import Outages
-from sim.world import World
+from sim.world.network import LinkSpec
+from sim.world.schedules import Outages
+from sim.world.core import World
 from test_roles_receiving import NON_RELAYING, run_probe
 from test_server_support import build_server
 

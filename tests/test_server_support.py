@@ -16,7 +16,7 @@ from mta.context import HostContext
 from mta.events import MemorySink, SmtpReply
 from mta.mailbox import MailboxStore
 from mta.roles import CustomerMailServer, ReceivingRole
-from mta.server import SmtpServer
+from mta.smtp.server import SmtpServer
 
 Client = Callable[[int, SmtpServer], Awaitable[Any]]
 

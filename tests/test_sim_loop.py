@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from mta.basic import send_message, serve_sink
+from mta.smtp.basic import send_message, serve_sink
 from mta.events import ComponentError
-from sim.loop import SimulationError
-from sim.world import World
+from sim.world.loop import SimulationError
+from sim.world.core import World
 
 
 def test_time_is_simulated_and_sleep_costs_no_wall_time():

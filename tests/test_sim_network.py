@@ -8,11 +8,11 @@ import random
 import aiosmtplib
 import pytest
 
-from mta.basic import send_message, serve_sink
+from mta.smtp.basic import send_message, serve_sink
 from mta.events import LinkDown, LinkUp
-from sim.network import SYN_GIVE_UP, LinkSpec
-from sim.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
-from sim.world import World
+from sim.world.network import SYN_GIVE_UP, LinkSpec
+from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
+from sim.world.core import World
 
 
 class Recorder(asyncio.Protocol):

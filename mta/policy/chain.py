@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from mta.addresses import Address
-from mta.dns import DnsError, DnsTimeout, NXDomain, ServFail
+from mta.dns.resolver import DnsError, DnsTimeout, NXDomain, ServFail
 from mta.policy.decision import (Action, Decision, Facts, Lookup, LookupResult,
                                  Note, Phase)
 
@@ -144,7 +144,7 @@ def _call(stage: Stage, phase: Phase, facts: Facts, arg: object) -> Decision | N
 
 async def prefetch(resolver: object | None, lookups: Iterable[Lookup],
                    facts: Facts) -> None:
-    """Answer ``lookups`` through the injected resolver (mta.dns.Resolver)
+    """Answer ``lookups`` through the injected resolver (mta.dns.resolver.Resolver)
     and store the results in ``facts.dns``.  Never raises for DNS trouble:
     a failure becomes ``LookupResult(error=...)`` for the stage to judge.
     Lookups run one after another, in order, so runs stay deterministic."""

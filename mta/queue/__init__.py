@@ -8,8 +8,8 @@
   bounces, hold and release.
 
 Names are imported lazily so that leaf modules (``mta.queue.message``) can
-be used by :mod:`mta.dsn` without importing the manager (which imports
-:mod:`mta.dsn`).
+be used by :mod:`mta.delivery.dsn` without importing the manager (which imports
+:mod:`mta.delivery.dsn`).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.dsn import ACTION_FAILED, CONTENT_TYPE, RecipientStatus, build_dsn
+from mta.delivery.dsn import ACTION_FAILED, CONTENT_TYPE, RecipientStatus, build_dsn
 from mta.queue.state import MessageState
 
 #: (rcpt, code, text, reason, remote host) of one recipient given up.

@@ -22,13 +22,13 @@ import signal
 import sys
 
 from mta.context import live_context
-from mta.delivery import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig, Route
 from mta.events import Event, NullSink
 from mta.policy import PolicyChain
 from mta.queue.manager import QueueConfig, QueueManager
 from mta.queue.sqlite_store import SqliteStore
-from mta.retry import preset
-from mta.server import ServerConfig, SmtpServer
+from mta.retry.presets import preset
+from mta.smtp.server import ServerConfig, SmtpServer
 
 
 class JsonlSink:

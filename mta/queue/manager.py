@@ -25,7 +25,7 @@ import asyncio
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.delivery import Deliverer, DeliveryConfig
+from mta.delivery.client import Deliverer, DeliveryConfig
 from mta.queue.mailbox import Mailboxes
 from mta.queue.policy import QueueConfig, QueuePolicy
 from mta.queue.message import ensure_message_id

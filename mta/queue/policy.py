@@ -18,7 +18,7 @@ DEFAULT_PRESET = "postfix"
 
 @dataclass
 class QueueConfig:
-    """Queue policy.  ``retry`` is a :class:`mta.retry.RetrySchedule` (default:
+    """Queue policy.  ``retry`` is a :class:`mta.retry.presets.RetrySchedule` (default:
     the Postfix preset); ``domain_retry`` overrides it per domain and
     ``domain_lifetimes`` changes only the lifetime (the feed's 2 days).
     ``hold_domains``: ``example.com`` holds that domain, ``.example.com``
@@ -61,7 +61,7 @@ class QueuePolicy:
         if s is None:
             s = self.config.retry
             if s is None:
-                from mta.retry import preset
+                from mta.retry.presets import preset
                 s = self.config.retry = preset(DEFAULT_PRESET)
             life = self._lookup(domain, self.config.domain_lifetimes)
             if life is not None:

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from mta import events as ev
-from mta.delivery import BOUNCED, DEFERRED, RELAYED, Destination, RcptOutcome
+from mta.delivery.client import BOUNCED, DEFERRED, RELAYED, Destination, RcptOutcome
 from mta.queue.bounces import Failure, bounce_events
 from mta.queue.state import MessageState, RcptState
 

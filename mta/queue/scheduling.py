@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mta.dsn import ACTION_DELAYED, RecipientStatus
+from mta.delivery.dsn import ACTION_DELAYED, RecipientStatus
 from mta.queue.bounces import dsn_events
 from mta.queue.state import MessageState, RcptState
 

@@ -22,7 +22,7 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.dns import DnsError
+from mta.dns.resolver import DnsError
 from sim.actors.relay_probe import _outcome
 from sim.scenario.traffic import DialupCustomer
 

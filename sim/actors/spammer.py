@@ -15,7 +15,7 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.dns import DnsError
+from mta.dns.resolver import DnsError
 from sim.actors import generate as g
 from sim.actors.relay_probe import _outcome, probe_relay
 from sim.scenario.traffic import Spammer

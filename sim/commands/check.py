@@ -42,7 +42,7 @@ def case_names(result: RunResult) -> list[str]:
 
 def failure_text(result: RunResult, index: int) -> str:
     """Why an expectation is not met, with the counterexample timelines."""
-    from sim.evidence.report import fmt_t, timeline
+    from sim.report.write import fmt_t, timeline
 
     e = result.expectations[index]
     lines = [f"{result.scenario.name}: {e.guarantee} expected {e.expected}, the check says "

@@ -14,7 +14,7 @@ from sim.cli import UsageError
 from sim.commands.report import _log_path
 from sim.evidence.log import LogError, read_jsonl
 from sim.evidence.projections import hosts_in_log, parse_duration, replay
-from sim.evidence.report import fmt_t
+from sim.report.write import fmt_t
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

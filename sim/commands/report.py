@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sim.cli import UsageError
 from sim.evidence.log import LogError, read_jsonl
-from sim.evidence.report import write_report
+from sim.report.write import write_report
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -7,9 +7,9 @@ the guarantee checks, and the report.
   :mod:`~sim.evidence.queue_replay` (replay at t, queue depth and stays) and
   :mod:`~sim.evidence.links` (link periods, SMTP transactions, durations);
 * :mod:`sim.evidence.checks`: one check per GUARANTEES.md ID (``REGISTRY``);
-* :mod:`sim.evidence.report`: writes a run's report, from
-  :mod:`~sim.evidence.verdict` (verdict.json), :mod:`~sim.evidence.timeline`
-  (counterexample timelines), :mod:`~sim.evidence.report_md` and
-  :mod:`~sim.evidence.report_html` (with :mod:`~sim.evidence.plots`);
+* :mod:`sim.report.write`: writes a run's report, from
+  :mod:`~sim.evidence.verdict` (verdict.json), :mod:`~sim.report.timeline`
+  (counterexample timelines), :mod:`~sim.report.markdown` and
+  :mod:`~sim.report.html` (with :mod:`~sim.report.plots`);
 * :mod:`sim.evidence.handlog`: a builder for hand-written logs (tests, docs).
 """

@@ -6,7 +6,7 @@
   that never reached a mailbox;
 * :func:`fmt_t`: the stable time format of every table.
 
-Re-exported by :mod:`sim.evidence.report`.
+Re-exported by :mod:`sim.report.write`.
 """
 from __future__ import annotations
 

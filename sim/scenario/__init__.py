@@ -7,8 +7,8 @@ clear errors, and the conversion into a runnable world.
 * :mod:`sim.scenario.durations`: ``90m``, ``30MB``, ``56kbit``, ``10/h``;
 * :mod:`sim.scenario.loader`: :func:`load_scenario`, errors with file, line,
   key path and what was expected;
-* :mod:`sim.scenario.build` and :mod:`sim.scenario.assemble`: links, zones,
-  roles and actors for :mod:`sim.world` (used by :mod:`sim.runner`).
+* :mod:`sim.convert` and :mod:`sim.wiring`: links, zones,
+  roles and actors for :mod:`sim.world.core` (used by :mod:`sim.runner`).
 """
 from sim.scenario.loader import Problem, ScenarioError, load_scenario, load_text
 from sim.scenario.schema import Scenario

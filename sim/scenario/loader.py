@@ -104,7 +104,7 @@ def role_problems(sc: Scenario) -> list[tuple[tuple, str]]:
     """Role settings the mail components themselves refuse (mta/roles.py
     checks what can work, e.g. a mailbox outside the server's domains)."""
     from mta.roles import RoleError
-    from sim.scenario.assemble import role_config
+    from sim.wiring import role_config
 
     out = []
     for i, role in enumerate(sc.roles):
@@ -132,8 +132,8 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
 
 def zone_problem(text: str) -> str | None:
     """Why the zone text cannot be served, or None.  Parsed exactly as the
-    simulated DNS will parse it (sim/dns.py, dnspython)."""
-    from sim.dns import ZoneSet   # the simulated DNS owns the zone syntax
+    simulated DNS will parse it (sim/world/dns.py, dnspython)."""
+    from sim.world.dns import ZoneSet   # the simulated DNS owns the zone syntax
 
     try:
         zones = ZoneSet.from_text(text)

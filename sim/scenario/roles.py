@@ -26,7 +26,7 @@ RETRY_PRESETS = ("postfix", "exim", "sendmail", "rfc5321", "custom")
 class Retry(Strict):
     """When a queue retries and when it gives up.
 
-    ``preset`` names a real MTA's default schedule (mta/retry.py: Postfix
+    ``preset`` names a real MTA's default schedule (mta/retry/presets.py: Postfix
     300..4000 s backoff and 5 d lifetime; Exim's default retry rule, 4 d;
     Sendmail's 30 min queue runs and 5 d; RFC 5321's 30 min and 5 d; or
     ``custom``); the other keys override parts of it, where the preset has
@@ -44,13 +44,13 @@ class Retry(Strict):
     lifetimes: dict[DomainName, Duration] = {}
 
     def overrides(self) -> dict[str, float]:
-        """The keyword overrides for ``mta.retry.preset``."""
+        """The keyword overrides for ``mta.retry.presets.preset``."""
         keys = ("lifetime", "min_backoff", "max_backoff", "factor", "delay_warning")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     @model_validator(mode="after")
     def _buildable(self) -> "Retry":
-        from mta.retry import preset   # the schedule itself says what it accepts
+        from mta.retry.presets import preset   # the schedule itself says what it accepts
 
         try:
             preset(self.preset, **self.overrides())

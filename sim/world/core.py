@@ -29,9 +29,9 @@ from simpy.core import StopSimulation
 
 from mta.context import HostContext
 from mta.events import ComponentError, Event, LinkDown, LinkUp, MemorySink, RunEnded, RunStarted
-from sim.loop import Scheduler, SimLoop, SimulationError, _Wake
-from sim.network import Link, LinkSpec, Network
-from sim.schedules import AlwaysUp
+from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake
+from sim.world.network import Link, LinkSpec, Network
+from sim.world.schedules import AlwaysUp
 
 __all__ = ["World", "Host", "SimulationError"]
 
@@ -110,7 +110,7 @@ class World:
 
     def set_zones(self, zone_text: str, **resolver_options: Any) -> Any:
         """Serve DNS from zone-file text (several zones, each under $ORIGIN)."""
-        from sim.dns import SimResolver  # local import: DNS is optional for bare tests
+        from sim.world.dns import SimResolver  # local import: DNS is optional for bare tests
 
         self.resolver = SimResolver.from_text(zone_text, **resolver_options)
         for host in self.hosts.values():

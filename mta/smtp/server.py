@@ -3,15 +3,15 @@
 :class:`SmtpServer` is built once per listening server from a HostContext,
 a :class:`~mta.policy.PolicyChain`, a :class:`ServerConfig` and the
 :class:`~mta.interfaces.MessageSink` that takes accepted mail.  Each
-connection gets a :class:`~mta.smtp_session.ReceivingSMTP` (an aiosmtpd
+connection gets a :class:`~mta.smtp.session.ReceivingSMTP` (an aiosmtpd
 ``SMTP`` subclass: what it changes in aiosmtpd is listed there) and the
-shared :class:`~mta.policy_handler.PolicyHandler`, whose aiosmtpd hooks run
+shared :class:`~mta.smtp.handler.PolicyHandler`, whose aiosmtpd hooks run
 the chain.
 
-The parts live in their own modules: :mod:`mta.smtp_session` (the
-connection), :mod:`mta.policy_handler` (the hooks), :mod:`mta.data_reader`
-(DATA under a size limit), :mod:`mta.replies` (reply texts) and
-:mod:`mta.smtp_init` (aiosmtpd's constructor without per-connection
+The parts live in their own modules: :mod:`mta.smtp.session` (the
+connection), :mod:`mta.smtp.handler` (the hooks), :mod:`mta.smtp.data`
+(DATA under a size limit), :mod:`mta.smtp.replies` (reply texts) and
+:mod:`mta.smtp.init_cache` (aiosmtpd's constructor without per-connection
 introspection).  Their public names are importable from here as before.
 """
 from __future__ import annotations
@@ -21,17 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mta.context import HostContext
-from mta.data_reader import DataReader
-from mta.etrn import EtrnPolicy
+from mta.smtp.data import DataReader
+from mta.ondemand.etrn import EtrnPolicy
 from mta.interfaces import MessageSink, ReleaseTarget
 from mta.policy import PolicyChain
-from mta.policy_handler import RECIPIENT_OVERSHOOT_LIMIT, PolicyHandler
-from mta.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_BYE,
+from mta.smtp.handler import RECIPIENT_OVERSHOOT_LIMIT, PolicyHandler
+from mta.smtp.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_BYE,
                          R_DATA_SYNTAX, R_HEADER_AS_COMMAND, R_LINE_TOO_LONG, R_MAIL_SYNTAX,
                          R_NEED_MAIL, R_NEED_RCPT, R_NESTED_MAIL, R_NOT_ASCII, R_NUL,
                          R_QUEUE_ERROR, R_RCPT_SYNTAX, R_SEND_HELO, R_START_DATA, R_UNKNOWN,
                          R_VRFY)
-from mta.smtp_session import FORBIDDEN_COMMANDS, ReceivingSMTP
+from mta.smtp.session import FORBIDDEN_COMMANDS, ReceivingSMTP
 
 __all__ = [
     "SmtpServer", "ServerConfig", "ReceivingSMTP", "PolicyHandler", "DataReader",

@@ -31,12 +31,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from sim.loop import Arrival
-from sim.schedules import AlwaysUp, LinkSchedule
-from sim.transport import SimServer, SimTransport
+from sim.world.loop import Arrival
+from sim.world.schedules import AlwaysUp, LinkSchedule
+from sim.world.transport import SimServer, SimTransport
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.world import Host
+    from sim.world.core import Host
 
 # Linux tcp_syn_retries=6: retransmissions after 1, 2, 4, 8, 16, 32 s, then
 # a final 64 s wait before ETIMEDOUT (127 s in all).

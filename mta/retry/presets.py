@@ -22,8 +22,8 @@ as a pure function of its arguments: the queue calls it after each failed
 attempt.  ``schedule.with_lifetime(seconds)`` gives the same discipline with
 another lifetime (per-domain overrides, e.g. an SMTP feed's 2 days).
 
-Exim's rules, retry record and schedule live in :mod:`mta.retry_exim`, the
-shared basics (durations, the protocol, queue runs) in :mod:`mta.retry_base`;
+Exim's rules, retry record and schedule live in :mod:`mta.retry.exim`, the
+shared basics (durations, the protocol, queue runs) in :mod:`mta.retry.base`;
 every name is importable from here as well.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mta.retry_base import (DAY, HOUR, MINUTE, RetrySchedule, _Base, _queue_run_at_or_after,
+from mta.retry.base import (DAY, HOUR, MINUTE, RetrySchedule, _Base, _queue_run_at_or_after,
                             parse_duration)
-from mta.retry_exim import (EXIM_DEFAULT_RULES, EximRetryRecord, EximRule, EximSchedule,
+from mta.retry.exim import (EXIM_DEFAULT_RULES, EximRetryRecord, EximRule, EximSchedule,
                             parse_exim_rules)
 
 __all__ = [

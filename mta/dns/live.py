@@ -1,6 +1,6 @@
 """The live resolver: dnspython's asynchronous stub resolver on real servers.
 
-:class:`LiveResolver` implements :class:`mta.dns.Resolver` for runs on real
+:class:`LiveResolver` implements :class:`mta.dns.resolver.Resolver` for runs on real
 sockets.  It asks the configured nameservers (or the system's, from
 ``/etc/resolv.conf``, when none are given) and turns dnspython's outcomes
 into the interface's:
@@ -19,7 +19,7 @@ any other ``DNSException`` (YXDOMAIN, bad answers)
 ==============================================  =========================
 
 dnspython measures its timeouts on the wall clock and opens real UDP
-sockets, which is why simulated runs use :class:`sim.dns.SimResolver`
+sockets, which is why simulated runs use :class:`sim.world.dns.SimResolver`
 instead (DESIGN.md pitfall 8).  Names are always queried as absolute names,
 so no search list ever applies.
 """
@@ -33,7 +33,7 @@ import dns.exception
 import dns.name
 import dns.resolver
 
-from mta.dns import DnsTimeout, MxRecord, NXDomain, ServFail, dnsbl_query_name
+from mta.dns.resolver import DnsTimeout, MxRecord, NXDomain, ServFail, dnsbl_query_name
 
 #: Seconds to wait for one server's answer before trying again (dnspython's
 #: per-attempt ``timeout``).
@@ -53,12 +53,12 @@ def _text(name: dns.name.Name) -> str:
 
 
 class RecordResolver:
-    """The :class:`mta.dns.Resolver` answers, built from dnspython rdatas.
+    """The :class:`mta.dns.resolver.Resolver` answers, built from dnspython rdatas.
 
     Subclasses provide ``_rdatas(name, rdtype)``: the rdatas of one query,
     ``[]`` for no data, or NXDomain/DnsTimeout/ServFail.  Here they become
     the protocol's sorted answers, the same way for live DNS and for the
-    simulated zones (:class:`sim.dns.SimResolver`), so a run never depends
+    simulated zones (:class:`sim.world.dns.SimResolver`), so a run never depends
     on the order a server or dnspython gave the records in.
     """
 
@@ -85,7 +85,7 @@ class RecordResolver:
 
 
 class LiveResolver(RecordResolver):
-    """:class:`mta.dns.Resolver` on dnspython's async resolver.
+    """:class:`mta.dns.resolver.Resolver` on dnspython's async resolver.
 
     ``nameservers`` are IP addresses (``None``: the system configuration),
     all asked on ``port``.  ``timeout`` bounds a whole query in seconds;

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from mta.events import ComponentError
 from mta.policy import Phase
-from mta.replies import R_BYE, R_QUEUE_ERROR, R_VRFY
+from mta.smtp.replies import R_BYE, R_QUEUE_ERROR, R_VRFY
 
 if TYPE_CHECKING:   # only for annotations: both modules import this one
-    from mta.server import SmtpServer
-    from mta.smtp_session import ReceivingSMTP
+    from mta.smtp.server import SmtpServer
+    from mta.smtp.session import ReceivingSMTP
 
 RECIPIENT_OVERSHOOT_LIMIT = 1000    # Postfix smtpd_recipient_overshoot_limit
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from mta import events as ev
 from mta import roles as mroles
-from mta.delivery import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig, Route
 from mta.policy import DnsblZone
-from mta.probe import ConnectivityProbe, ProbeConfig
+from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
 from mta.queue import MemoryStore, QueueConfig, QueueManager
 from sim.actors.dialup import DialupCustomerActor
 from sim.actors.sender import SenderActor
@@ -31,9 +31,9 @@ from sim.actors.spammer import SpammerActor
 from sim.runner import RUNNER_HOST, ObservedSink, RunnerError
 from sim.scenario import roles as sr
 from sim.scenario import traffic as st
-from sim.scenario.build import initially_up, link_spec, resolver_options, retry_schedule
+from sim.convert import initially_up, link_spec, resolver_options, retry_schedule
 from sim.scenario.schema import Scenario
-from sim.world import World
+from sim.world.core import World
 
 
 #: Slack on retry-discipline bounds derived from the presets: a delivery round

@@ -1,7 +1,7 @@
 """The HTML report (report.html): the Markdown report's tables plus latency
 percentiles, the figures (inline PNGs) and every failure's counterexample.
 
-Re-exported by :mod:`sim.evidence.report`.
+Re-exported by :mod:`sim.report.write`.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import html
 from typing import Any
 
 from mta import events as E
-from sim.evidence import plots
+from sim.report import plots
 from sim.evidence.checks.feed import percentile
 from sim.evidence.projections import link_periods, outcomes, queue_depths
-from sim.evidence.timeline import _summary, timeline
+from sim.report.timeline import _summary, timeline
 from sim.evidence.verdict import _COUNT_KEYS, _HOST_COLS, fmt_t, host_rows, undelivered
 
 

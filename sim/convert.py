@@ -1,21 +1,21 @@
 """From a validated scenario to the simulated world's objects.
 
 Pure conversions, no running: link schedules and link specs for
-:mod:`sim.network`, resolver options for :mod:`sim.dns`, retry schedules for
-:mod:`mta.retry`.  The runner (:mod:`sim.runner`) assembles them.
+:mod:`sim.world.network`, resolver options for :mod:`sim.world.dns`, retry schedules for
+:mod:`mta.retry.presets`.  The runner (:mod:`sim.runner`) assembles them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sim.network import LinkSpec
-from sim.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
+from sim.world.network import LinkSpec
+from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
 from sim.scenario import schema as s
 from sim.scenario.roles import Retry
 
 
 def link_schedule(spec: Any) -> LinkSchedule:
-    """The :mod:`sim.schedules` object for a scenario schedule."""
+    """The :mod:`sim.world.schedules` object for a scenario schedule."""
     if isinstance(spec, s.AlwaysSchedule):
         return AlwaysUp()
     if isinstance(spec, s.OutagesSchedule):
@@ -31,7 +31,7 @@ def link_schedule(spec: Any) -> LinkSchedule:
 
 
 def link_spec(host: s.Host) -> LinkSpec:
-    """The :class:`~sim.network.LinkSpec` for a scenario host."""
+    """The :class:`~sim.world.network.LinkSpec` for a scenario host."""
     port25 = host.access.port25
     return LinkSpec(
         latency=host.link.latency,
@@ -51,9 +51,9 @@ def resolver_options(dns: s.Dns) -> dict[str, Any]:
 
 
 def retry_schedule(retry: Retry) -> Any:
-    """An :class:`mta.retry.RetrySchedule` for a scenario retry setting:
+    """An :class:`mta.retry.presets.RetrySchedule` for a scenario retry setting:
     the named preset with the scenario's overrides applied."""
-    from mta.retry import preset
+    from mta.retry.presets import preset
 
     return preset(retry.preset, **retry.overrides())
 

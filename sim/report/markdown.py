@@ -1,14 +1,14 @@
 """The Markdown report (report.md): summary, fates, hosts, undelivered
 recipients, guarantees and the first counterexample of each failure.
 
-Re-exported by :mod:`sim.evidence.report`.
+Re-exported by :mod:`sim.report.write`.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from mta import events as E
-from sim.evidence.timeline import _summary, timeline
+from sim.report.timeline import _summary, timeline
 from sim.evidence.verdict import _COUNT_KEYS, _HOST_COLS, fmt_t, host_rows, undelivered
 
 

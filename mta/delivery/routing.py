@@ -11,15 +11,15 @@
 * a null MX (``MX 0 .``) fails at once with 556 5.1.10;
 * no MX records: the domain's own address records (implicit MX).
 
-:class:`RoutingMixin` is the routing half of :class:`mta.delivery.Deliverer`;
-everything here is re-exported by :mod:`mta.delivery`.
+:class:`RoutingMixin` is the routing half of :class:`mta.delivery.client.Deliverer`;
+everything here is re-exported by :mod:`mta.delivery.client`.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 
-from mta.dns import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
+from mta.dns.resolver import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
 
 # Synthetic replies for routing failures (before any server answered).
 NULL_MX = (556, "5.1.10 Recipient address has null MX")
@@ -85,7 +85,7 @@ def order_mx(records: list[MxRecord], rng, own_names: tuple[str, ...]) -> list[M
 
 
 class RoutingMixin:
-    """Destination lookup for :class:`mta.delivery.Deliverer`: needs ``self.ctx``
+    """Destination lookup for :class:`mta.delivery.client.Deliverer`: needs ``self.ctx``
     (a HostContext: resolver, rng, hostname) and ``self.config`` (a
     DeliveryConfig: port, ports, routes, mx_names, max_addresses)."""
 

@@ -7,7 +7,7 @@ queue's state: the queue manager records the outcomes, all of one
 transaction together.
 
 Routing (RFC 5321 §5.1, RFC 7505: routes, MX order, null MX, implicit MX)
-lives in :mod:`mta.routing` and is re-exported here.
+lives in :mod:`mta.delivery.routing` and is re-exported here.
 
 Fallback: a failed connection, a non-220 greeting, or a 4xx to MAIL or to
 DATA moves the pending recipients on to the next address.  A 4xx to RCPT
@@ -24,7 +24,7 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.routing import (  # noqa: F401 - re-exported: routing is part of this module's API
+from mta.delivery.routing import (  # noqa: F401 - re-exported: routing is part of this module's API
     DNS_TEMPFAIL, DOMAIN_NOT_FOUND, MX_LOOP, NO_ADDRESS, NULL_MX, Destination, Route,
     RouteFailure, RoutingMixin, _is_ip, order_mx)
 

@@ -1,13 +1,13 @@
 """Exim's retry rules: parsing ``F,2h,15m; G,16h,1h,1.5; F,4d,6h``, the
 stateful retry record of Exim's ``src/src/retry.c``, and the pure
-:class:`EximSchedule` the queue uses (all re-exported by :mod:`mta.retry`)."""
+:class:`EximSchedule` the queue uses (all re-exported by :mod:`mta.retry.presets`)."""
 from __future__ import annotations
 
 import dataclasses
 import functools
 from dataclasses import dataclass
 
-from mta.retry_base import DAY, _Base, _queue_run_at_or_after, parse_duration
+from mta.retry.base import DAY, _Base, _queue_run_at_or_after, parse_duration
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.delivery import connect_outcome
-from mta.dns import DnsError
+from mta.delivery.client import connect_outcome
+from mta.dns.resolver import DnsError
 from mta.interfaces import ReleaseTarget
 
 GREETING_OK = 220

@@ -1,9 +1,9 @@
 """The resolver interface components use instead of real DNS.
 
 Components never call dnspython or ``getaddrinfo`` for mail routing: they are
-given a :class:`Resolver`.  Live runs use :class:`mta.dns_live.LiveResolver`
+given a :class:`Resolver`.  Live runs use :class:`mta.dns.live.LiveResolver`
 (dnspython against real servers); simulated runs use
-:class:`sim.dns.SimResolver` (answers from zone text, with latency and
+:class:`sim.world.dns.SimResolver` (answers from zone text, with latency and
 outages in virtual time).
 
 Errors are exceptions so that "the name does not exist" (``NXDomain``) can

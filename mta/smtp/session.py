@@ -9,14 +9,14 @@ tests/test_server_pins.py):
   refusal at connect time (554 greeting, then 503 to all but QUIT: RFC 5321
   §3.1), and a decision at connect by the chain;
 * MAIL/RCPT parsing with :mod:`mta.addresses` (so relay probes reach policy);
-* DATA reading (:class:`~mta.data_reader.DataReader`) that stops keeping
+* DATA reading (:class:`~mta.smtp.data.DataReader`) that stops keeping
   bytes past the size limit, still reads to the final dot, and answers
   552 5.3.4;
 * AUTH inside a mail transaction gets 503 5.5.1 (aiosmtpd answers 235);
 * the idle timeout answers "421 4.4.2" before closing (Postfix);
 * every reply given is an :class:`~mta.events.SmtpReply` event;
 * construction skips aiosmtpd's per-connection introspection
-  (:class:`~mta.smtp_init.FastInitSMTP`).
+  (:class:`~mta.smtp.init_cache.FastInitSMTP`).
 """
 from __future__ import annotations
 
@@ -27,19 +27,19 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mta.addresses import AddressError, parse_esmtp_params, parse_path, parse_size_param
-from mta.data_reader import DataReader
-from mta.etrn import etrn_reply
+from mta.smtp.data import DataReader
+from mta.ondemand.etrn import etrn_reply
 from mta.events import (ComponentError, ConnectionClosed, ConnectionOpened,
                         EtrnRequest, PolicyDecision, SmtpReply)
 from mta.policy import Facts, Outcome, Phase, prefetch
-from mta.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_DATA_SYNTAX,
+from mta.smtp.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_DATA_SYNTAX,
                          R_HEADER_AS_COMMAND, R_LINE_TOO_LONG, R_MAIL_SYNTAX, R_NEED_MAIL,
                          R_NEED_RCPT, R_NESTED_MAIL, R_NOT_ASCII, R_NUL, R_RCPT_SYNTAX,
                          R_SEND_HELO, R_START_DATA, R_UNKNOWN)
-from mta.smtp_init import FastInitSMTP
+from mta.smtp.init_cache import FastInitSMTP
 
-if TYPE_CHECKING:   # only for annotations: mta.server imports this module
-    from mta.server import SmtpServer
+if TYPE_CHECKING:   # only for annotations: mta.smtp.server imports this module
+    from mta.smtp.server import SmtpServer
 
 # Postfix refuses these "commands": a mail header or an HTTP proxy request
 # pasted into an SMTP session (smtpd.c, SMTPD_CMD_FLAG_FORBIDDEN).

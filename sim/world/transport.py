@@ -21,7 +21,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.network import Connection
+    from sim.world.network import Connection
 
 
 class SimTransport(asyncio.Transport):

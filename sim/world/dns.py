@@ -1,6 +1,6 @@
 """Simulated DNS: answers from ordinary zone-file text, in virtual time.
 
-:class:`SimResolver` implements :class:`mta.dns.Resolver` from zone text
+:class:`SimResolver` implements :class:`mta.dns.resolver.Resolver` from zone text
 parsed by dnspython (``dns.zone.from_text``).  Several zones may be loaded,
 each under its own origin; a name is answered by the zone whose origin is
 its longest suffix, and a name under no zone does not exist.  Every query
@@ -9,10 +9,9 @@ or fail with SERVFAIL during given intervals of loop time.  Because time
 comes from ``asyncio.get_running_loop()``, the same resolver costs virtual
 time inside the simulated world and real (tiny) time on a real loop.
 
-:class:`ZoneSet` is the answering logic on its own (no time, no I/O), and
-:class:`ZoneServer` serves a zone set over real UDP on loopback: a test
-fixture for :class:`mta.dns_live.LiveResolver`, and a way to give a live
-test bed the same DNS as a simulated run.
+:class:`ZoneSet` is the answering logic on its own (no time, no I/O); the
+tests serve it over real UDP (``tests/helpers/zone_server.py``) to test
+:class:`mta.dns.live.LiveResolver` against real DNS packets.
 
 Answers are deterministic: records are sorted, outages are checked in the
 order given, and nothing depends on dict or set order.
@@ -25,18 +24,14 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import dns.exception
-import dns.flags
-import dns.message
 import dns.name
 import dns.node
-import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 import dns.zone
 
-from mta.dns import DnsTimeout, NXDomain, ServFail
-from mta.dns_live import RecordResolver
+from mta.dns.resolver import DnsTimeout, NXDomain, ServFail
+from mta.dns.live import RecordResolver
 
 #: The default TTL given to records when the zone text sets none ($TTL).
 DEFAULT_TTL = 3600
@@ -215,7 +210,7 @@ def split_zones(text: str) -> dict[str, str]:
 
 
 class SimResolver(RecordResolver):
-    """A :class:`mta.dns.Resolver` answering from zone text in loop time.
+    """A :class:`mta.dns.resolver.Resolver` answering from zone text in loop time.
 
     ``zones`` maps origins to zone text.  ``latency`` (seconds) is spent on
     every query, ``timeout`` in a query that meets a "timeout" outage.
@@ -263,79 +258,3 @@ class SimResolver(RecordResolver):
         if self.latency:
             await asyncio.sleep(self.latency)
         return self.zoneset.lookup(qname, rdtype)
-
-
-class ZoneServer(asyncio.DatagramProtocol):
-    """A tiny authoritative DNS server over UDP, answering from a ZoneSet.
-
-    ``failures`` maps a name (covering everything below it) to ``"drop"``
-    (never answer: the client times out), ``"servfail"`` or ``"refused"``.
-    Start it with :meth:`start` on the running loop; ``address`` is then
-    ``(host, port)``.
-    """
-
-    def __init__(self, zoneset: ZoneSet, failures: Mapping[str, str] | None = None) -> None:
-        self.zoneset = zoneset
-        self.failures: dict[str, str] = dict(failures or {})
-        self.transport: asyncio.DatagramTransport | None = None
-        self.queries: list[tuple[str, str]] = []
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
-        return self.address
-
-    @property
-    def address(self) -> tuple[str, int]:
-        assert self.transport is not None, "server not started"
-        return self.transport.get_extra_info("sockname")[:2]
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        try:
-            query = dns.message.from_wire(data)
-        except dns.exception.DNSException:
-            return  # not DNS: ignore, as servers do
-        response = self.answer(query)
-        if response is not None and self.transport is not None:
-            self.transport.sendto(response.to_wire(), addr)
-
-    def _failure(self, qname: dns.name.Name) -> str | None:
-        for target in sorted(self.failures):
-            if qname.is_subdomain(_absolute(target)):
-                return self.failures[target]
-        return None
-
-    def answer(self, query: dns.message.Message) -> dns.message.Message | None:
-        """The response to ``query``, or None to stay silent."""
-        response = dns.message.make_response(query)
-        if len(query.question) != 1:
-            response.set_rcode(dns.rcode.FORMERR)
-            return response
-        q = query.question[0]
-        self.queries.append((_text(q.name), dns.rdatatype.to_text(q.rdtype)))
-        failure = self._failure(q.name)
-        if failure == "drop":
-            return None
-        if failure in ("servfail", "refused"):
-            response.set_rcode(dns.rcode.SERVFAIL if failure == "servfail" else dns.rcode.REFUSED)
-            return response
-        response.flags |= dns.flags.AA
-        try:
-            rdatas = self.zoneset.lookup(q.name, dns.rdatatype.to_text(q.rdtype))
-        except NXDomain:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-            return response
-        except ServFail:
-            response.set_rcode(dns.rcode.SERVFAIL)
-            return response
-        if rdatas:
-            rrset = dns.rrset.from_rdata_list(q.name, DEFAULT_TTL, rdatas)
-            response.answer.append(rrset)
-        return response

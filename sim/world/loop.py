@@ -56,7 +56,7 @@ if getattr(simpy.Environment(initial_time=1.5), "_now", None) != 1.5:  # pragma:
 if (tuple(_Handle.__slots__) != ("_callback", "_args", "_cancelled", "_loop", "_source_traceback",
                                  "_repr", "__weakref__", "_context")
         or tuple(_TimerHandle.__slots__) != ("_scheduled", "_when")):  # pragma: no cover
-    raise ImportError("asyncio.Handle/TimerHandle slots differ from what sim.loop fills in: "
+    raise ImportError("asyncio.Handle/TimerHandle slots differ from what sim.world.loop fills in: "
                       f"{_Handle.__slots__} {_TimerHandle.__slots__}")
 
 # Mirrors asyncio.base_events: purge once more than half of at least this
@@ -297,7 +297,7 @@ class SimLoop(asyncio.BaseEventLoop):
 
     Scheduling goes to the shared :class:`Scheduler`; connections, servers
     and name lookups go to the world's network through ``self.host`` (set by
-    :class:`sim.world.World`).  ``run_forever``/``run_until_complete`` are
+    :class:`sim.world.core.World`).  ``run_forever``/``run_until_complete`` are
     not used: the world drives SimPy, and SimPy drives every loop.
     """
 
@@ -308,7 +308,7 @@ class SimLoop(asyncio.BaseEventLoop):
         self._push_ready = scheduler.push_ready
         self._push_timer = scheduler.push_timer
         super().__init__()
-        self.host: Any = None           # sim.world.Host, set by the world
+        self.host: Any = None           # sim.world.core.Host, set by the world
         # Weak references to this loop's tasks in creation order (pitfall 7:
         # never WeakSet order); compacted when it doubles.  Cheaper than a
         # WeakKeyDictionary, whose insert is Python code.

@@ -3,7 +3,7 @@
 :func:`timeline` gathers every event of a counterexample's message (and the
 events the check named) in log order; :func:`condense_rounds` folds long
 runs of identical delivery rounds; :func:`_summary` is one row's details.
-Used by both renderers; re-exported by :mod:`sim.evidence.report`.
+Used by both renderers; re-exported by :mod:`sim.report.write`.
 """
 from __future__ import annotations
 

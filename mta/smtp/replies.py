@@ -1,7 +1,7 @@
 """Reply texts of the receiving server (Postfix's wording where it has one).
 
 Kept apart so the session, the hooks and tests share one spelling of each
-reply; :mod:`mta.server` re-exports them under the same names.
+reply; :mod:`mta.smtp.server` re-exports them under the same names.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What every retry schedule shares: durations, the protocol the queue
-calls, queue-run timing and the common fields (:mod:`mta.retry` re-exports
+calls, queue-run timing and the common fields (:mod:`mta.retry.presets` re-exports
 the public names)."""
 from __future__ import annotations
 

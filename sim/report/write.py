@@ -8,8 +8,8 @@ no wall-clock stamps, PNGs without version metadata.
 
 The concepts live in their own modules and are re-exported here:
 :mod:`sim.evidence.verdict` (verdict building, shared tables, ``fmt_t``),
-:mod:`sim.evidence.timeline` (counterexample timelines),
-:mod:`sim.evidence.report_md` and :mod:`sim.evidence.report_html` (the two
+:mod:`sim.report.timeline` (counterexample timelines),
+:mod:`sim.report.markdown` and :mod:`sim.report.html` (the two
 renderers).  This module assembles and writes them.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mta import events as E
-from sim.evidence import plots  # noqa: F401 - kept importable as before the split
+from sim.report import plots  # noqa: F401 - kept importable as before the split
 from sim.evidence.log import read_jsonl
-from sim.evidence.report_html import _CSS, _img, figures, render_html  # noqa: F401 - re-exports
-from sim.evidence.report_md import _md_cell, render_md  # noqa: F401 - re-exports
-from sim.evidence.timeline import (  # noqa: F401 - re-exports
+from sim.report.html import _CSS, _img, figures, render_html  # noqa: F401 - re-exports
+from sim.report.markdown import _md_cell, render_md  # noqa: F401 - re-exports
+from sim.report.timeline import (  # noqa: F401 - re-exports
     _TIMELINE_MAX, _round_key, _summary, condense_rounds, timeline)
 from sim.evidence.verdict import (  # noqa: F401 - re-exports
     _COUNT_KEYS, _HOST_COLS, _UNDELIVERED_MAX, _why, build_verdict, dump_json, expectations,

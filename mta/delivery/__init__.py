@@ -1,0 +1,1 @@
+"""Outbound delivery: routing (MX order, routes), the SMTP client transaction, DSNs."""

@@ -1,0 +1,1 @@
+"""The resolver interface components see, and the live dnspython resolver."""

@@ -1,0 +1,1 @@
+"""Releasing held mail on demand: ETRN, finger (SMTP-on-Demand), connectivity probes."""

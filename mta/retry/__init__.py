@@ -1,0 +1,1 @@
+"""Retry schedules of real MTAs (Postfix, Exim, Sendmail, RFC 5321) as pure functions."""

@@ -1,0 +1,1 @@
+"""The receiving SMTP server: aiosmtpd subclass, session, DATA reader, replies."""

@@ -1,0 +1,1 @@
+"""Show: the human report (Markdown, HTML, plots, timelines) built from a verdict and a log."""

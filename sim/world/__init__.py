@@ -1,0 +1,1 @@
+"""The simulated world's physics: loop, network, transport, link schedules, DNS, world."""
