@@ -13,8 +13,10 @@ import sys
 from sim.cli import UsageError
 from sim.commands.report import _log_path
 from sim.evidence.log import LogError, read_jsonl
-from sim.evidence.projections import hosts_in_log, parse_duration, replay
-from sim.report.write import fmt_t
+from sim.evidence.lifecycle import hosts_in_log
+from sim.evidence.links import parse_duration
+from sim.evidence.queue_replay import replay
+from sim.report.tables import fmt_t
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

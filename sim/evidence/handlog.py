@@ -12,7 +12,7 @@ checks::
 from __future__ import annotations
 
 from mta import events as E
-from sim.evidence.projections import domain_of
+from sim.evidence.lifecycle import domain_of
 
 
 class LogBuilder:

@@ -5,7 +5,8 @@
 * :func:`link_periods`, :func:`down_periods`: each link's up/down periods;
 * :func:`smtp_transactions`: one entry per server-side connection.
 
-Pure functions of the log; re-exported by :mod:`sim.evidence.projections`.
+Pure functions of the log; :class:`sim.evidence.model.Evidence` holds the
+link periods of a run.
 """
 from __future__ import annotations
 
