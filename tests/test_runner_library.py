@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import run_scenario
+from sim.pipeline import run_scenario
 from sim.scenario.loader import load_scenario
 
 LIBRARY = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
