@@ -43,20 +43,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else path.parent
     rep = write_report(events, out)
     v = rep.verdict
-    met = sum(g["met"] for g in v["guarantees"])
-    lines = [f"{v['scenario'] or '(unnamed run)'} seed {v['seed']}: "
-             f"{met}/{len(v['guarantees'])} expectations met"]
-    for g in v["guarantees"]:
-        mark = "ok  " if g["met"] else "FAIL"
-        lines.append(f"  {mark} {g['id']} (expected {g['expected']}, {g['status']}): "
-                     f"{g['detail']}")
-    c = v["counts"]
-    lines.append("  recipients: " + ", ".join(f"{k} {c[k]}" for k in (
-        "accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")))
+    lines = [f"{v.scenario or '(unnamed run)'} seed {v.seed}: "
+             f"{v.met_count}/{len(v.guarantees)} expectations met"]
+    for g in v.guarantees:
+        mark = "ok  " if g.met else "FAIL"
+        lines.append(f"  {mark} {g.id} (expected {g.expected}, {g.status}): {g.detail}")
+    lines.append("  recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items()))
     lines.append(f"report written to {out / 'report.html'}")
     try:
         print("\n".join(lines))
         sys.stdout.flush()
     except BrokenPipeError:      # `mxsim report DIR | head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0 if v["ok"] else 1
+    return 0 if v.ok else 1

@@ -20,8 +20,6 @@ from sim.runner import RunnerError
 from sim.scenario.durations import format_duration
 from sim.scenario.loader import ScenarioError, load_scenario
 
-COUNT_KEYS = ("accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one scenario and write its report",
@@ -67,21 +65,19 @@ class ProgressLine:
 
 def summary(result: RunResult) -> str:
     """The short summary table printed after a run."""
-    sc = result.scenario
+    sc, v = result.scenario, result.verdict
     lines = [f"{sc.name} (seed {result.seed}): {format_duration(result.sim_time)} simulated "
              f"in {result.wall_time:.2f} s, {len(result.events)} events",
-             "recipients: " + ", ".join(f"{k} {result.counts.get(k, 0)}" for k in COUNT_KEYS)]
+             "recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items())]
     rows = [("guarantee", "expected", "result", "met", "detail")]
-    for e in result.expectations:
-        rows.append((e.guarantee, e.expected, e.status if e.decided else "undecided",
-                     "yes" if e.met else "NO", _short(e.detail)))
+    for g in v.guarantees:
+        rows.append((g.id, g.expected, g.outcome, "yes" if g.met else "NO", _short(g.detail)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-    if not result.expectations:
+    if not v.guarantees:
         lines.append("  (no expectations)")
-    met = sum(e.met for e in result.expectations)
-    lines.append(f"expectations met: {met}/{len(result.expectations)}")
+    lines.append(f"expectations met: {v.met_count}/{len(v.guarantees)}")
     return "\n".join(lines)
 
 

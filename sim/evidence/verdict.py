@@ -72,15 +72,8 @@ class Verdict:
         return sum(g.met for g in self.guarantees)
 
     def case_names(self) -> list[str]:
-        """One name per expectation: the guarantee ID, numbered when repeated
-        (``feed-queue-2d[1]``, ``feed-queue-2d[2]``)."""
-        ids = [g.id for g in self.guarantees]
-        seen: dict[str, int] = {}
-        out = []
-        for gid in ids:
-            seen[gid] = seen.get(gid, 0) + 1
-            out.append(gid if ids.count(gid) == 1 else f"{gid}[{seen[gid]}]")
-        return out
+        """One test-case name per expectation (see :func:`case_names`)."""
+        return case_names([g.id for g in self.guarantees])
 
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "seed": self.seed,
@@ -91,6 +84,17 @@ class Verdict:
     def to_json(self) -> str:
         """The bytes of ``verdict.json``: sorted keys, two-space indent."""
         return dump_json(self.to_dict())
+
+
+def case_names(ids: list[str]) -> list[str]:
+    """One name per expectation: the guarantee ID, numbered when repeated
+    (``feed-queue-2d[1]``, ``feed-queue-2d[2]``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for gid in ids:
+        seen[gid] = seen.get(gid, 0) + 1
+        out.append(gid if ids.count(gid) == 1 else f"{gid}[{seen[gid]}]")
+    return out
 
 
 def dump_json(obj: Any) -> str:

@@ -43,6 +43,11 @@ def served(addr: str, domains: list[str]) -> bool:
     return any(dom == d.lower().rstrip(".") for d in domains)
 
 
+def authenticated_before(replies: list[E.SmtpReply], t_index: int) -> bool:
+    """A 2xx reply to AUTH came earlier on this connection."""
+    return any(r.command.upper() == "AUTH" and 200 <= r.code < 300 for r in replies[:t_index])
+
+
 def node_domain(argument: str) -> tuple[str, bool]:
     """RFC 1985 ETRN node: (domain, covers subdomains)."""
     a = argument.strip()

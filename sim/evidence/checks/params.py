@@ -4,7 +4,8 @@ Each check declares its parameters as a :class:`Params` model (pydantic,
 unknown keys forbidden, every default stated on its field).  The field
 types here say what a value may be:
 
-* :data:`Duration`: seconds, or text such as ``90m``, ``36h``, ``2d4h``;
+* :data:`Duration`: seconds, or text such as ``90m``, ``36h``, ``2d4h``,
+  ``1w``: the scenario files' grammar (:mod:`sim.scenario.durations`);
 * :data:`Host`, :data:`Hosts`: host names; when the scenario's hosts are
   known (the loader validates with them), a name outside them is an error;
 * :data:`Texts`: a list of strings (one string means a list of one);
@@ -23,7 +24,7 @@ from typing import Annotated, Any, Iterable, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError,
                       ValidationInfo)
 
-from sim.evidence.links import parse_duration
+from sim.scenario.durations import parse_duration
 
 
 class Params(BaseModel):
@@ -38,9 +39,7 @@ class NoParams(Params):
 
 
 def _duration(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected a duration such as 300, 90m, 5d, got {value!r}")
-    return parse_duration(value)
+    return parse_duration(value)    # its ValueError says what was expected
 
 
 def _number(value: object) -> float:
