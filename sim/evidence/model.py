@@ -19,8 +19,7 @@ from typing import Iterable, TypeVar
 
 from mta import events as E
 from sim.evidence.lifecycle import (
-    TERMINAL, Counts, Outcome, RecipientLife, count_outcomes, hosts_in_log, in_domain,
-    lifecycles, outcomes)
+    TERMINAL, Counts, Outcome, RecipientLife, count_outcomes, in_domain, lifecycles, outcomes)
 from sim.evidence.links import LinkPeriod, link_periods, run_bounds
 
 Ev = TypeVar("Ev", bound=E.Event)
@@ -100,11 +99,6 @@ class Evidence:
     @property
     def end(self) -> float:
         return self.bounds[1]
-
-    @cached_property
-    def hosts(self) -> set[str]:
-        """Every host that logged something (the runner aside)."""
-        return hosts_in_log(self.events)
 
     # -- mail -------------------------------------------------------------------
 

@@ -82,8 +82,9 @@ class Verdict:
                 "guarantees": [g.to_dict() for g in self.guarantees], "ok": self.ok}
 
     def to_json(self) -> str:
-        """The bytes of ``verdict.json``: sorted keys, two-space indent."""
-        return dump_json(self.to_dict())
+        """The text of ``verdict.json``: sorted keys, two-space indent, no NaN,
+        a final newline."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
 def case_names(ids: list[str]) -> list[str]:
@@ -95,11 +96,6 @@ def case_names(ids: list[str]) -> list[str]:
         seen[gid] = seen.get(gid, 0) + 1
         out.append(gid if ids.count(gid) == 1 else f"{gid}[{seen[gid]}]")
     return out
-
-
-def dump_json(obj: Any) -> str:
-    """Stable JSON text: sorted keys, two-space indent, no NaN, a final newline."""
-    return json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
 def build_verdict(evidence: Evidence) -> Verdict:

@@ -76,10 +76,6 @@ def check(gid: str, params: type[Params] = NoParams) -> Callable[[CheckFn], Chec
 
 # -- building results --------------------------------------------------------
 
-def ev_dicts(evs: Iterable[E.Event]) -> list[dict[str, Any]]:
-    return [canonical_dict(e) for e in evs]
-
-
 def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",
        hosts: Iterable[str] = (), times: Iterable[float] = (),
        events: Iterable[E.Event] = ()) -> dict[str, Any]:
@@ -87,7 +83,7 @@ def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",
     evs = list(events)
     return {"why": why, "msg": msg, "trace": trace, "rcpt": rcpt,
             "hosts": sorted(set(hosts)), "times": [float(t) for t in times],
-            "events": ev_dicts(sorted(evs, key=lambda e: e.t))}
+            "events": [canonical_dict(e) for e in sorted(evs, key=lambda e: e.t)]}
 
 
 def passed(gid: str, detail: str) -> CheckResult:
