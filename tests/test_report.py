@@ -289,3 +289,22 @@ def test_long_timelines_condense_repeated_rounds_and_keep_the_give_up():
     [repeated] = [d for d in rows if d["kind"] == "repeated"]
     assert "98 more delivery rounds" in row_details(repeated)
     assert "421 4.4.2 timed out" in row_details(repeated)
+
+
+def test_judging_and_rendering_fold_the_log_once(monkeypatch):
+    """Every check and report section reads one Evidence: the lifecycles and
+    outcomes of a log are folded once per report, however many ask."""
+    import sim.evidence.model as model
+    calls = {"lifecycles": 0, "outcomes": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kw):
+            calls[name] += 1
+            return fn(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(model, "lifecycles", counted("lifecycles", model.lifecycles))
+    monkeypatch.setattr(model, "outcomes", counted("outcomes", model.outcomes))
+    rep = build_report(run_log())
+    assert len(rep.verdict.guarantees) == 4
+    assert calls == {"lifecycles": 1, "outcomes": 1}

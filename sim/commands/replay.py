@@ -11,7 +11,7 @@ import os
 import sys
 
 from sim.cli import UsageError
-from sim.commands.report import _log_path
+from sim.commands.report import log_path
 from sim.evidence.log import LogError, read_jsonl
 from sim.evidence.lifecycle import hosts_in_log
 from sim.evidence.links import parse_duration
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         t = parse_duration(args.at)
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
-    path = _log_path(args.dir)
+    path = log_path(args.dir)
     try:
         events = read_jsonl(path)
     except LogError as exc:

@@ -25,7 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _log_path(arg: str) -> Path:
+def log_path(arg: str) -> Path:
+    """The event log a DIR argument names: ``DIR/events.jsonl``, or the file itself."""
     path = Path(arg)
     if path.is_dir():
         path = path / "events.jsonl"
@@ -35,7 +36,7 @@ def _log_path(arg: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = _log_path(args.dir)
+    path = log_path(args.dir)
     try:
         events = read_jsonl(path)
     except LogError as exc:

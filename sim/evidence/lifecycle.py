@@ -55,6 +55,7 @@ def in_domain(addr: str, domain: str) -> bool:
 
 
 def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
+    """Every host that logged something other than run events (the runner aside)."""
     return {e.host for e in events if not isinstance(e, (E.RunStarted, E.RunEnded,
                                                          E.GuaranteeExpected))}
 
