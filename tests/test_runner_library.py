@@ -21,7 +21,7 @@ def test_library_scenario_meets_its_expectations_with_its_golden_verdict(path):
     unmet = [(g.id, g.expected, g.status, g.detail) for g in result.verdict.guarantees
              if not g.met]
     assert not unmet
-    drift = check_golden(path.stem, result.verdict)
+    drift = check_golden(path.stem, result.verdict.to_dict())
     assert drift is None, "the verdict drifted from its golden file:\n" + drift
 
 
