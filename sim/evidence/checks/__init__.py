@@ -25,6 +25,10 @@ def validate_params(guarantee: str, params: dict[str, Any] | None,
     """The problems with ``params`` for ``guarantee``'s check, as ``(key
     path, message)`` pairs in plain words; ``[]`` when they are fine.
 
+    Key paths are relative to ``params`` (``limit``, ``per_host.mx1.lifetime``,
+    ``exchangers``); ``""`` means the parameters as a whole (a required choice
+    between keys).
+
     Host names are checked against ``hosts`` (the scenario's) when given.
     A guarantee no check implements has nothing to validate here (its run
     is reported undecidable).
