@@ -102,3 +102,19 @@ def test_check_durations_use_the_scenario_grammar():
     [(path, msg)] = validate_params("dialup-no-bounce", {"domain": "x", "lifetime": "4h2d"})
     assert (path, msg) == ("lifetime", "expected units largest first and each once (like 2d4h), "
                                        "got '4h2d'")
+
+
+def test_every_library_expectation_validates_against_its_scenario_hosts():
+    from pathlib import Path
+
+    from sim.pipeline import planned_expectations
+    from sim.scenario.loader import load_scenario
+    library = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+    assert library
+    for path in library:
+        sc = load_scenario(path)
+        hosts = [h.name for h in sc.hosts]
+        for e in sc.expectations:
+            assert validate_params(e.guarantee, e.params, hosts) == [], (path.name, e.guarantee)
+        for p in planned_expectations(sc):    # as completed for the log
+            assert validate_params(p.guarantee, p.params, hosts) == [], (path.name, p.guarantee)
