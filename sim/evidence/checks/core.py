@@ -76,8 +76,8 @@ class RetryParams(RetryBounds):
     hosts: Hosts | None = Field(None, description="hosts judged (default: every host "
                                                   "that queued mail)")
     per_host: dict[Host, RetryBounds] | None = Field(
-        None, description="bounds per host, over the ones above (the runner fills "
-                          "these in from each host's retry schedule)")
+        None, description="bounds per host, over the ones above (the pipeline fills "
+                          "these in from each host's retry schedule: sim.evidence.derive)")
     tolerance: Number = Field(1.0, description="seconds of slack on each bound")
 
     def bounds(self, host: str) -> tuple[float, float, float]:
