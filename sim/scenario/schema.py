@@ -10,7 +10,7 @@ A scenario describes one simulated world and what should happen in it::
                   (see :mod:`sim.scenario.roles`)
     traffic:      actors that send mail, spam, probe or dial in
                   (see :mod:`sim.scenario.traffic`)
-    expectations: guarantee IDs (GUARANTEES.md) expected to hold or to be
+    expectations: guarantee IDs (docs/catalogue.md) expected to hold or to be
                   violated, with parameters for the check
 
 Cross-references (a role's host, an interception host, an actor's host)
@@ -28,7 +28,7 @@ from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
 from sim.scenario.types import (Bandwidth, Duration, HostName, IPv4, Strict, Window, shorthand)
 
-# The guarantee catalogue (GUARANTEES.md), in its order.  A scenario may
+# The guarantee catalogue (docs/catalogue.md), in its order.  A scenario may
 # only name these; tests/test_scenario_schema.py keeps the list in step.
 GUARANTEE_IDS: tuple[str, ...] = (
     "conservation", "retry-discipline", "bounce-dsn", "mx-order", "reply-codes",
