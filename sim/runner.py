@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mta import events as ev
+from mta.events.sinks import MemorySink
+from sim.events import LinkUp
 from sim.world.loop import SimulationError
 from sim.scenario.schema import Scenario
 
@@ -74,7 +76,7 @@ class RunResult:
 Progress = Callable[[float, float, int], None]   # (now, duration, in flight)
 
 
-class ObservedSink(ev.MemorySink):
+class ObservedSink(MemorySink):
     """The run's event sink: keeps every event and tells listeners about
     link changes (the dial-up customer acts on its link coming up)."""
 
@@ -84,7 +86,7 @@ class ObservedSink(ev.MemorySink):
 
     def emit(self, event: ev.Event) -> None:
         super().emit(event)
-        if isinstance(event, ev.LinkUp):
+        if isinstance(event, LinkUp):
             for callback in self.on_link_up.get(event.host, ()):
                 callback()
 

@@ -19,7 +19,6 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from mta import events as ev
 from mta import roles as mroles
 from mta.delivery.client import DeliveryConfig, Route
 from mta.policy import DnsblZone
@@ -31,6 +30,7 @@ from sim.actors.spammer import SpammerActor
 from sim.runner import RUNNER_HOST, ObservedSink, RunnerError
 from sim.scenario import roles as sr
 from sim.scenario import traffic as st
+from sim.events import GuaranteeExpected
 from sim.convert import initially_up, link_spec, resolver_options, retry_schedule
 from sim.scenario.schema import Scenario
 from sim.world.core import World
@@ -74,8 +74,8 @@ def assemble(sc: Scenario, seed: int, sink: ObservedSink) -> Built:
     """Build the world of ``sc`` with ``seed``; nothing has run yet (t = 0)."""
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in sc.expectations:
-        sink.emit(ev.GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
-                                       expected=e.expect, params=check_params(sc, e)))
+        sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
+                                    expected=e.expect, params=check_params(sc, e)))
     for h in sc.hosts:
         world.add_host(h.name, h.address, link=link_spec(h))
     if sc.dns is not None:

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from mta import events as ev
+from sim import events as sev
 from sim.runner import ObservedSink, RunnerError, run_scenario
 from sim import convert as build
 from sim.wiring import check_params
@@ -45,11 +46,11 @@ def test_the_small_world_behaves(small_run):
 
 def test_expectations_are_logged_right_after_run_started(small_run):
     first = small_run.events[:6]
-    assert isinstance(first[0], ev.RunStarted) and first[0].scenario == "small"
+    assert isinstance(first[0], sev.RunStarted) and first[0].scenario == "small"
     assert [e.guarantee for e in first[1:]] == [
         "mx-fallback", "conservation", "retry-discipline", "bounce-dsn", "mx-order"]
     assert all(e.host == "mxsim" and e.t == 0 for e in first[1:])
-    assert isinstance(small_run.events[-1], ev.RunEnded)
+    assert isinstance(small_run.events[-1], sev.RunEnded)
     assert small_run.events[-1].t == 4 * 3600
 
 
@@ -123,14 +124,14 @@ def test_access_rules_become_link_rules():
         "     access: {port25: {intercepted_by: mx2.example.net}}}\n"
         "  - {name: home.example, address: 198.51.100.26, access: {port25: blocked}}"))
     assert build.link_spec(sc.host("mail.example.org")).port25_redirect == "mx2.example.net"
-    assert build.link_spec(sc.host("home.example")).port25 == "block"
+    assert build.link_spec(sc.host("home.example")).port25 == "blocked"
 
 
 def test_observed_sink_calls_link_listeners():
     sink = ObservedSink()
     calls = []
     sink.on_link_up["h"] = [lambda: calls.append(1)]
-    sink.emit(ev.LinkUp(t=1.0, host="h", link="h"))
-    sink.emit(ev.LinkDown(t=2.0, host="h", link="h"))
-    sink.emit(ev.LinkUp(t=3.0, host="other", link="other"))
+    sink.emit(sev.LinkUp(t=1.0, host="h", link="h"))
+    sink.emit(sev.LinkDown(t=2.0, host="h", link="h"))
+    sink.emit(sev.LinkUp(t=3.0, host="other", link="other"))
     assert calls == [1] and len(sink.events) == 3

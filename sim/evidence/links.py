@@ -14,12 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from mta import events as E
+from sim.events import LinkDown, LinkUp, RunEnded, RunStarted
 
 
 def run_bounds(events: list[E.Event]) -> tuple[float, float]:
     """(start, end) of the run: RunStarted/RunEnded, else first/last stamp."""
-    start = next((e.t for e in events if isinstance(e, E.RunStarted)), None)
-    end = next((e.t for e in reversed(events) if isinstance(e, E.RunEnded)), None)
+    start = next((e.t for e in events if isinstance(e, RunStarted)), None)
+    end = next((e.t for e in reversed(events) if isinstance(e, RunEnded)), None)
     ts = [e.t for e in events]
     if start is None:
         start = min(ts) if ts else 0.0
@@ -66,9 +67,9 @@ def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
     start, end = run_bounds(events)
     changes: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     for ev in events:
-        if isinstance(ev, E.LinkUp):
+        if isinstance(ev, LinkUp):
             changes[(ev.host, ev.link)].append((float(ev.t), "up"))
-        elif isinstance(ev, E.LinkDown):
+        elif isinstance(ev, LinkDown):
             changes[(ev.host, ev.link)].append((float(ev.t), "down"))
     out: list[LinkPeriod] = []
     for (host, link), ch in sorted(changes.items()):
