@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from mta.units import format_duration
 from sim.runner import RunnerError, RunResult, run_scenario
-from sim.scenario.durations import format_duration
 from sim.scenario.loader import ScenarioError, load_scenario
 
 COUNT_KEYS = ("accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")

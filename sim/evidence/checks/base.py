@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 from mta import events as E
 from mta.events.codec import to_dict
-from sim.evidence.projections import parse_duration
+from mta.units import parse_duration
 
 PASS = "pass"
 FAIL = "fail"
