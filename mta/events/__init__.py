@@ -23,8 +23,9 @@ Events validate their fields on construction (:mod:`mta.events.base`): a
 field typed with one of the ``Literal`` vocabularies below (``outcome``,
 ``reason``, ``action``, ``trigger``...) must hold one of its values, so an
 event that could not have happened raises
-:class:`~mta.events.base.EventError`, which is our bug, not the peer's.  Each vocabulary is also a tuple (``CONNECT_OUTCOMES``,
-``BOUNCE_REASONS``...) for code that must name or list its values.
+:class:`~mta.events.base.EventError`, which is our bug, not the peer's.
+Each vocabulary is also a tuple (``CONNECT_OUTCOMES``, ``BOUNCE_REASONS``...)
+for code that must name or list its values.
 """
 from __future__ import annotations
 
