@@ -185,3 +185,28 @@ def test_cancelled_timers_are_purged_10000_sessions():
     world = _many_sessions(10_000)
     assert world.max_timers < 300
     assert len(world.env._queue) < 20
+
+
+def test_a_world_run_from_inside_a_real_loop_gives_the_callers_loop_back():
+    """Jupyter runs cells inside a running asyncio loop: after a simulated
+    run, the cell's own loop must still be the running one (it used to be
+    cleared, and the next cell hung)."""
+    async def cell():
+        outer = asyncio.get_running_loop()
+        world = World(seed=1)
+        host = world.add_host("a.example", "192.0.2.1")
+
+        async def inner():
+            await asyncio.sleep(60)
+            return asyncio.get_running_loop()
+
+        assert world.run_until_complete(host, inner()) is host.loop
+        assert asyncio.get_running_loop() is outer
+        world.run(until=3600)
+        assert asyncio.get_running_loop() is outer
+        world.finish()
+        assert asyncio.get_running_loop() is outer
+        await asyncio.sleep(0)          # the outer loop still works
+        return True
+
+    assert asyncio.run(cell())

@@ -15,7 +15,7 @@ from pathlib import Path
 from mta.units import format_duration
 from sim.commands.run import COUNT_KEYS, run_file
 from sim.commands.validate import scenario_files
-from sim.runner import RunResult
+from sim.pipeline import RunResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
