@@ -39,9 +39,7 @@ def _reply_code(kind: str, code: int) -> None:
     need(isinstance(code, int) and 200 <= code <= 599, f"{kind}: bad reply code {code!r}")
 
 
-# --------------------------------------------------------------------------
-# Host lifecycle and component failures
-# --------------------------------------------------------------------------
+# -- Host lifecycle and component failures -----------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostCrashed(Event):
@@ -67,9 +65,7 @@ class ComponentError(Event):
     kind: ClassVar[str] = "component_error"
 
 
-# --------------------------------------------------------------------------
-# Connections and the SMTP dialogue (server side unless stated)
-# --------------------------------------------------------------------------
+# -- Connections and the SMTP dialogue (server side unless stated) -----------
 
 #: The listener a connection arrived on.
 Service = Literal["smtp", "finger"]
@@ -162,9 +158,7 @@ class ConnectAttempt(Event):
     kind: ClassVar[str] = "connect_attempt"
 
 
-# --------------------------------------------------------------------------
-# Message lifecycle on one host
-# --------------------------------------------------------------------------
+# -- Message lifecycle on one host -------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageAccepted(Event):
@@ -344,9 +338,7 @@ class Released(Event):
     kind: ClassVar[str] = "released"
 
 
-# --------------------------------------------------------------------------
-# Triggers and policy facts
-# --------------------------------------------------------------------------
+# -- Triggers and policy facts -----------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EtrnRequest(Event):
