@@ -9,11 +9,10 @@ from sim import events as sev
 from sim import convert as build
 from sim.pipeline import planned_expectations, run_scenario
 from sim.runner import RunnerError
-from sim.world.core import World
 from sim.world.network import LinkSpec
 from sim.scenario.loader import load_text
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
-from test_runner_fixtures import SMALL, WRONG
+from helpers.scenarios import SMALL, WRONG
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +129,7 @@ def test_access_rules_become_link_rules():
     assert build.link_spec(sc.host("home.example")).port25 == "blocked"
 
 
-def test_link_subscribers_hear_link_up_and_the_sink_only_records():
-    world = World(seed=1, scenario="links")
+def test_link_subscribers_hear_link_up_and_the_sink_only_records(world):
     world.add_host("h", "192.0.2.1", link=LinkSpec(schedule=Outages([(10.0, 20.0), (30.0, 40.0)])))
     calls = []
     world.on_link_up("h", lambda: calls.append(world.now()))
