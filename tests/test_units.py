@@ -94,16 +94,7 @@ def _retry_rule(value: object) -> float:
     return preset("sendmail", queuereturn=value).lifetime
 
 
-def _replay_at(value: object, run_dir, capsys) -> float:
-    status = main(["replay", str(run_dir), f"--at={value}"])
-    out, err = capsys.readouterr()
-    if status != 0:
-        raise ValueError(err)
-    return float(re.match(r"state at t=(\S+) s", out).group(1))
-
-
-ENTRY_POINTS = {"scenario field": _scenario, "check param": _check_param,
-                "retry rule": _retry_rule, "replay --at": _replay_at}
+ENTRY_POINTS = ["scenario field", "check param", "retry rule", "replay --at"]
 SAME_SECONDS = [
     ("90m", 5400.0), ("2d4h", 187200.0), ("1w", 604800.0), ("1w1d", 691200.0),
     ("1h30m", 5400.0), ("1.5h", 5400.0), ("1.5s", 1.5), ("250ms", 0.25), ("3600", 3600.0),
@@ -113,29 +104,33 @@ REFUSED = ["4h2d", "2h2h", "1x", "2 d", "1M", "soon", "-5", "-2h", ""]
 
 
 @pytest.fixture
-def run_dir(tmp_path):
-    L = LogBuilder("units")
-    write_jsonl(L.end(10), tmp_path / "events.jsonl")
-    return tmp_path
+def read(tmp_path, capsys):
+    """``read(entry, value)``: the seconds ``entry`` makes of ``value``, or ValueError."""
+    write_jsonl(LogBuilder("units").end(10), tmp_path / "events.jsonl")
+
+    def replay_at(value: object) -> float:
+        status = main(["replay", str(tmp_path), f"--at={value}"])
+        out, err = capsys.readouterr()
+        if status != 0:
+            raise ValueError(err)
+        return float(re.match(r"state at t=(\S+) s", out).group(1))
+
+    readers = {"scenario field": _scenario, "check param": _check_param,
+               "retry rule": _retry_rule, "replay --at": replay_at}
+    return lambda entry, value: readers[entry](value)
 
 
-def _read(entry, value, run_dir, capsys) -> float:
-    if entry == "replay --at":
-        return _replay_at(value, run_dir, capsys)
-    return ENTRY_POINTS[entry](value)
-
-
-@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("value, seconds", SAME_SECONDS)
-def test_every_entry_point_reads_the_same_seconds(entry, value, seconds, run_dir, capsys):
-    assert _read(entry, value, run_dir, capsys) == seconds == parse_duration(value)
+def test_every_entry_point_reads_the_same_seconds(read, entry, value, seconds):
+    assert read(entry, value) == seconds == parse_duration(value)
 
 
-@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("value", REFUSED)
-def test_every_entry_point_refuses_the_same_text(entry, value, run_dir, capsys):
+def test_every_entry_point_refuses_the_same_text(read, entry, value):
     with pytest.raises((ValueError, ScenarioError)) as exc:
-        _read(entry, value, run_dir, capsys)
+        read(entry, value)
     assert "expected" in str(exc.value)
 
 
@@ -147,7 +142,8 @@ def test_errors_keep_their_context():
         _check_param("1M")
 
 
-def test_replay_refuses_a_negative_time_with_exit_2(run_dir, capsys):
-    assert main(["replay", str(run_dir), "--at", "-5"]) == 2
+def test_replay_refuses_a_negative_time_with_exit_2(tmp_path, capsys):
+    write_jsonl(LogBuilder("units").end(10), tmp_path / "events.jsonl")
+    assert main(["replay", str(tmp_path), "--at", "-5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mxsim: --at: ") and "(not negative), got '-5'" in err
