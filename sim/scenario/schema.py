@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from sim.scenario.durations import format_duration
+from mta.units import format_duration
 from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
 from sim.scenario.types import (Bandwidth, Duration, HostName, IPv4, Strict, Window, shorthand)
