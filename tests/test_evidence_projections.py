@@ -20,7 +20,7 @@ from sim.evidence.handlog import LogBuilder
 from sim.evidence.lifecycle import (
     BOUNCED, DELIVERED, LOST, QUEUED, RELAYED, RELAYED_OUT, Counts, in_domain, lifecycles,
     outcomes)
-from sim.evidence.links import link_periods, parse_duration, smtp_transactions
+from sim.evidence.links import link_periods, smtp_transactions
 from sim.evidence.model import Evidence, percentile
 from sim.evidence.queue_replay import queue_depths, queue_intervals, replay
 
@@ -143,19 +143,6 @@ def test_smtp_transactions():
     assert [r.command for r in first.replies] == [
         "CONNECT", "EHLO", "MAIL", "RCPT", "RCPT", "DATA", "DATA_END", "QUIT"]
     assert first.close_reason == "quit"
-
-
-@pytest.mark.parametrize("text, seconds", [
-    (3600, 3600.0), ("3600", 3600.0), ("36h", 129600.0), ("2d4h", 187200.0),
-    ("90m", 5400.0), ("1h30m", 5400.0), ("1.5h", 5400.0), ("45s", 45.0)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("bad", ["", "h", "4x", "2d 4h", "d2"])
-def test_parse_duration_refuses(bad):
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration(bad)
 
 
 def test_in_domain():

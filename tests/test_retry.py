@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mta.retry.presets import (
     DAY, HOUR, EXIM_DEFAULT_RULES, CustomSchedule, EximRetryRecord, EximRule, EximSchedule,
-    PostfixSchedule, RetrySchedule, SendmailSchedule, parse_duration, parse_exim_rules, preset,
+    PostfixSchedule, RetrySchedule, SendmailSchedule, parse_exim_rules, preset,
     preset_names, timeline,
 )
 
@@ -283,16 +283,6 @@ def test_bad_presets_are_refused_with_a_message():
         preset("postfix", minimal_backoff_time=5000)  # above the maximum
     with pytest.raises(ValueError):
         preset("custom", factor=0.5)
-
-
-def test_parse_duration():
-    assert parse_duration("5d") == 432000
-    assert parse_duration("1h30m") == 5400
-    assert parse_duration("300") == parse_duration(300) == 300
-    assert parse_duration("1w") == 7 * DAY
-    for bad in ["", "5x", "-1", "h", True, float("nan")]:
-        with pytest.raises(ValueError):
-            parse_duration(bad)
 
 
 # -- properties --------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import socket
 from typing import Any, Awaitable, Callable
 
 from mta.context import HostContext
-from mta.events import MemorySink, SmtpReply
+from mta.events import SmtpReply
+from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
 from mta.roles import CustomerMailServer, ReceivingRole
 from mta.smtp.server import SmtpServer

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 from mta import events as E
+from sim.events import GuaranteeExpected, RunEnded, RunStarted
 
 # Fates of one recipient copy on one host.  The LOSS ones are what
 # ``conservation`` reports.
@@ -56,8 +57,8 @@ def in_domain(addr: str, domain: str) -> bool:
 
 def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
     """Every host that logged something other than run events (the runner aside)."""
-    return {e.host for e in events if not isinstance(e, (E.RunStarted, E.RunEnded,
-                                                         E.GuaranteeExpected))}
+    return {e.host for e in events if not isinstance(e, (RunStarted, RunEnded,
+                                                         GuaranteeExpected))}
 
 
 # --------------------------------------------------------------------------

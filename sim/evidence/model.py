@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Iterable, TypeVar
 
 from mta import events as E
+from sim.events import GuaranteeExpected, RunStarted
 from sim.evidence.lifecycle import (
     TERMINAL, Counts, Outcome, RecipientLife, count_outcomes, in_domain, lifecycles, outcomes)
 from sim.evidence.links import LinkPeriod, link_periods, run_bounds
@@ -81,15 +82,15 @@ class Evidence:
     # -- run ----------------------------------------------------------------------
 
     @cached_property
-    def started(self) -> E.RunStarted | None:
+    def started(self) -> RunStarted | None:
         """The run's RunStarted event, if the log has one."""
-        runs = self.of(E.RunStarted)
+        runs = self.of(RunStarted)
         return runs[0] if runs else None
 
     @cached_property
-    def expectations(self) -> list[E.GuaranteeExpected]:
+    def expectations(self) -> list[GuaranteeExpected]:
         """The GuaranteeExpected events: what this run is judged on."""
-        return self.of(E.GuaranteeExpected)
+        return self.of(GuaranteeExpected)
 
     @cached_property
     def bounds(self) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mta import events as E
+from sim.events import RunStarted
 from sim.evidence.checks import run_check
 from sim.evidence.lifecycle import Counts
 from sim.evidence.model import Evidence
@@ -100,7 +100,7 @@ def case_names(ids: list[str]) -> list[str]:
 
 def build_verdict(evidence: Evidence) -> Verdict:
     """Judge every expectation in the log on ``evidence``."""
-    started: E.RunStarted | None = evidence.started
+    started: RunStarted | None = evidence.started
     start, end = evidence.bounds
     guarantees = []
     for exp in evidence.expectations:

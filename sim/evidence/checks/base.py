@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from mta import events as E
+from mta.events.codec import to_dict
 from sim.evidence.checks.params import NoParams, Params
-from sim.evidence.log import canonical_dict
 from sim.evidence.model import Evidence
 
 PASS = "pass"
@@ -83,7 +83,7 @@ def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",
     evs = list(events)
     return {"why": why, "msg": msg, "trace": trace, "rcpt": rcpt,
             "hosts": sorted(set(hosts)), "times": [float(t) for t in times],
-            "events": [canonical_dict(e) for e in sorted(evs, key=lambda e: e.t)]}
+            "events": [to_dict(e) for e in sorted(evs, key=lambda e: e.t)]}
 
 
 def passed(gid: str, detail: str) -> CheckResult:

@@ -5,7 +5,7 @@ unknown keys forbidden, every default stated on its field).  The field
 types here say what a value may be:
 
 * :data:`Duration`: seconds, or text such as ``90m``, ``36h``, ``2d4h``,
-  ``1w``: the scenario files' grammar (:mod:`sim.scenario.durations`);
+  ``1w``: the one duration grammar (:mod:`mta.units`);
 * :data:`Host`, :data:`Hosts`: host names; when the scenario's hosts are
   known (the loader validates with them), a name outside them is an error;
 * :data:`Texts`: a list of strings (one string means a list of one);
@@ -24,7 +24,7 @@ from typing import Annotated, Any, Iterable, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError,
                       ValidationInfo)
 
-from sim.scenario.durations import parse_duration
+from mta.units import parse_duration
 
 
 class Params(BaseModel):
