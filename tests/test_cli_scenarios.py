@@ -122,3 +122,18 @@ def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
     assert not wrong.verdict.guarantees[0].met
     assert "undecidable: no LinkDown of the primary mx2.example.net" in \
         failure_text(wrong.verdict, 0, wrong.events)
+
+
+def test_run_output_cut_short_by_its_reader_is_not_an_error(tmp_path):
+    """``mxsim run ... | head -0``: the reader leaves before the summary."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = write(tmp_path, "small", SMALL)
+    mxsim = Path(sys.executable).with_name("mxsim")
+    proc = subprocess.Popen([str(mxsim), "run", str(path), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+    assert (tmp_path / "out" / "verdict.json").is_file()

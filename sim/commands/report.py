@@ -35,6 +35,15 @@ def log_path(arg: str) -> Path:
     return path
 
 
+def print_out(text: str) -> None:
+    """Print ``text``; a reader that stopped early (``mxsim ... | head``) is not an error."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run(args: argparse.Namespace) -> int:
     path = log_path(args.dir)
     try:
@@ -51,9 +60,5 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"  {mark} {g.id} (expected {g.expected}, {g.status}): {g.detail}")
     lines.append("  recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items()))
     lines.append(f"report written to {out / 'report.html'}")
-    try:
-        print("\n".join(lines))
-        sys.stdout.flush()
-    except BrokenPipeError:      # `mxsim report DIR | head`: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_out("\n".join(lines))
     return 0 if v.ok else 1

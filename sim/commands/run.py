@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mta.units import format_duration
+from sim.commands.report import print_out
 from sim.pipeline import RunResult, run_scenario
 from sim.runner import RunnerError
 from sim.scenario.loader import ScenarioError, load_scenario
@@ -125,6 +126,5 @@ def run(args: argparse.Namespace) -> int:
             line.clear()
     if result is None:
         return 2
-    print(summary(result))
-    print(report_location(result))
+    print_out(summary(result) + "\n" + report_location(result))
     return 0 if result.met else 1
