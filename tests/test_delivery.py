@@ -11,7 +11,7 @@ import pytest
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig, Route, order_mx, RouteFailure
 from mta.dns.resolver import MxRecord
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
 

@@ -13,7 +13,9 @@ from mta.context import live_context
 from mta.delivery.client import DeliveryConfig
 from mta.events import MemorySink
 from mta.policy import PolicyChain
-from mta.queue import QueueConfig, QueueManager, SqliteStore
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.sqlite_store import SqliteStore
 from mta.smtp.server import SmtpServer
 from sim.world.dns import SimResolver
 from test_queue_support import FixedSchedule, Recorder, serve, zones

@@ -11,7 +11,7 @@ import email.policy
 
 from mta import events as ev
 from mta.delivery.dsn import RecipientStatus, build_dsn, status_of
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
 

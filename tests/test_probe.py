@@ -16,7 +16,10 @@ from mta.context import live_context
 from mta.delivery.client import DeliveryConfig, Route
 from mta.events import MemorySink
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
-from mta.queue import MemoryStore, QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from test_queue_support import FixedSchedule, Recorder
 
 
@@ -41,7 +44,7 @@ def test_probe_releases_only_on_a_220_greeting():
         port = free_port()
         sink = MemorySink()
         ctx = live_context("backup.isp.test", sink, seed=1)
-        q = QueueManager(ctx, MemoryStore(), QueueConfig(retry=FixedSchedule(), hold_domains=("dial.test",)),
+        q = QueueManager(ctx, MemoryStore(SimulatedDisk()), QueueConfig(retry=FixedSchedule(), hold_domains=("dial.test",)),
                          DeliveryConfig(routes={"dial.test": Route(("127.0.0.1",), port=port)},
                                         connect_timeout=2, command_timeout=5))
         await q.start()

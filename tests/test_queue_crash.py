@@ -17,7 +17,10 @@ import aiosmtplib
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
-from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from mta.queue.message import message_id
 from mta.smtp.server import SmtpServer
 from sim.world.network import LinkSpec

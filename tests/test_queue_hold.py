@@ -10,7 +10,7 @@ from __future__ import annotations
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mta import events as ev
 from mta.delivery.dsn import ACTION_DELAYED
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.core import World

@@ -12,7 +12,7 @@ from __future__ import annotations
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from mta.smtp.server import SmtpServer
 from sim.world.network import LinkSpec

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from mta import events as ev
 from mta.delivery.client import RcptOutcome
-from mta.queue import QueueConfig, QueueState
+from mta.queue.policy import QueueConfig
+from mta.queue.state import QueueState
 from mta.queue.message import ensure_message_id, message_id, split_headers
 from sim.world.core import World
 from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones

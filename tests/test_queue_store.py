@@ -12,7 +12,10 @@ import asyncio
 
 
 from mta import events as ev
-from mta.queue import MemoryStore, QueueState, SimulatedDisk, SqliteStore
+from mta.queue.sqlite_store import SqliteStore
+from mta.queue.state import QueueState
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 
 
 def accepted(n: int, rcpts=("u@b.example",)) -> list[ev.Event]:

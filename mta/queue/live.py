@@ -25,7 +25,8 @@ from mta.context import live_context
 from mta.delivery.client import DeliveryConfig, Route
 from mta.events import Event, NullSink
 from mta.policy import PolicyChain
-from mta.queue.manager import QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
 from mta.queue.sqlite_store import SqliteStore
 from mta.retry.presets import preset
 from mta.smtp.server import ServerConfig, SmtpServer

@@ -1,5 +1,5 @@
 """Where a queue keeps its events and message bodies: the store interface
-and the in-memory store with a simulated disk.
+and the in-memory store in front of an injected disk.
 
 A store persists queue events (the ones :mod:`mta.queue.state` folds) and
 message bodies.  :meth:`QueueStore.write` enqueues a batch and returns a
@@ -9,17 +9,18 @@ acknowledging a message and before recording a transaction's outcomes.
 interrupted attempt is due again, which replay gives without it.  A batch
 is atomic: after a crash either all of it is on disk or none of it.
 
-:class:`MemoryStore` is the simulation's store.  Its "disk" is a plain
-object that outlives the queue manager: a simulated crash throws away the
-manager (its state, timers, connections) and whatever batches were not yet
-durable, and the restarted manager replays the disk.  An optional
+:class:`MemoryStore` is the simulation's store.  Its :class:`Disk` is
+injected (the simulated world's :class:`sim.world.disk.SimulatedDisk`) and
+outlives the queue manager: a simulated crash throws away the manager (its
+state, timers, connections) and whatever batches were not yet durable, and
+the restarted manager replays the disk.  An optional
 ``fsync_latency`` makes durability take simulated time, so concurrent
 acceptances are committed in groups just as on a real disk.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mta.events import Event
@@ -93,20 +94,25 @@ class QueueStore(Protocol):
         ...
 
 
-@dataclass
-class SimulatedDisk:
-    """The part of a simulated host that survives a crash."""
+#: One batch as a disk receives it: (events, bodies, forget, id_high).
+Batch = tuple[list[Event], dict[str, bytes], tuple[str, ...], int]
 
-    events: dict[str, list[Event]] = field(default_factory=dict)   # per message, in order
-    order: dict[str, int] = field(default_factory=dict)            # message -> first batch seq
-    bodies: dict[str, bytes] = field(default_factory=dict)
-    id_high: int = 0
-    batches: int = 0          # how many durable batches (fsyncs) were written
-    seq: int = 0              # next arrival number for a message's first event
+
+class Disk(Protocol):
+    """Where a :class:`MemoryStore` puts durable batches: what survives a
+    crash (the simulation's is :class:`sim.world.disk.SimulatedDisk`)."""
+
+    def commit(self, batches: list[Batch]) -> None:
+        """Make ``batches`` durable, in order, as one fsync."""
+        ...
+
+    def recover(self) -> Recovered:
+        """Everything durable, in a valid replay order."""
+        ...
 
 
 class MemoryStore:
-    """The in-memory store with a :class:`SimulatedDisk`.
+    """The in-memory store in front of an injected :class:`Disk`.
 
     With ``fsync_latency == 0`` every batch is durable as soon as it is
     written.  With a positive latency a batch becomes durable after that
@@ -114,14 +120,14 @@ class MemoryStore:
     flush: group commit, one simulated fsync per group.
     """
 
-    def __init__(self, disk: SimulatedDisk | None = None, *, fsync_latency: float = 0.0) -> None:
-        self.disk = disk if disk is not None else SimulatedDisk()
+    def __init__(self, disk: Disk, *, fsync_latency: float = 0.0) -> None:
+        self.disk = disk
         self.fsync_latency = fsync_latency
         self._pending: list[tuple[list[Event], dict[str, bytes], tuple[str, ...], int, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         # Bodies written but maybe not yet durable: a DSN may be delivered
         # before its batch reaches the disk.
-        self._bodies: dict[str, bytes] = dict(self.disk.bodies)
+        self._bodies: dict[str, bytes] = disk.recover().bodies
 
     def write(self, events: list[Event], bodies: dict[str, bytes] | None = None,
               forget: tuple[str, ...] = (), id_high: int = 0) -> asyncio.Future:
@@ -150,40 +156,17 @@ class MemoryStore:
                     fut.set_result(None)
 
     def _apply(self, batch: list) -> None:
-        d = self.disk
-        d.batches += 1
-        for events, bodies, forget, id_high, _ in batch:
-            for e in events:
-                msg = getattr(e, "msg", None)
-                if msg is None:
-                    continue
-                if msg not in d.events:
-                    d.events[msg] = []
-                    d.order[msg] = d.seq
-                    d.seq += 1
-                d.events[msg].append(e)
-            d.bodies.update(bodies)
-            for msg in forget:
-                d.events.pop(msg, None)
-                d.order.pop(msg, None)
-                d.bodies.pop(msg, None)
-            d.id_high = max(d.id_high, id_high)
+        self.disk.commit([item[:4] for item in batch])
 
     def load(self) -> Recovered:
-        d = self.disk
-        # Messages in the order they first reached the disk, each message's
-        # events in order: that is a valid replay order, since events of
-        # different messages do not depend on each other.
-        msgs = sorted(d.events, key=lambda m: d.order[m])
-        events = [e for m in msgs for e in d.events[m]]
-        return Recovered(events, dict(d.bodies), d.id_high)
+        return self.disk.recover()
 
     def body(self, msg: str) -> bytes:
         return self._bodies[msg]
 
     def crash(self) -> None:
         abandon_pending(self, "crashed before the batch was durable")
-        self._bodies = dict(self.disk.bodies)
+        self._bodies = self.disk.recover().bodies
 
     def close(self) -> None:
         self.crash()
