@@ -21,7 +21,8 @@ from typing import Any
 
 from mta import events as ev
 from mta import roles as mroles
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.policy import DnsblZone
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
 from mta.queue.manager import QueueManager

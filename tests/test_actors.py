@@ -9,7 +9,8 @@ import pytest
 
 from mta import events as ev
 from mta.smtp.basic import serve_sink
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.ondemand.etrn import EtrnPolicy
 from mta.ondemand.finger import FingerListener
 from mta.policy import PolicyChain, RelayControl

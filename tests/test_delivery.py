@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from mta import events as ev
-from mta.delivery.client import DeliveryConfig, Route, order_mx, RouteFailure
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route, RouteFailure, order_mx
 from mta.dns.resolver import MxRecord
 from mta.queue.policy import QueueConfig
 from sim.world.core import World

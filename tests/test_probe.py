@@ -13,7 +13,8 @@ from aiosmtpd.smtp import SMTP
 
 from mta import events as ev
 from mta.context import live_context
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events import MemorySink
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
 from mta.queue.manager import QueueManager

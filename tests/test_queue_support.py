@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import SMTP
 
 from mta.context import HostContext
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events import MemorySink
 from mta.mailbox import MailboxStore
 from mta.queue.manager import QueueManager

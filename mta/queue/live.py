@@ -22,7 +22,8 @@ import signal
 import sys
 
 from mta.context import live_context
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events import Event, NullSink
 from mta.policy import PolicyChain
 from mta.queue.manager import QueueManager
