@@ -14,7 +14,7 @@ from mta.delivery.routing import Route, RouteFailure, order_mx
 from mta.dns.resolver import MxRecord
 from mta.queue.policy import QueueConfig
 from sim.world.core import World
-from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
+from helpers.queue import FixedSchedule, Recorder, queue_for, serve, zones
 
 MSG = b"From: a@a.example\r\nSubject: t\r\n\r\nhello\r\n"
 

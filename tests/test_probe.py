@@ -21,7 +21,7 @@ from mta.queue.manager import QueueManager
 from mta.queue.policy import QueueConfig
 from mta.queue.store import MemoryStore
 from sim.world.disk import SimulatedDisk
-from test_queue_support import FixedSchedule, Recorder
+from helpers.queue import FixedSchedule, Recorder
 
 
 def free_port() -> int:

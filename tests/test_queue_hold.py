@@ -15,7 +15,7 @@ from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
 from sim.world.core import World
-from test_queue_support import Recorder, queue_for, serve, zones
+from helpers.queue import Recorder, queue_for, serve, zones
 
 DOWN_UNTIL = 7200.0
 ZONE = {"dial.example": ["@ MX 10 mail", "@ MX 20 q.isp.example.", "mail A 192.0.2.50",

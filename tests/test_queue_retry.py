@@ -15,7 +15,7 @@ from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.core import World
-from test_queue_support import queue_for, zones
+from helpers.queue import queue_for, zones
 
 DAY = 86400.0
 ZONE = {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"], "a.example": ["@ A 192.0.2.1"]}

@@ -1,4 +1,4 @@
-"""Shared fixtures for the queue and delivery tests (no tests here).
+"""Helpers for the queue, delivery and on-demand tests.
 
 Real aiosmtpd servers as next hops (scripted replies per stage), a world
 builder with zone text, and a plain fixed-interval retry schedule that
@@ -20,9 +20,9 @@ from mta.mailbox import MailboxStore
 from mta.queue.manager import QueueManager
 from mta.queue.policy import QueueConfig
 from mta.queue.store import MemoryStore
-from sim.world.disk import SimulatedDisk
 from mta.roles import CustomerMailServer
 from mta.smtp.server import SmtpServer
+from sim.world.disk import SimulatedDisk
 
 SOA = "@ 3600 IN SOA ns.{o} hostmaster.{o} 1 3600 600 86400 60\n"
 
