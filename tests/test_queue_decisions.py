@@ -7,9 +7,8 @@ from dataclasses import replace
 
 from mta import events as ev
 from mta.delivery.client import BOUNCED, DEFERRED, RELAYED, RcptOutcome
-from mta.queue.bounces import (HELD_EXPIRED, Failure, bounce_events, expiry_failures, queued_events,
-                               warning_events, wants_dsn)
-from mta.queue.outcomes import round_failed, settle
+from mta.queue.outcomes import (HELD_EXPIRED, Failure, bounce_events, expiry_failures, queued_events,
+                                round_failed, settle, wants_dsn, warning_events)
 from mta.queue.policy import QueueConfig, QueuePolicy
 from mta.queue.scheduling import due_now, expires_at, next_due, warn_at
 from mta.queue.state import QueueState

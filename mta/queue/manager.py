@@ -3,11 +3,11 @@ retries per preset, expires, bounces, holds and releases.
 
 Every transition is an event.  The decisions are pure functions that
 return events or say what is due: :mod:`mta.queue.scheduling` (what is due
-at time t), :mod:`mta.queue.outcomes` (what a delivery round's outcome
-records), :mod:`mta.queue.bounces` (bounces, DSNs, delay warnings).  The
+at time t) and :mod:`mta.queue.outcomes` (what a delivery round's outcome
+records: relays, deferrals, bounces with their DSN, delay warnings).  The
 manager is the I/O around them, composed of objects given what they need:
 a :class:`~mta.queue.runtime.QueueRuntime` (state, claims, epoch) and its
-:class:`~mta.queue.runtime.Timers`, a :class:`~mta.queue.journal.Journal`
+:class:`~mta.queue.runtime.Timers`, a :class:`~mta.queue.runtime.Journal`
 that folds, reports and writes each batch, and the delivery
 :class:`~mta.queue.rounds.Rounds`.  After a crash, replaying the store
 rebuilds the state and the manager carries on (interrupted attempts are
@@ -30,12 +30,11 @@ from mta import events as ev
 from mta.context import HostContext
 from mta.delivery.client import Deliverer, DeliveryConfig
 from mta.mailbox import MailboxStore
-from mta.queue.bounces import queued_events, warning_events
-from mta.queue.journal import Journal, id_number
 from mta.queue.message import ensure_message_id
+from mta.queue.outcomes import queued_events, warning_events
 from mta.queue.policy import QueueConfig, QueuePolicy
 from mta.queue.rounds import Rounds
-from mta.queue.runtime import QueueRuntime, Timers
+from mta.queue.runtime import Journal, QueueRuntime, Timers, id_number
 from mta.queue.scheduling import due_now, expires_at, next_due
 from mta.queue.state import MessageState, QueueState, RcptState
 from mta.queue.store import QueueStore

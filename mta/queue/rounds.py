@@ -3,8 +3,8 @@
 :class:`Rounds` claims due recipients, runs one task per (message, domain)
 round through the Deliverer (or into the host's local mailboxes), and
 records what came back in one batch: the events are decided by
-:func:`mta.queue.outcomes.settle` and :func:`mta.queue.bounces.bounce_events`,
-written through the :class:`~mta.queue.journal.Journal`.  It also bounces
+:func:`mta.queue.outcomes.settle` and :func:`mta.queue.outcomes.bounce_events`,
+and written through the :class:`~mta.queue.runtime.Journal`.  It also bounces
 held mail that expired.  After every round ``after(msg)`` lets the manager
 set the message's next timer.
 """
@@ -18,11 +18,9 @@ from mta.context import HostContext
 from mta.delivery.client import Deliverer
 from mta.delivery.routing import Destination
 from mta.mailbox import MailboxStore
-from mta.queue.bounces import Failure, bounce_events, expiry_failures, wants_dsn
-from mta.queue.journal import Journal
-from mta.queue.outcomes import round_failed, settle
+from mta.queue.outcomes import Failure, bounce_events, expiry_failures, round_failed, settle, wants_dsn
 from mta.queue.policy import QueuePolicy
-from mta.queue.runtime import QueueRuntime
+from mta.queue.runtime import Journal, QueueRuntime
 from mta.queue.state import MessageState, RcptState
 from mta.queue.store import QueueStore
 
