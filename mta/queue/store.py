@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from mta.events import Event
 
@@ -41,18 +41,33 @@ def fail_pending(futures, why: str) -> None:
             fut.exception()
 
 
-def abandon_pending(store: Any, why: str) -> None:
-    """Stop ``store``'s flusher and fail every batch it had not written yet.
+class PendingBatches:
+    """Batches written but not yet durable, and the task that flushes them
+    (group commit: batches that arrive during a flush share the next one).
+    Each batch is a tuple whose last item is its waiter's future."""
 
-    Both stores keep ``_flusher`` (the task writing batches) and
-    ``_pending`` (batches whose last item is the waiter's future); this is
-    what a crash or a stop does to them.
-    """
-    if store._flusher is not None:
-        store._flusher.cancel()
-        store._flusher = None
-    lost, store._pending = store._pending, []
-    fail_pending([item[-1] for item in lost], why)
+    def __init__(self, flush: Callable[[], Awaitable[None]]) -> None:
+        self.items: list[tuple] = []
+        self._flush = flush
+        self._task: asyncio.Task | None = None
+
+    def add(self, item: tuple) -> None:
+        """Queue ``item``; start a flush unless one is running."""
+        self.items.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    def take(self) -> list[tuple]:
+        """Everything queued so far, for one flush."""
+        items, self.items = self.items, []
+        return items
+
+    def abandon(self, why: str) -> None:
+        """Stop the flush and fail every batch not written yet (crash or stop)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        fail_pending([item[-1] for item in self.take()], why)
 
 
 @dataclass
@@ -123,8 +138,7 @@ class MemoryStore:
     def __init__(self, disk: Disk, *, fsync_latency: float = 0.0) -> None:
         self.disk = disk
         self.fsync_latency = fsync_latency
-        self._pending: list[tuple[list[Event], dict[str, bytes], tuple[str, ...], int, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._pending = PendingBatches(self._flush)
         # Bodies written but maybe not yet durable: a DSN may be delivered
         # before its batch reaches the disk.
         self._bodies: dict[str, bytes] = disk.recover().bodies
@@ -141,15 +155,13 @@ class MemoryStore:
             self._apply([item])
             fut.set_result(None)
             return fut
-        self._pending.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        self._pending.add(item)
         return fut
 
     async def _flush(self) -> None:
-        while self._pending:
+        while self._pending.items:
             await asyncio.sleep(self.fsync_latency)
-            batch, self._pending = self._pending, []
+            batch = self._pending.take()
             self._apply(batch)
             for *_, fut in batch:
                 if not fut.done():
@@ -165,7 +177,7 @@ class MemoryStore:
         return self._bodies[msg]
 
     def crash(self) -> None:
-        abandon_pending(self, "crashed before the batch was durable")
+        self._pending.abandon("crashed before the batch was durable")
         self._bodies = self.disk.recover().bodies
 
     def close(self) -> None:
