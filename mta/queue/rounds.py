@@ -46,9 +46,9 @@ class Rounds:
     # -- tasks -----------------------------------------------------------
     def start(self, m: MessageState, rcpts: list[RcptState]) -> None:
         """Claim ``rcpts`` and start one delivery task per domain."""
+        self.runtime.claim(m.msg, [r.rcpt for r in rcpts])
         by_domain: dict[str, list[RcptState]] = {}
         for r in rcpts:
-            self.runtime.claimed.add((m.msg, r.rcpt))
             by_domain.setdefault(r.domain, []).append(r)
         for domain, rs in by_domain.items():
             self.spawn(self._deliver(m.msg, domain, [r.rcpt for r in rs]))
