@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from sim.cli import main
-from test_runner_fixtures import INVALID, SMALL, WRONG, write
+from helpers.scenarios import INVALID, SMALL, WRONG, write
 
 
 def test_schema_prints_the_json_schema(capsys):
@@ -106,7 +106,7 @@ def test_check_with_an_invalid_file_exits_2(tmp_path, capsys):
 
 def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
     from sim.commands.check import failure_text
-    from sim.runner import run_scenario
+    from sim.pipeline import run_scenario
     from sim.scenario.loader import load_text
 
     text = SMALL.replace("  - guarantee: conservation\n",

@@ -22,14 +22,14 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 import simpy
 from simpy.core import StopSimulation
 
 from mta.context import HostContext
 from mta.events import ComponentError, Event, LinkDown, LinkUp, MemorySink, RunEnded, RunStarted
-from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake
+from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake, outside_running_loop
 from sim.world.network import Link, LinkSpec, Network
 from sim.world.schedules import AlwaysUp
 
@@ -77,6 +77,7 @@ class World:
         self.sink = sink if sink is not None else MemorySink()
         self.resolver: Any = None
         self.hosts: dict[str, Host] = {}
+        self._link_up: dict[str, list[Callable[[], None]]] = {}
         self._stopping = False
         self.sink.emit(RunStarted(t=0.0, host="world", scenario=scenario, seed=self.seed))
 
@@ -117,6 +118,12 @@ class World:
             host.ctx.resolver = self.resolver
         return self.resolver
 
+    def on_link_up(self, host: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time ``host``'s link comes up, right after
+        the ``LinkUp`` event is logged.  Actors that react to the network
+        subscribe here, never to the log: the sink only records."""
+        self._link_up.setdefault(host, []).append(callback)
+
     def _run_schedule(self, host: Host):
         rng = self.rng_for("link", host.name)
         for when, up in host.link.spec.schedule.transitions(rng):
@@ -126,6 +133,9 @@ class World:
                 self.network.set_link_state(host, up)
                 kind = LinkUp if up else LinkDown
                 self.sink.emit(kind(t=self.env.now, host=host.name, link=host.link.name))
+                if up:
+                    for callback in self._link_up.get(host.name, ()):
+                        callback()
 
     # -- running --------------------------------------------------------------------
     def spawn(self, host: Host, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task:
@@ -135,7 +145,8 @@ class World:
     def run(self, until: float) -> None:
         """Advance simulated time to ``until``; raise if component code raised."""
         if until > self.env.now:
-            self.env.run(until=until)
+            with outside_running_loop():
+                self.env.run(until=until)
         self.scheduler.raise_errors()
 
     def run_until_complete(self, host: Host, coro: Coroutine[Any, Any, Any],
@@ -145,7 +156,8 @@ class World:
         task = self.spawn(host, coro)
         done = self.env.event()
         task.add_done_callback(lambda _t: done.succeed() if not done.triggered else None)
-        self.env.run(until=self.env.any_of([done, self.env.timeout(limit)]))
+        with outside_running_loop():
+            self.env.run(until=self.env.any_of([done, self.env.timeout(limit)]))
         self.scheduler.raise_errors()
         if not task.done():
             task.cancel()
@@ -156,9 +168,10 @@ class World:
     def _settle(self, max_steps: int = 100_000) -> None:
         """Process everything due at the current instant."""
         steps = 0
-        while self.env.peek() <= self.env.now and steps < max_steps:
-            self.env.step()
-            steps += 1
+        with outside_running_loop():
+            while self.env.peek() <= self.env.now and steps < max_steps:
+                self.env.step()
+                steps += 1
 
     def _on_component_error(self, loop: SimLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
