@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mta.delivery.client import BOUNCED, DEFERRED, apply_rule
-from mta.delivery.reply_rules import RULES, Action, ReplyClass, Stage, action_for, render_markdown, reply_class
+from mta.delivery.reply_rules import (RULES, Action, ReplyClass, Stage, action_for, render_markdown,
+                                     reply_class)
 from mta.delivery.routing import Destination
 
 

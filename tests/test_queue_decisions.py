@@ -109,7 +109,8 @@ def test_settle_gives_up_a_deferral_past_the_lifetime():
     _, m = queued(pol, ["later@b.example"])
     got = settle(m, [RcptOutcome("later@b.example", DEFERRED, 451, "4.7.1 later", "mx")],
                  host=H, now=3500.0, policy=pol)
-    assert got.events == [] and got.failed == [Failure("later@b.example", 451, "4.7.1 later", "expired", "mx")]
+    assert got.events == []
+    assert got.failed == [Failure("later@b.example", 451, "4.7.1 later", "expired", "mx")]
 
 
 def test_bounce_events_with_and_without_dsn():
