@@ -39,6 +39,7 @@ class QueueRuntime:
             self.claimed.add((msg, r))
 
     def unclaim(self, msg: str, rcpts: list[str]) -> None:
+        """The task holding these recipients has finished."""
         for r in rcpts:
             self.claimed.discard((msg, r))
 
@@ -56,6 +57,7 @@ class Timers:
         self._handles[msg] = loop.call_at(loop.time() + delay, fire, msg)
 
     def cancel(self, msg: str) -> None:
+        """Cancel the timer of ``msg``, if it has one."""
         old = self._handles.pop(msg, None)
         if old is not None:
             old.cancel()
@@ -65,6 +67,7 @@ class Timers:
         self._handles.pop(msg, None)
 
     def cancel_all(self) -> None:
+        """Cancel every timer (crash or stop)."""
         for h in self._handles.values():
             h.cancel()
         self._handles.clear()
