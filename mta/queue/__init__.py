@@ -7,5 +7,6 @@
   the I/O around them (entry points and timers, delivery tasks, recording);
 * :mod:`mta.queue.store`, :mod:`mta.queue.sqlite_store`: where events and
   bodies are kept; :mod:`mta.queue.policy`: per-domain settings;
+  :mod:`mta.queue.message`: the header block and Message-ID of raw bytes;
 * :mod:`mta.queue.live`: the live relay process.
 """
