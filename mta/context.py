@@ -48,6 +48,11 @@ class HostContext:
         self._ids[prefix] = n
         return f"{self.hostname}/{prefix}{n}"
 
+    def reserve_ids(self, prefix: str, high: int) -> None:
+        """Never issue a ``prefix`` ID numbered ``high`` or lower again (a
+        restarted queue keeps the IDs it issued before the crash unique)."""
+        self._ids[prefix] = max(self._ids.get(prefix, 0), high)
+
 
 def live_context(hostname: str, sink: EventSink, resolver: object | None = None,
                  seed: int | None = None) -> HostContext:

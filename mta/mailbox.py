@@ -1,8 +1,11 @@
-"""Final delivery: the customer mail server's mailboxes.
+"""Final delivery: a host's mailboxes, in memory.
 
-:class:`MailboxStore` is a :class:`mta.interfaces.MessageSink`: the SMTP
-server of a customer mail server hands it each accepted message, and it
-files one copy per kept recipient into that recipient's mailbox, in memory.
+:class:`MailboxStore` is the one mailbox store.  A queue files the mail of
+its ``local_domains`` with :meth:`MailboxStore.file` (the last hop of a
+primary MX; the queue records ``DeliveredToMailbox``).  It is also a
+:class:`mta.interfaces.MessageSink`: the SMTP server of a customer mail
+server hands it each accepted message, and it files one copy per kept
+recipient into that recipient's mailbox.
 It reports :class:`~mta.events.MessageAccepted` (with every recipient the
 client was told was accepted) and then one
 :class:`~mta.events.DeliveredToMailbox` per recipient it really filed, so
@@ -59,6 +62,20 @@ class MailboxStore:
         if self.known is not None and box not in self.known:
             raise UnknownMailbox(rcpt)
         return box
+
+    def file(self, msg: str, trace: str, mail_from: str, rcpt: str, data: bytes) -> str:
+        """File one copy of ``data`` for ``rcpt``; return the mailbox's name
+        (raises UnknownMailbox).  Reports nothing: the caller records it."""
+        box = self.mailbox_for(rcpt)
+        self.boxes.setdefault(box, []).append(
+            StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt, data=data))
+        return box
+
+    def count(self, mailbox: str | None = None) -> int:
+        """Messages in ``mailbox``, or in every mailbox."""
+        if mailbox is not None:
+            return len(self.boxes.get(mailbox.lower(), []))
+        return sum(len(v) for v in self.boxes.values())
 
     def messages(self, mailbox: str) -> list[StoredMessage]:
         """What ``mailbox`` holds, in arrival order."""

@@ -17,7 +17,7 @@ import importlib.util
 from typing import Any
 
 from mta import roles as mroles
-from mta.delivery.client import Route
+from mta.delivery.routing import Route
 from mta.policy import DnsblZone
 from mta.retry.presets import preset
 from sim.scenario import roles as sr

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 from mta.events import (AttemptStarted, Bounced, DeliveredToMailbox, Deferred, Event,
                         MessageSubmitted)
-from mta.queue import MemoryStore, QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
 from mta.retry.presets import preset
 from mta.roles import CustomerMailServer
+from sim.world.disk import SimulatedDisk
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
 from sim.world.core import World
@@ -65,7 +68,7 @@ def run_demo(seed: int = 1, messages: int = 12, horizon: float = 3 * DAY) -> Dem
     server = role.build_server(mx.ctx, store)
     world.run_until_complete(mx, server.start(port=25))
 
-    queue = QueueManager(sender.ctx, MemoryStore(), QueueConfig(retry=preset("postfix")))
+    queue = QueueManager(sender.ctx, MemoryStore(SimulatedDisk()), QueueConfig(retry=preset("postfix")))
     world.run_until_complete(sender, queue.start())
 
     async def traffic() -> None:

@@ -55,7 +55,7 @@ EXPECTATIONS: tuple[Expectation, ...] = get_args(Expectation)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GuaranteeExpected(Event):
-    """The run expects guarantee ``guarantee`` (an ID of GUARANTEES.md) to
+    """The run expects guarantee ``guarantee`` (an ID of docs/catalogue.md) to
     be ``expected`` (one of :data:`EXPECTATIONS`), checked with ``params``.
 
     The runner emits one per expectation right after :class:`RunStarted`

@@ -18,9 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mta import roles as mroles
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
-from mta.queue import MemoryStore, QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from sim.actors.dialup import DialupCustomerActor
 from sim.actors.sender import SenderActor
 from sim.actors.spammer import SpammerActor
@@ -197,7 +201,7 @@ def _queue(host: Any, plan: HostPlan) -> QueueManager:
                          hold_domains=tuple(dict.fromkeys(plan.hold_domains)),
                          local_domains=tuple(dict.fromkeys(plan.local_domains)))
     delivery = DeliveryConfig(routes=dict(plan.routes), mx_names=(plan.name,))
-    return QueueManager(host.ctx, MemoryStore(), config, delivery)
+    return QueueManager(host.ctx, MemoryStore(SimulatedDisk()), config, delivery)
 
 
 # --------------------------------------------------------------------------

@@ -10,11 +10,15 @@ import pytest
 from mta import events as ev
 from mta.addresses import nmap_relay_probes
 from mta.smtp.basic import serve_sink
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.ondemand.etrn import EtrnPolicy
 from mta.ondemand.finger import FingerListener
 from mta.policy import PolicyChain, RelayControl
-from mta.queue import MemoryStore, QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from mta.queue.message import message_id
 from mta.smtp.server import ServerConfig, SmtpServer
 from sim.actors import generate as g
@@ -168,7 +172,7 @@ def _dialup_world(on_connect):
                                                                offset=3600),
                                         down_connect="timeout"))
     world.set_zones(ZONES)
-    queue = QueueManager(backup.ctx, MemoryStore(),
+    queue = QueueManager(backup.ctx, MemoryStore(SimulatedDisk()),
                          QueueConfig(hold_domains=("customer.example",)),
                          DeliveryConfig(routes={"customer.example":
                                                 Route(hosts=("dial.customer.example",))}))

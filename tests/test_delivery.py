@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 
 from mta import events as ev
-from mta.delivery.client import DeliveryConfig, Route, order_mx, RouteFailure
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route, RouteFailure, order_mx
 from mta.dns.resolver import MxRecord
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from sim.world.core import World
-from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
+from helpers.queue import FixedSchedule, Recorder, queue_for, serve, zones
 
 MSG = b"From: a@a.example\r\nSubject: t\r\n\r\nhello\r\n"
 
@@ -294,3 +295,20 @@ def test_close_ends_transactions_in_the_order_they_started():
         lost = _close_order(seed)
         assert len(lost) == 12
         assert lost == sorted(lost), seed     # client ports rise in connect order
+
+
+def test_the_client_does_what_the_reply_table_says(monkeypatch):
+    """The client looks each reply up in mta.delivery.reply_rules: with the
+    rule for a 4xx to RCPT changed from defer to next-mx, the greylisted
+    recipient moves on to the next address in the same round (by default
+    it is deferred after the first)."""
+    from mta.delivery import reply_rules as rr
+    monkeypatch.setitem(rr.RULES, (rr.Stage.RCPT, rr.ReplyClass.TRANSIENT), rr.Action.NEXT_MX)
+    grey = Recorder("grey", rcpt_replies={"u@b.example": "450 4.2.0 greylisted"})
+    world, h, recs, q = build(handlers={"mx2a": grey, "mx2b": grey})
+    submit(world, h["a"], q, ["u@b.example"])
+    world.run(until=60)
+    tried = [e.dest_host for e in kinds(world, ev.ConnectAttempt, purpose="deliver", outcome="connected")]
+    assert sorted(tried) == ["mx2a.b.example", "mx2b.b.example"]      # both, in one round
+    (d,) = kinds(world, ev.Deferred)                 # then the session limit: deferred
+    assert d.code == 450 and d.dest_host == tried[-1]

@@ -13,10 +13,12 @@ from mta.context import live_context
 from mta.delivery.client import DeliveryConfig
 from mta.events.sinks import MemorySink
 from mta.policy import PolicyChain
-from mta.queue import QueueConfig, QueueManager, SqliteStore
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.sqlite_store import SqliteStore
 from mta.smtp.server import SmtpServer
 from sim.world.dns import SimResolver
-from test_queue_support import FixedSchedule, Recorder, serve, zones
+from helpers.queue import FixedSchedule, Recorder, serve, zones
 
 ZONE = zones({"b.example": ["@ MX 10 mx1", "@ MX 20 mx2", "mx1 A 127.0.0.2", "mx2 A 127.0.0.3"]})
 

@@ -11,9 +11,9 @@ import email.policy
 
 from mta import events as ev
 from mta.delivery.dsn import RecipientStatus, build_dsn, status_of
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from sim.world.core import World
-from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
+from helpers.queue import FixedSchedule, Recorder, queue_for, serve, zones
 
 ORIGINAL = (b"From: Alice <alice@a.example>\r\nTo: bob@b.example\r\nSubject: lunch?\r\n"
             b"Message-ID: <orig-1@a.example>\r\n\r\nsecret body text\r\n")

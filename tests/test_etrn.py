@@ -10,12 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.ondemand.etrn import EtrnArg, EtrnPolicy, EtrnSyntaxError, etrn_reply, parse_etrn
+from mta.ondemand.etrn import (EtrnArg, EtrnPolicy, EtrnRelease, EtrnResult, EtrnSyntaxError, decide_etrn,
+                              etrn_answer, etrn_reply, parse_etrn)
 from mta.events import DeliveredToMailbox, EtrnRequest, Released
 from mta.events.sinks import MemorySink
 from mta.policy import Networks
 from mta.roles import QueueingServer
-from test_queue_support import held_mail_on_loopback, wait_for_mailbox
+from helpers.queue import held_mail_on_loopback, wait_for_mailbox
 
 
 def test_parse_forms() -> None:
@@ -67,6 +68,25 @@ def test_reply_without_queue_and_policy_refusals() -> None:
     assert r.reply == "458 Unable to queue messages for node a.dial.example"
     r = etrn_reply("x", policy=EtrnPolicy(enabled=False), in_transaction=False, client_ip="", target=None)
     assert r.code == 502
+
+
+def test_decision_is_pure_and_names_what_to_release() -> None:
+    pol = EtrnPolicy(domains=("dial.example", ".dial.example"), clients=Networks(["192.0.2.0/24"]))
+    ask = lambda arg, ip="192.0.2.50": decide_etrn(arg, policy=pol, in_transaction=False, client_ip=ip)
+    assert ask("@Dial.Example") == EtrnRelease("dial.example", True)
+    assert ask("#dial.example") == EtrnRelease("dial.example", False)
+    assert ask("a.dial.example") == EtrnRelease("a.dial.example", False)
+    assert isinstance(ask("dial.example", ip="203.0.113.1"), EtrnResult)
+    assert ask("") == EtrnResult(500, "Syntax: ETRN domain")
+
+
+def test_answer_per_style_from_the_counts() -> None:
+    assert etrn_answer("d.example", 3, 2, "rfc1985").reply == "253 OK, 2 pending messages for node d.example started"
+    assert etrn_answer("d.example", 3, 0, "rfc1985").reply == "252 OK, pending messages for node d.example started"
+    assert etrn_answer("d.example", 0, 0, "rfc1985").reply == "251 OK, no messages waiting for node d.example"
+    for held, started in ((0, 0), (3, 0), (3, 2)):
+        r = etrn_answer("d.example", held, started, "postfix")
+        assert r.reply == "250 Queuing started" and r.released == started
 
 
 # -- a real release over loopback ------------------------------------------------------------

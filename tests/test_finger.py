@@ -11,9 +11,9 @@ from mta.context import HostContext
 from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery, Released
 from mta.events.sinks import MemorySink
 from mta.ondemand.finger import (A_BAD, A_FORWARDING, A_TOO_LONG, A_USAGE, FingerRequest, answer_query,
-                        parse_query)
+                                decide_query, finger_answer, parse_query)
 from mta.roles import QueueingServer
-from test_queue_support import held_mail_on_loopback, wait_for_mailbox
+from helpers.queue import held_mail_on_loopback, wait_for_mailbox
 
 
 def test_parse_queries() -> None:
@@ -38,6 +38,22 @@ def test_parse_never_raises(raw: bytes) -> None:
 @given(st.lists(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True), min_size=1, max_size=3))
 def test_any_at_sign_is_forwarding(labels: list[str]) -> None:
     assert parse_query(("x@" + ".".join(labels)).encode()).kind == "forward"
+
+
+def test_decision_refuses_or_releases() -> None:
+    assert decide_query(FingerRequest("forward")) == A_FORWARDING
+    assert decide_query(FingerRequest("list")) == A_USAGE
+    assert decide_query(FingerRequest("bad")) == A_BAD
+    assert decide_query(FingerRequest("domain", "dial.example")) is None
+    assert decide_query(FingerRequest("domain", "x.example"), ("dial.example",)) == \
+        "x.example: no mail is held here for this domain"
+    assert decide_query(FingerRequest("domain", "dial.example"), ("dial.example",)) is None
+
+
+def test_answer_from_the_counts() -> None:
+    assert finger_answer("d.example", 2, 2) == "d.example: delivery of 2 queued messages started"
+    assert finger_answer("d.example", 2, 0) == "d.example: 2 queued messages already being delivered"
+    assert finger_answer("d.example", 0, 0) == "d.example: no messages queued"
 
 
 async def _scenario():

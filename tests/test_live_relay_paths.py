@@ -19,7 +19,7 @@ import pytest
 from mta.events import ConnectionClosed, MessageAccepted, SmtpReply
 from mta.queue.live import _loop_factory, run_relay
 from mta.roles import PrimaryMx
-from test_queue_support import Recorder, serve
+from helpers.queue import Recorder, serve
 from test_server_sim import MX_IP, world_with
 
 PIPELINED = (b"MAIL FROM:<s@client.example>\r\nRCPT TO:<a@dest.example>\r\n"
@@ -178,7 +178,7 @@ def test_sqlite_group_larger_than_a_chunk_keeps_order_and_forgets_all(tmp_path) 
     messages (1350 event rows) replays in write order, and forgetting 420
     of them in one batch removes their events and bodies."""
     from mta import events as ev
-    from mta.queue import SqliteStore
+    from mta.queue.sqlite_store import SqliteStore
     from mta.queue.sqlite_store import _CHUNK
 
     def accepted(n: int) -> list[ev.Event]:

@@ -289,3 +289,33 @@ def test_notebook_does_not_assume_its_working_directory(run):
     ns, _, _ = run
     assert ns["ROOT"] == ROOT
     assert os.path.isabs(ns["scenario_path"]) and ns["scenario_path"].is_file()
+
+
+# --------------------------------------------------------------------------
+# In a real Jupyter kernel
+# --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_notebook_runs_to_the_end_in_a_real_jupyter_kernel(tmp_path):
+    """What `jupyter nbconvert --execute` does: a real ipykernel, which runs
+    every cell inside its own asyncio loop.  A simulated run once left that
+    loop cleared, and the cell after the what-if reruns hung until the cell
+    timeout; here every cell must finish, with outputs and no error."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = nbformat.v4.new_code_cell(
+        f"RUN_DIR = {str(tmp_path / 'run')!r}\nWHAT_IF_DIR = {str(tmp_path / 'what-if')!r}")
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(index + 1, params)      # papermill's injected-parameters cell
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
+                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code)
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    # the last cell, after the what-if reruns, ran and printed its table
+    assert code[-1].outputs, "the last cell produced nothing"
+    assert (tmp_path / "run" / "events.jsonl").is_file()

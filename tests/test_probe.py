@@ -13,11 +13,15 @@ from aiosmtpd.smtp import SMTP
 
 from mta import events as ev
 from mta.context import live_context
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events.sinks import MemorySink
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
-from mta.queue import MemoryStore, QueueConfig, QueueManager
-from test_queue_support import FixedSchedule, Recorder
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
+from helpers.queue import FixedSchedule, Recorder
 
 
 def free_port() -> int:
@@ -41,7 +45,7 @@ def test_probe_releases_only_on_a_220_greeting():
         port = free_port()
         sink = MemorySink()
         ctx = live_context("backup.isp.test", sink, seed=1)
-        q = QueueManager(ctx, MemoryStore(), QueueConfig(retry=FixedSchedule(), hold_domains=("dial.test",)),
+        q = QueueManager(ctx, MemoryStore(SimulatedDisk()), QueueConfig(retry=FixedSchedule(), hold_domains=("dial.test",)),
                          DeliveryConfig(routes={"dial.test": Route(("127.0.0.1",), port=port)},
                                         connect_timeout=2, command_timeout=5))
         await q.start()

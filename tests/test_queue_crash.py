@@ -17,12 +17,15 @@ import aiosmtplib
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
-from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from mta.queue.message import message_id
 from mta.smtp.server import SmtpServer
 from sim.world.network import LinkSpec
 from sim.world.core import World
-from test_queue_support import FixedSchedule, Recorder, gather_bounded, serve, zones
+from helpers.queue import FixedSchedule, Recorder, gather_bounded, serve, zones
 
 ZONE = {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"], "relay.example": ["@ A 192.0.2.5"]}
 N = 120

@@ -10,12 +10,12 @@ from __future__ import annotations
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
 from sim.world.core import World
-from test_queue_support import Recorder, queue_for, serve, zones
+from helpers.queue import Recorder, queue_for, serve, zones
 
 DOWN_UNTIL = 7200.0
 ZONE = {"dial.example": ["@ MX 10 mail", "@ MX 20 q.isp.example.", "mail A 192.0.2.50",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from mta import events as ev
 from mta.delivery.dsn import ACTION_DELAYED
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from sim.world.network import LinkSpec
 from sim.world.core import World
-from test_queue_support import queue_for, zones
+from helpers.queue import queue_for, zones
 
 DAY = 86400.0
 ZONE = {"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"], "a.example": ["@ A 192.0.2.1"]}

@@ -12,13 +12,13 @@ from __future__ import annotations
 from mta import events as ev
 from mta.delivery.client import DeliveryConfig
 from mta.policy import PolicyChain
-from mta.queue import QueueConfig
+from mta.queue.policy import QueueConfig
 from mta.retry.presets import preset
 from mta.smtp.server import SmtpServer
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
 from sim.world.core import World
-from test_queue_support import Recorder, queue_for, serve, zones
+from helpers.queue import Recorder, queue_for, serve, zones
 
 DAY = 86400.0
 ZONE = {"hosted.example": ["@ MX 10 mx1", "@ MX 20 mx2", "mx1 A 192.0.2.10", "mx2 A 192.0.2.20"],

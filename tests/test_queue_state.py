@@ -10,10 +10,11 @@ from __future__ import annotations
 from mta import events as ev
 from mta.events import codec
 from mta.delivery.client import RcptOutcome
-from mta.queue import QueueConfig, QueueState
+from mta.queue.policy import QueueConfig
+from mta.queue.state import QueueState
 from mta.queue.message import ensure_message_id, message_id, split_headers
 from sim.world.core import World
-from test_queue_support import FixedSchedule, Recorder, queue_for, serve, zones
+from helpers.queue import FixedSchedule, Recorder, queue_for, serve, zones
 
 
 def test_fold_tracks_recipients_to_their_final_state():

@@ -9,11 +9,16 @@ and SQLite survives closing and reopening the file.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 
 
 from mta import events as ev
 from mta.events import codec
-from mta.queue import MemoryStore, QueueState, SimulatedDisk, SqliteStore
+from mta.queue.sqlite_store import SqliteStore
+from mta.queue.state import QueueState
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 
 
 def accepted(n: int, rcpts=("u@b.example",)) -> list[ev.Event]:
@@ -117,12 +122,15 @@ class TestSqliteStore(StoreSuite):
         again = SqliteStore(path)
         rec = again.load()
         assert rec.bodies == {"h/m7": b"kept"} and rec.id_high == 7
-        assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         again.close()
+        with closing(sqlite3.connect(path)) as db:      # WAL is a property of the file
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     def test_a_failed_commit_fails_every_writer_of_the_group(self, tmp_path):
-        store = SqliteStore(str(tmp_path / "q.db"))
-        store._db.execute("DROP TABLE bodies")   # the disk "fails" on the next commit
+        path = str(tmp_path / "q.db")
+        store = SqliteStore(path)
+        with closing(sqlite3.connect(path)) as db:
+            db.execute("DROP TABLE bodies")      # the disk "fails" on the next commit
 
         async def go():
             return await asyncio.gather(store.write(accepted(1), {"h/m1": b"x"}),
@@ -131,4 +139,5 @@ class TestSqliteStore(StoreSuite):
         results = asyncio.run(go())
         assert all(isinstance(r, Exception) for r in results)
         # rolled back: nothing half-written
-        assert store._db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0

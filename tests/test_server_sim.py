@@ -13,7 +13,10 @@ from mta.events import (ConnectionClosed, DeliveredToMailbox, EtrnRequest, Finge
                         PolicyDecision, SmtpReply, codec)
 from mta.mailbox import MailboxStore
 from mta.policy import DnsblZone
-from mta.queue import MemoryStore, QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
+from sim.world.disk import SimulatedDisk
 from mta.roles import CustomerMailServer, PrimaryMx, QueueingServer
 from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
@@ -149,7 +152,7 @@ def test_etrn_and_finger_in_sim_release_to_customer_when_link_is_back() -> None:
                                   mailboxes=("user@dial.example", "x@b.dial.example"))
     store: MailboxStore = customer.build_store(cust.ctx)
     world.run_until_complete(cust, customer.build_server(cust.ctx, store).start(None, 25))
-    queue = QueueManager(q_host.ctx, MemoryStore(),
+    queue = QueueManager(q_host.ctx, MemoryStore(SimulatedDisk()),
                          QueueConfig(hold_domains=("dial.example", ".dial.example")),
                          DeliveryConfig(mx_names=("q.isp.example",)))
     world.run_until_complete(q_host, queue.start())

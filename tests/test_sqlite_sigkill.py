@@ -19,7 +19,7 @@ import sys
 import aiosmtplib
 
 from mta.queue.message import message_id
-from test_queue_support import Recorder, gather_bounded, serve
+from helpers.queue import Recorder, gather_bounded, serve
 
 N = 400
 KILL_AFTER = 150

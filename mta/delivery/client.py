@@ -1,4 +1,4 @@
-"""Outbound SMTP delivery: routing (MX or override) and the client transaction.
+"""Outbound SMTP delivery: the client transaction.
 
 :class:`Deliverer` takes one message and the recipients of one domain and
 tries to hand them to the next hop, returning one :class:`RcptOutcome` per
@@ -6,12 +6,10 @@ recipient (``relayed``, ``bounced`` or ``deferred``).  It never touches the
 queue's state: the queue manager records the outcomes, all of one
 transaction together.
 
-Routing (RFC 5321 §5.1, RFC 7505: routes, MX order, null MX, implicit MX)
-lives in :mod:`mta.delivery.routing` and is re-exported here.
-
-Fallback: a failed connection, a non-220 greeting, or a 4xx to MAIL or to
-DATA moves the pending recipients on to the next address.  A 4xx to RCPT
-defers that recipient; a 5xx fails it.  Connections are cached per
+Where to try (RFC 5321 §5.1, RFC 7505: routes, MX order, null MX, implicit
+MX) is the :class:`~mta.delivery.routing.Router`'s answer.  What each reply
+means (fall back to the next address, defer, bounce) is looked up in the
+table of :mod:`mta.delivery.reply_rules`.  Connections are cached per
 destination and reused by the next transaction (Postfix's connection cache).
 """
 from __future__ import annotations
@@ -24,9 +22,8 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.delivery.routing import (  # noqa: F401 - re-exported: routing is part of this module's API
-    DNS_TEMPFAIL, DOMAIN_NOT_FOUND, MX_LOOP, NO_ADDRESS, NULL_MX, Destination, Route,
-    RouteFailure, RoutingMixin, _is_ip, order_mx)
+from mta.delivery.reply_rules import Action, Stage, action_for
+from mta.delivery.routing import Destination, Route, RouteFailure, Router
 
 # Synthetic replies for failures that happen before any server answered.
 CONNECT_FAILED = (421, "4.4.1 Connection to the destination failed")
@@ -57,6 +54,8 @@ class DeliveryConfig:
 
 @dataclass(frozen=True)
 class RcptOutcome:
+    """What became of one recipient in one delivery round."""
+
     rcpt: str
     status: str           # relayed / bounced / deferred
     code: int
@@ -66,8 +65,15 @@ class RcptOutcome:
 
 
 def connect_outcome(exc: BaseException) -> str:
-    """``refused`` or ``reset`` for a failed connect (aiosmtplib wraps the
-    OSError; the simulated network raises ConnectionRefusedError itself)."""
+    """How a connection attempt failed: ``timeout``, ``refused`` or ``reset``
+    (the ``outcome`` of a ConnectAttempt).  aiosmtplib wraps the OSError;
+    the simulated network raises ConnectionRefusedError itself.  A refusing
+    greeting (554) is ``refused``, for callers that do not record it as a
+    connection with its greeting, as the Deliverer does."""
+    if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)):
+        return "timeout"
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return "refused"
     cause = exc.__cause__ or exc
     if isinstance(cause, ConnectionRefusedError) or "refused" in str(exc).lower():
         return "refused"
@@ -143,15 +149,40 @@ class _StaleConnection(Exception):
     """A cached connection turned out to be closed before MAIL got a reply."""
 
 
+@dataclass(frozen=True)
+class _Unreached:
+    """A connection that failed or was refused at the greeting: the reply
+    to record, and the server's own code (None: no reply at all)."""
+
+    code: int
+    text: str
+    replied: int | None
+
+
 OnAttempt = Callable[[Destination, list[str]], None]
+#: (final outcomes, recipients for the next address, last reply) of one transaction.
+Transaction = tuple[list[RcptOutcome], list[str], tuple[int, str]]
 
 
-class Deliverer(RoutingMixin):
-    """Routes and runs SMTP client transactions for one host."""
+def apply_rule(action: Action, rcpts: list[str], code: int, text: str, dest: Destination
+               ) -> tuple[list[RcptOutcome], list[str]]:
+    """Do what a reply rule says to ``rcpts``: (final outcomes, recipients
+    that move on to the next address)."""
+    if action is Action.NEXT_MX:
+        return [], list(rcpts)
+    status = BOUNCED if action is Action.BOUNCE else DEFERRED
+    return [RcptOutcome(r, status, code, text, dest.host, dest.ip) for r in rcpts], []
+
+
+class Deliverer:
+    """Runs SMTP client transactions for one host, to where its Router says."""
 
     def __init__(self, ctx: HostContext, config: DeliveryConfig | None = None) -> None:
         self.ctx = ctx
         self.config = config or DeliveryConfig()
+        c = self.config
+        self.router = Router(ctx, routes=c.routes, port=c.port, ports=c.ports, mx_names=c.mx_names,
+                             max_addresses=c.max_addresses)
         self.cache = ConnectionCache(self.config)
         self._reused: set[int] = set()   # ids of clients just taken from the cache (membership only)
         # Clients in a transaction, in the order their transactions started:
@@ -165,7 +196,7 @@ class Deliverer(RoutingMixin):
                       on_attempt: OnAttempt) -> list[RcptOutcome]:
         """Try to hand ``rcpts`` (all of ``domain``) to the next hop."""
         try:
-            dests = await self.destinations(domain)
+            dests = await self.router.destinations(domain)
         except RouteFailure as f:
             status = BOUNCED if f.permanent else DEFERRED
             return [RcptOutcome(r, status, f.code, f.text) for r in rcpts]
@@ -179,29 +210,34 @@ class Deliverer(RoutingMixin):
                 break
             on_attempt(dest, pending)
             client = await self._connect(dest)
-            if isinstance(client, tuple):
-                last, last_dest = client, dest
-                continue
-            sessions += 1
-            slot = self._track(client)
-            try:
-                done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
-            except _StaleConnection:
-                self._active.pop(slot, None)
-                # A cached connection the server had closed meanwhile: that
-                # says nothing about the destination, so try a fresh one.
-                client = await self._connect(dest, cached=False)
-                if isinstance(client, tuple):
-                    last, last_dest = client, dest
-                    continue
+            if isinstance(client, _Unreached):
+                last, last_dest = (client.code, client.text), dest
+                done, pending = apply_rule(action_for(Stage.GREETING, client.replied), pending,
+                                           client.code, client.text, dest)
+            else:
+                sessions += 1
                 slot = self._track(client)
-                done, retry_next, last = await self._transaction(client, dest, mail_from, pending, data)
-            finally:
-                self._active.pop(slot, None)
-            last_dest = dest
+                try:
+                    done, pending, last = await self._transaction(client, dest, mail_from, pending, data)
+                except _StaleConnection:
+                    self._active.pop(slot, None)
+                    # A cached connection the server had closed meanwhile: that
+                    # says nothing about the destination, so try a fresh one.
+                    client = await self._connect(dest, cached=False)
+                    if isinstance(client, _Unreached):
+                        last, last_dest = (client.code, client.text), dest
+                        done, pending = apply_rule(action_for(Stage.GREETING, client.replied),
+                                                   pending, client.code, client.text, dest)
+                        for o in done:
+                            results[o.rcpt] = o
+                        continue
+                    slot = self._track(client)
+                    done, pending, last = await self._transaction(client, dest, mail_from, pending, data)
+                finally:
+                    self._active.pop(slot, None)
+                last_dest = dest
             for o in done:
                 results[o.rcpt] = o
-            pending = retry_next
         for r in pending:
             results[r] = RcptOutcome(r, DEFERRED, last[0], last[1],
                                      last_dest.host if last_dest else "", last_dest.ip if last_dest else "")
@@ -213,8 +249,8 @@ class Deliverer(RoutingMixin):
         self._active[self._active_seq] = client
         return self._active_seq
 
-    async def _connect(self, dest: Destination, cached: bool = True) -> aiosmtplib.SMTP | tuple[int, str]:
-        """A connected client (cached or new), or the failure as a reply."""
+    async def _connect(self, dest: Destination, cached: bool = True) -> aiosmtplib.SMTP | _Unreached:
+        """A connected client (cached or new), or why there is none."""
         key = (dest.ip, dest.port)
         old = self.cache.take(key) if cached else None
         if old is not None:
@@ -228,16 +264,13 @@ class Deliverer(RoutingMixin):
             resp = await client.connect(timeout=self.config.connect_timeout)
             greeting = f"{resp.code} {resp.message}"
         except aiosmtplib.SMTPConnectResponseError as exc:
-            outcome, greeting, failure = "connected", f"{exc.code} {exc.message}", (exc.code, exc.message)
-        except aiosmtplib.SMTPConnectTimeoutError:
-            outcome, failure = "timeout", CONNECT_TIMEOUT
-        except (aiosmtplib.SMTPConnectError, OSError) as exc:
-            outcome = connect_outcome(exc)
-            failure = CONNECT_FAILED
+            greeting = f"{exc.code} {exc.message}"
+            failure = _Unreached(exc.code, exc.message, exc.code)
         except aiosmtplib.SMTPServerDisconnected:
-            outcome, failure = "reset", LOST_CONNECTION
-        except aiosmtplib.SMTPTimeoutError:
-            outcome, failure = "timeout", CONNECT_TIMEOUT
+            outcome, failure = "reset", _Unreached(*LOST_CONNECTION, None)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            outcome = connect_outcome(exc)
+            failure = _Unreached(*(CONNECT_TIMEOUT if outcome == "timeout" else CONNECT_FAILED), None)
         self.ctx.sink.emit(ev.ConnectAttempt(
             t=self.ctx.now(), host=self.ctx.hostname, dest_host=dest.host, dest_ip=dest.ip,
             port=dest.port, outcome=outcome, purpose="deliver", preference=dest.preference,
@@ -248,65 +281,70 @@ class Deliverer(RoutingMixin):
         return client
 
     async def _transaction(self, client: aiosmtplib.SMTP, dest: Destination, mail_from: str,
-                           rcpts: list[str], data: bytes
-                           ) -> tuple[list[RcptOutcome], list[str], tuple[int, str]]:
+                           rcpts: list[str], data: bytes) -> Transaction:
         """One MAIL/RCPT/DATA on ``client``: (final outcomes, rcpts to try at
-        the next destination, last reply).  Returns the client to the cache
-        when the session is still usable."""
-        def out(r: str, status: str, code: int, text: str) -> RcptOutcome:
-            return RcptOutcome(r, status, code, text, dest.host, dest.ip)
-
+        the next destination, last reply), each reply handled as
+        :mod:`mta.delivery.reply_rules` says.  Returns the client to the
+        cache when the session is still usable."""
         key = (dest.ip, dest.port)
         done: list[RcptOutcome] = []
+        moved: list[str] = []
         reused = id(client) in self._reused
         self._reused.discard(id(client))
+        stage = Stage.MAIL
         try:
             try:
-                await client.mail(mail_from)
+                await client.mail(mail_from)     # EHLO first, on a new connection
             except aiosmtplib.SMTPServerDisconnected:
                 if reused:
                     client.close()
                     raise _StaleConnection() from None
                 raise
             except aiosmtplib.SMTPSenderRefused as exc:
-                if exc.code >= 500:
-                    await self._reset(client, key)
-                    return [out(r, BOUNCED, exc.code, exc.message) for r in rcpts], [], (exc.code, exc.message)
                 await self._reset(client, key)
-                return [], list(rcpts), (exc.code, exc.message)
+                done, moved = apply_rule(action_for(Stage.MAIL, exc.code), rcpts, exc.code,
+                                         exc.message, dest)
+                return done, moved, (exc.code, exc.message)
+            stage = Stage.RCPT
             accepted: list[str] = []
+            refusal = CONNECT_FAILED
             for r in rcpts:
                 try:
                     await client.rcpt(r)
                     accepted.append(r)
                 except aiosmtplib.SMTPRecipientRefused as exc:
-                    status = BOUNCED if exc.code >= 500 else DEFERRED
-                    done.append(out(r, status, exc.code, exc.message))
+                    refusal = (exc.code, exc.message)
+                    d, m = apply_rule(action_for(Stage.RCPT, exc.code), [r], exc.code, exc.message, dest)
+                    done += d
+                    moved += m
             if not accepted:
                 await self._reset(client, key)
-                return done, [], (done[-1].code, done[-1].text) if done else CONNECT_FAILED
+                return done, moved, refusal
+            stage = Stage.DATA
             try:
                 resp = await client.data(data)
             except aiosmtplib.SMTPDataError as exc:
                 await self._reset(client, key)
-                if exc.code >= 500:
-                    done.extend(out(r, BOUNCED, exc.code, exc.message) for r in accepted)
-                    return done, [], (exc.code, exc.message)
-                return done, accepted, (exc.code, exc.message)
-            done.extend(out(r, RELAYED, resp.code, resp.message) for r in accepted)
+                d, m = apply_rule(action_for(Stage.DATA, exc.code), accepted, exc.code, exc.message, dest)
+                return done + d, moved + m, (exc.code, exc.message)
+            done.extend(RcptOutcome(r, RELAYED, resp.code, resp.message, dest.host, dest.ip)
+                        for r in accepted)
             self.cache.give(key, client)
-            return done, [], (resp.code, resp.message)
-        except aiosmtplib.SMTPTimeoutError:
-            client.close()
-            return done, [r for r in rcpts if r not in {o.rcpt for o in done}], CONNECT_TIMEOUT
+            return done, moved, (resp.code, resp.message)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            # Lost connection or a reply we cannot use (EHLO refused...): the
-            # recipients without a final answer move on to the next host.
+            # Timed out, lost, or a reply refusing the session (EHLO): the
+            # recipients without a final answer are handled as the rule says.
             client.close()
-            code, text = LOST_CONNECTION
+            code, text = CONNECT_TIMEOUT if isinstance(exc, aiosmtplib.SMTPTimeoutError) else LOST_CONNECTION
+            replied = None
             if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 600:
                 code, text = exc.code, exc.message
-            return done, [r for r in rcpts if r not in {o.rcpt for o in done}], (code, text)
+                if isinstance(exc, aiosmtplib.SMTPHeloError):
+                    stage, replied = Stage.EHLO, exc.code
+            answered = {o.rcpt for o in done}
+            d, m = apply_rule(action_for(stage, replied), [r for r in rcpts if r not in answered],
+                              code, text, dest)
+            return done + d, m, (code, text)
 
     async def _reset(self, client: aiosmtplib.SMTP, key: tuple[str, int]) -> None:
         """RSET after an aborted transaction, then cache the connection."""

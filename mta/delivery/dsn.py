@@ -17,7 +17,7 @@ Structure (RFC 3464 §2, RFC 6522):
 
 The envelope of a DSN is always ``MAIL FROM:<>`` (RFC 5321 §4.5.5), and no
 DSN is ever sent about a message whose own sender was ``<>``: that is the
-queue's job to enforce (:mod:`mta.queue.manager`).
+queue's job to enforce (:func:`mta.queue.outcomes.wants_dsn`).
 """
 from __future__ import annotations
 

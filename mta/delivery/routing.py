@@ -11,14 +11,15 @@
 * a null MX (``MX 0 .``) fails at once with 556 5.1.10;
 * no MX records: the domain's own address records (implicit MX).
 
-:class:`RoutingMixin` is the routing half of :class:`mta.delivery.client.Deliverer`;
-everything here is re-exported by :mod:`mta.delivery.client`.
+:class:`Router` answers where to try a domain's mail; the
+:class:`mta.delivery.client.Deliverer` is given one.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 
+from mta.context import HostContext
 from mta.dns.resolver import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
 
 # Synthetic replies for routing failures (before any server answered).
@@ -45,6 +46,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Destination:
+    """One address to try: the host's name, its IP and port, its MX preference."""
+
     host: str
     ip: str
     port: int
@@ -59,7 +62,8 @@ class RouteFailure(Exception):
         self.code, self.text, self.permanent = code, text, permanent
 
 
-def _is_ip(s: str) -> bool:
+def is_ip(s: str) -> bool:
+    """Whether ``s`` is an IP literal (``[...]`` brackets allowed)."""
     try:
         ipaddress.ip_address(s.strip("[]"))
         return True
@@ -84,26 +88,34 @@ def order_mx(records: list[MxRecord], rng, own_names: tuple[str, ...]) -> list[M
     return out
 
 
-class RoutingMixin:
-    """Destination lookup for :class:`mta.delivery.client.Deliverer`: needs ``self.ctx``
-    (a HostContext: resolver, rng, hostname) and ``self.config`` (a
-    DeliveryConfig: port, ports, routes, mx_names, max_addresses)."""
+class Router:
+    """Destination lookup for one host: DNS through ``ctx.resolver``, ties
+    shuffled with ``ctx.rng``, and the host's routes and ports."""
+
+    def __init__(self, ctx: HostContext, *, routes: dict[str, Route], port: int,
+                 ports: dict[str, int], mx_names: tuple[str, ...], max_addresses: int) -> None:
+        self.ctx = ctx
+        self.routes = routes
+        self.port = port
+        self.ports = ports
+        self.own_names = mx_names or (ctx.hostname,)
+        self.max_addresses = max_addresses
 
     def _port(self, ip: str, route: Route | None) -> int:
-        if ip in self.config.ports:
-            return self.config.ports[ip]
+        if ip in self.ports:
+            return self.ports[ip]
         if route is not None and route.port is not None:
             return route.port
-        return self.config.port
+        return self.port
 
     async def _addresses(self, name: str) -> list[str]:
-        if _is_ip(name):
+        if is_ip(name):
             return [name.strip("[]")]
         return await self.ctx.resolver.a(name)  # type: ignore[union-attr]
 
     async def destinations(self, domain: str) -> list[Destination]:
         """Where to try ``domain``'s mail, best first; raises RouteFailure."""
-        route = self.config.routes.get(domain) or self.config.routes.get("*")
+        route = self.routes.get(domain) or self.routes.get("*")
         hosts: list[tuple[str, int | None]]
         if route is not None and not route.mx:
             hosts = [(h, None) for h in route.hosts]
@@ -128,12 +140,11 @@ class RoutingMixin:
             if transient:
                 raise RouteFailure(*DNS_TEMPFAIL, permanent=False)
             raise RouteFailure(*NO_ADDRESS, permanent=True)
-        return out[: self.config.max_addresses]
+        return out[: self.max_addresses]
 
     async def _mx_hosts(self, domain: str) -> list[tuple[str, int | None]]:
-        resolver = self.ctx.resolver
         try:
-            records = await resolver.mx(domain)  # type: ignore[union-attr]
+            records = await self.ctx.resolver.mx(domain)  # type: ignore[union-attr]
         except NXDomain:
             raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
         except DnsError:
@@ -142,6 +153,5 @@ class RoutingMixin:
             raise RouteFailure(*NULL_MX, permanent=True)
         if not records:
             return [(domain, None)]     # implicit MX: the domain's own address
-        own = self.config.mx_names or (self.ctx.hostname,)
-        return [(r.exchange.rstrip("."), r.preference) for r in order_mx(records, self.ctx.rng, own)]
-
+        return [(r.exchange.rstrip("."), r.preference)
+                for r in order_mx(records, self.ctx.rng, self.own_names)]

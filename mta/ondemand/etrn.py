@@ -1,4 +1,10 @@
-"""ETRN (RFC 1985): argument parsing and the reply a server gives.
+"""ETRN (RFC 1985): the request decision, the release, and the answer.
+
+Three steps, the outer two pure: :func:`decide_etrn` parses the argument
+and checks the session, the client and the domain, giving either the reply
+at once or an :class:`EtrnRelease`; :func:`release` asks the queue (the
+I/O); :func:`etrn_answer` turns the counts into the reply for the
+configured style.  :func:`etrn_reply` runs the three in order.
 
 ``ETRN [@|#]node``: a plain node is a host or domain; ``@domain`` covers the
 domain and its subdomains; ``#name`` names a queue, which here is the queue
@@ -28,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mta.addresses import domain_matches, valid_domain
+from mta.interfaces import ReleaseTarget
 from mta.policy.access import Networks
 
 STYLES = ("rfc1985", "postfix")
@@ -108,10 +115,17 @@ class EtrnResult:
         return f"{self.code} {self.text}"
 
 
-def etrn_reply(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
-               client_ip: str, target: object | None) -> EtrnResult:
-    """Decide the reply to ``ETRN arg`` and, when allowed, start the
-    release through ``target`` (an mta.interfaces.ReleaseTarget)."""
+@dataclass(frozen=True, slots=True)
+class EtrnRelease:
+    """An ETRN that is allowed: the mail to release."""
+
+    domain: str
+    include_subdomains: bool
+
+
+def decide_etrn(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
+                client_ip: str) -> EtrnRelease | EtrnResult:
+    """The reply to ``ETRN arg`` when it is refused, else what to release."""
     if not policy.enabled:
         return EtrnResult(502, "5.5.1 Error: command not implemented")
     if in_transaction:
@@ -125,20 +139,43 @@ def etrn_reply(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
         return EtrnResult(459, f"<{d}>: Client host rejected: Access denied", d)
     if policy.domains is not None and not domain_matches(d, policy.domains):
         return EtrnResult(459, f"<{d}>: service unavailable", d)
+    return EtrnRelease(d, parsed.include_subdomains)
+
+
+def unable(domain: str, error: str = "") -> EtrnResult:
+    """458: there is no queue, or it could not release (RFC 1985 §5)."""
+    return EtrnResult(458, f"Unable to queue messages for node {domain}", domain, error=error)
+
+
+def release(request: EtrnRelease, target: ReleaseTarget, client_ip: str) -> tuple[int, int]:
+    """Ask ``target`` to start the held mail: (messages held, messages started)."""
+    held = target.held_count(request.domain, request.include_subdomains)
+    started = target.release(request.domain, request.include_subdomains, "etrn", client_ip)
+    return held, started
+
+
+def etrn_answer(domain: str, held: int, started: int, style: str) -> EtrnResult:
+    """The reply once the release ran: counts (RFC 1985) or Postfix's 250."""
+    if style == "postfix":
+        return EtrnResult(250, "Queuing started", domain, started)
+    if started > 0:
+        return EtrnResult(253, f"OK, {started} pending messages for node {domain} started", domain, started)
+    if held > 0:
+        return EtrnResult(252, f"OK, pending messages for node {domain} started", domain, 0)
+    return EtrnResult(251, f"OK, no messages waiting for node {domain}", domain, 0)
+
+
+def etrn_reply(arg: str | None, *, policy: EtrnPolicy, in_transaction: bool,
+               client_ip: str, target: ReleaseTarget | None) -> EtrnResult:
+    """Decide, release through ``target`` when allowed, answer."""
+    decided = decide_etrn(arg, policy=policy, in_transaction=in_transaction, client_ip=client_ip)
+    if isinstance(decided, EtrnResult):
+        return decided
     if target is None:
-        return EtrnResult(458, f"Unable to queue messages for node {d}", d)
-    sub = parsed.include_subdomains
+        return unable(decided.domain)
     try:
-        held = target.held_count(d, sub)  # type: ignore[attr-defined]
-        started = target.release(d, sub, "etrn", client_ip)  # type: ignore[attr-defined]
+        held, started = release(decided, target, client_ip)
     except Exception as exc:  # the queue is unavailable: RFC 1985 says 458
         # The client only learns 458; the caller records the cause.
-        return EtrnResult(458, f"Unable to queue messages for node {d}", d,
-                          error=f"{type(exc).__name__}: {exc}")
-    if policy.style == "postfix":
-        return EtrnResult(250, "Queuing started", d, started)
-    if started > 0:
-        return EtrnResult(253, f"OK, {started} pending messages for node {d} started", d, started)
-    if held > 0:
-        return EtrnResult(252, f"OK, pending messages for node {d} started", d, 0)
-    return EtrnResult(251, f"OK, no messages waiting for node {d}", d, 0)
+        return unable(decided.domain, f"{type(exc).__name__}: {exc}")
+    return etrn_answer(decided.domain, held, started, policy.style)

@@ -16,6 +16,11 @@ Queries (RFC 1288 §2.3, ``{Q1} ::= [{W}|{W}{S}{U}]{C}``):
 * anything else (bad syntax, 8-bit bytes, an over-long line, no line at
   all before the timeout) gets an error line, never a crash.
 
+Like ETRN, a query is decided in three steps, the outer two pure:
+:func:`decide_query` (refuse with an answer, or release the domain),
+:func:`release` (the queue, the I/O), :func:`finger_answer` (counts to the
+answer line); :func:`answer_query` runs them in order.
+
 Every query is one :class:`~mta.events.FingerQuery` event, between
 ConnectionOpened and ConnectionClosed events with service ``finger``.
 """
@@ -28,6 +33,7 @@ from typing import Any, Callable
 from mta.addresses import domain_matches, valid_domain
 from mta.context import HostContext
 from mta.events import ComponentError, ConnectionClosed, ConnectionOpened, FingerQuery
+from mta.interfaces import ReleaseTarget
 
 FINGER_PORT = 79
 MAX_QUERY = 512           # octets; longer queries are refused unread
@@ -76,36 +82,61 @@ def parse_query(raw: bytes) -> FingerRequest:
     return FingerRequest("domain", name, verbose)
 
 
-def answer_query(req: FingerRequest, *, target: Any, client_ip: str,
+def decide_query(req: FingerRequest, domains: tuple[str, ...] | None = None) -> str | None:
+    """The answer when ``req`` releases nothing, or None: release ``req.domain``.
+    ``domains``: the domains this server releases on request (None: any)."""
+    if req.kind == "forward":
+        return A_FORWARDING
+    if req.kind == "list":
+        return A_USAGE
+    if req.kind != "domain":
+        return A_BAD
+    if domains is not None and not domain_matches(req.domain, domains):
+        return f"{req.domain}: no mail is held here for this domain"
+    return None
+
+
+def unable(domain: str) -> str:
+    """The answer when there is no queue or it failed to release."""
+    return f"{domain}: unable to start delivery now"
+
+
+def release(domain: str, target: ReleaseTarget, client_ip: str) -> tuple[int, int]:
+    """Ask ``target`` to start the mail held for ``domain``: (held, started)."""
+    held = target.held_count(domain, False)
+    started = target.release(domain, False, "finger", client_ip) if held else 0
+    return held, started
+
+
+def finger_answer(domain: str, held: int, started: int) -> str:
+    """The answer once the release ran."""
+    if started:
+        return f"{domain}: delivery of {started} queued messages started"
+    if held:
+        return f"{domain}: {held} queued messages already being delivered"
+    return f"{domain}: no messages queued"
+
+
+def answer_query(req: FingerRequest, *, target: ReleaseTarget | None, client_ip: str,
                  domains: tuple[str, ...] | None = None,
                  on_error: Callable[[Exception], None] | None = None) -> tuple[str, int]:
-    """The answer text for ``req`` and how many messages it started.
-    ``domains``: the domains this server releases on request (None: any).
-    ``on_error`` is told when the queue fails to release (the client only
-    reads "unable to start delivery now")."""
-    if req.kind == "forward":
-        return A_FORWARDING, 0
-    if req.kind == "list":
-        return A_USAGE, 0
-    if req.kind != "domain":
-        return A_BAD, 0
+    """Decide, release through ``target`` when asked, answer: the answer
+    text and how many messages it started.  ``on_error`` is told when the
+    queue fails to release (the client only reads "unable to start
+    delivery now")."""
+    refused = decide_query(req, domains)
+    if refused is not None:
+        return refused, 0
     d = req.domain
-    if domains is not None and not domain_matches(d, domains):
-        return f"{d}: no mail is held here for this domain", 0
     if target is None:
-        return f"{d}: unable to start delivery now", 0
+        return unable(d), 0
     try:
-        held = target.held_count(d, False)
-        started = target.release(d, False, "finger", client_ip) if held else 0
+        held, started = release(d, target, client_ip)
     except Exception as exc:
         if on_error is not None:
             on_error(exc)
-        return f"{d}: unable to start delivery now", 0
-    if started:
-        return f"{d}: delivery of {started} queued messages started", started
-    if held:
-        return f"{d}: {held} queued messages already being delivered", 0
-    return f"{d}: no messages queued", 0
+        return unable(d), 0
+    return finger_answer(d, held, started), started
 
 
 class FingerProtocol(asyncio.Protocol):
@@ -189,7 +220,7 @@ class FingerProtocol(asyncio.Protocol):
 class FingerListener:
     """The SMTP-on-Demand finger service of one host."""
 
-    def __init__(self, ctx: HostContext, release: Any, *, port: int = FINGER_PORT,
+    def __init__(self, ctx: HostContext, release: ReleaseTarget | None, *, port: int = FINGER_PORT,
                  domains: tuple[str, ...] | None = None,
                  timeout: float = QUERY_TIMEOUT) -> None:
         self.ctx = ctx

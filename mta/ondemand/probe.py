@@ -12,7 +12,6 @@ Every probe connection is recorded as a ``ConnectAttempt`` with
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -20,6 +19,7 @@ import aiosmtplib
 from mta import events as ev
 from mta.context import HostContext
 from mta.delivery.client import connect_outcome
+from mta.delivery.routing import is_ip
 from mta.dns.resolver import DnsError
 from mta.interfaces import ReleaseTarget
 
@@ -51,11 +51,8 @@ class ConnectivityProbe:
 
     async def _addresses(self) -> list[str]:
         t = self.config.target
-        try:
-            ipaddress.ip_address(t)
-            return [t]
-        except ValueError:
-            pass
+        if is_ip(t):
+            return [t.strip("[]")]
         try:
             return await self.ctx.resolver.a(t)  # type: ignore[union-attr]
         except DnsError:

@@ -21,11 +21,13 @@ import signal
 import sys
 
 from mta.context import live_context
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events import Event, codec
 from mta.events.sinks import NullSink
 from mta.policy import PolicyChain
-from mta.queue.manager import QueueConfig, QueueManager
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
 from mta.queue.sqlite_store import SqliteStore
 from mta.retry.presets import preset
 from mta.smtp.server import ServerConfig, SmtpServer

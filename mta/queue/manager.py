@@ -1,10 +1,17 @@
 """The queue manager: accepts mail durably, schedules delivery attempts,
 retries per preset, expires, bounces, holds and releases.
 
-Every transition is an event.  The manager builds the events, folds them
-into :class:`~mta.queue.state.QueueState`, reports them to the host's sink
-and writes them to its store; after a crash, replaying the store rebuilds
-the state and the manager carries on (interrupted attempts are retried).
+Every transition is an event.  The decisions are pure functions that
+return events or say what is due: :mod:`mta.queue.scheduling` (what is due
+at time t) and :mod:`mta.queue.outcomes` (what a delivery round's outcome
+records: relays, deferrals, bounces with their DSN, delay warnings).  The
+manager is the I/O around them, composed of objects given what they need:
+a :class:`~mta.queue.runtime.QueueRuntime` (state, claims, epoch) and its
+:class:`~mta.queue.runtime.Timers`, a :class:`~mta.queue.runtime.Journal`
+that folds, reports and writes each batch, and the delivery
+:class:`~mta.queue.rounds.Rounds`.  After a crash, replaying the store
+rebuilds the state and the manager carries on (interrupted attempts are
+retried).
 
 Times: event stamps and every time kept in the state are ``ctx.now()``;
 timers are set on ``loop.time()`` as "this many seconds from now", so a
@@ -13,46 +20,51 @@ live restart (a new monotonic clock) keeps the schedule.
 The manager implements the receiving server's ``MessageSink`` (``accept``)
 and the ETRN/finger ``ReleaseTarget`` (``held_count``, ``release``), plus
 ``submit`` for mail that enters without SMTP (traffic sources, DSNs).
-
-This module holds the public class and its entry points (lifecycle,
-accept/submit, release/flush/discard); the timers are in
-:mod:`mta.queue.scheduling` and the delivery rounds with the recording of
-their outcomes in :mod:`mta.queue.rounds`, as mixins.
 """
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from mta import events as ev
 from mta.context import HostContext
 from mta.delivery.client import Deliverer, DeliveryConfig
-from mta.queue.mailbox import Mailboxes
-from mta.queue.policy import QueueConfig, QueuePolicy
+from mta.mailbox import MailboxStore
 from mta.queue.message import ensure_message_id
-from mta.queue.rounds import HELD_EXPIRED, DeliveryRoundsMixin  # noqa: F401 - HELD_EXPIRED re-exported
-from mta.queue.scheduling import SchedulingMixin
-from mta.queue.state import QueueState, RcptState, domain_of
+from mta.queue.outcomes import queued_events, warning_events
+from mta.queue.policy import QueueConfig, QueuePolicy
+from mta.queue.rounds import Rounds
+from mta.queue.runtime import Journal, QueueRuntime, Timers, id_number
+from mta.queue.scheduling import due_now, expires_at, next_due
+from mta.queue.state import MessageState, QueueState, RcptState
 from mta.queue.store import QueueStore
 
 
-class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
+class QueueManager:
     """One host's mail queue (see the module docstring)."""
 
     def __init__(self, ctx: HostContext, store: QueueStore, config: QueueConfig | None = None,
-                 delivery: DeliveryConfig | None = None, mailboxes: Mailboxes | None = None) -> None:
+                 delivery: DeliveryConfig | None = None, mailboxes: MailboxStore | None = None) -> None:
         self.ctx = ctx
         self.store = store
         self.config = config or QueueConfig()
         self.deliverer = Deliverer(ctx, delivery)
-        self.mailboxes = mailboxes if mailboxes is not None else Mailboxes()
-        self.state = QueueState()
+        self.mailboxes = mailboxes if mailboxes is not None else MailboxStore(ctx)
         self.policy = QueuePolicy(self.config)
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: dict[int, asyncio.Task] = {}
-        self._task_seq = 0
-        self._busy: set[tuple[str, str]] = set()   # (msg, rcpt) claimed by a running task
-        self._epoch = 0                              # bumped by crash(): stale tasks stop touching state
-        self._sem = asyncio.Semaphore(self.config.max_deliveries)
+        self.runtime = QueueRuntime()
+        self.timers = Timers()
+        self.journal = Journal(ctx, store, self.runtime, self.timers, on_durable=self._schedule)
+        self.rounds = Rounds(ctx, self.runtime, store, self.journal, self.deliverer, self.mailboxes,
+                             self.policy, after=self._schedule)
+
+    @property
+    def state(self) -> QueueState:
+        """The queue's state: the fold of its events."""
+        return self.runtime.state
+
+    def schedule_for(self, domain: str) -> Any:
+        """The retry schedule for ``domain`` (see :class:`QueuePolicy`)."""
+        return self.policy.schedule_for(domain)
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -61,32 +73,27 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
         of messages recovered.  Emits HostRestarted when ``restarted`` (or,
         when not given, when the store held any message)."""
         rec = self.store.load()
-        self.state = QueueState().replay(rec.events)
-        self.state.finished.clear()
-        ids = self.ctx._ids   # keep queue IDs unique across restarts
-        ids["m"] = max(ids.get("m", 0), rec.id_high)
+        self.runtime.state = QueueState().replay(rec.events)
+        self.runtime.state.finished.clear()
+        self.ctx.reserve_ids("m", rec.id_high)   # keep queue IDs unique across restarts
         for msg in list(self.state.messages):
             self._schedule(msg)
         n = len(self.state.messages)
         if restarted or (restarted is None and n > 0):
-            self._emit([ev.HostRestarted(t=self.ctx.now(), host=self.ctx.hostname, recovered=n)])
+            self.journal.emit([ev.HostRestarted(t=self.ctx.now(), host=self.ctx.hostname, recovered=n)])
         return n
 
     def crash(self) -> None:
         """Simulated crash: lose everything but the store's durable part."""
-        self._epoch += 1
-        self._emit([ev.HostCrashed(t=self.ctx.now(), host=self.ctx.hostname)])
-        for h in self._timers.values():
-            h.cancel()
-        self._timers.clear()
-        for k in sorted(self._tasks):
-            self._tasks[k].cancel()
-        self._tasks.clear()
+        self.runtime.epoch += 1
+        self.journal.emit([ev.HostCrashed(t=self.ctx.now(), host=self.ctx.hostname)])
+        self.timers.cancel_all()
+        self.rounds.abandon()
         self.deliverer.close()
         self.store.crash()
-        self.state = QueueState()
-        self._busy.clear()
-        self._sem = asyncio.Semaphore(self.config.max_deliveries)
+        self.runtime.state = QueueState()
+        self.runtime.claimed.clear()
+        self.rounds.reset()
 
     async def restart(self) -> int:
         """Come back after :meth:`crash`: replay the store and resume."""
@@ -94,13 +101,9 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
 
     async def close(self) -> None:
         """Stop timers and tasks (no crash event), drop idle connections."""
-        self._epoch += 1          # cancelled tasks must not schedule anything new
-        for h in self._timers.values():
-            h.cancel()
-        self._timers.clear()
-        tasks = [self._tasks[k] for k in sorted(self._tasks)]
-        for t in tasks:
-            t.cancel()
+        self.runtime.epoch += 1          # cancelled tasks must not schedule anything new
+        self.timers.cancel_all()
+        tasks = self.rounds.abandon()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.deliverer.close()
 
@@ -134,24 +137,16 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
         data, trace = ensure_message_id(data, f"{msg.rpartition('/')[2]}@{self.ctx.hostname}")
         return msg, trace, data, self.ctx.now()
 
-    def _queued_events(self, msg: str, trace: str, rcpts: list[str], now: float) -> list[ev.Event]:
-        out: list[ev.Event] = []
-        for r in dict.fromkeys(rcpts):          # each recipient once, in order
-            d = domain_of(r)
-            out.append(ev.Queued(t=now, host=self.ctx.hostname, msg=msg, trace=trace, rcpt=r,
-                                 domain=d, held=self.policy.held(d)))
-        return out
-
     async def _enqueue(self, first: ev.Event, rcpts: list[str], data: bytes) -> None:
         msg, trace = first.msg, first.trace  # type: ignore[attr-defined]
         if not rcpts:
             # A message with no recipient would never reach a final state:
             # it would sit in the queue (and the store) for ever.
             raise ValueError(f"{msg}: no recipients to queue")
-        events = [first] + self._queued_events(msg, trace, rcpts, first.t)
-        epoch = self._epoch
+        events = [first] + queued_events(self.ctx.hostname, msg, trace, rcpts, first.t, self.policy.held)
+        epoch = self.runtime.epoch
         # Durable first, then visible: acknowledged means on disk.
-        durable = self.store.write(events, {msg: data}, id_high=self._id_number(msg))
+        durable = self.store.write(events, {msg: data}, id_high=id_number(msg))
         try:
             # Shielded: if the caller is cancelled (the SMTP client went away
             # during the commit) the batch still reaches the disk, and then
@@ -161,32 +156,28 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
         except asyncio.CancelledError:
             durable.add_done_callback(lambda f: self._committed_anyway(f, epoch, events, msg))
             raise
-        if epoch != self._epoch:
+        if epoch != self.runtime.epoch:
             raise RuntimeError("host crashed before the message was durable")
-        self._apply(events)
+        self.journal.apply(events)
         self._schedule(msg)
 
     def _committed_anyway(self, fut: asyncio.Future, epoch: int, events: list[ev.Event],
                           msg: str) -> None:
         """The batch of an abandoned acceptance became durable: queue it
         (the client saw no 250 and may send it again: a duplicate, not a loss)."""
-        if fut.cancelled() or fut.exception() is not None or epoch != self._epoch:
+        if fut.cancelled() or fut.exception() is not None or epoch != self.runtime.epoch:
             return
-        self._apply(events)
+        self.journal.apply(events)
         self._schedule(msg)
-
-    @staticmethod
-    def _id_number(msg: str) -> int:
-        tail = msg.rpartition("/")[2].lstrip("m")
-        return int(tail) if tail.isdigit() else 0
 
     # -- ReleaseTarget ----------------------------------------------------
     def _held(self, domain: str, include_subdomains: bool) -> dict[str, list[RcptState]]:
         domain = domain.lower().rstrip(".")
+        claimed = self.runtime.claimed
         out: dict[str, list[RcptState]] = {}
         for m in self.state.messages.values():
             rs = [r for r in m.rcpts.values()
-                  if r.held and (m.msg, r.rcpt) not in self._busy
+                  if r.held and (m.msg, r.rcpt) not in claimed
                   and (r.domain == domain or (include_subdomains and r.domain.endswith("." + domain)))]
             if rs:
                 out[m.msg] = rs
@@ -203,15 +194,16 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
         held = self._held(domain, include_subdomains)
         for msg, rs in held.items():
             self._start(self.state.messages[msg], rs)
-        self._emit([ev.Released(t=self.ctx.now(), host=self.ctx.hostname, domain=domain,
-                                trigger=trigger, count=len(held), client_ip=client_ip)])
+        self.journal.emit([ev.Released(t=self.ctx.now(), host=self.ctx.hostname, domain=domain,
+                                       trigger=trigger, count=len(held), client_ip=client_ip)])
         return len(held)
 
     def flush(self) -> int:
         """Retry every deferred, not held recipient now (``postqueue -f``)."""
         n = 0
+        claimed = self.runtime.claimed
         for m in list(self.state.messages.values()):
-            rs = [r for r in m.rcpts.values() if not r.held and (m.msg, r.rcpt) not in self._busy]
+            rs = [r for r in m.rcpts.values() if not r.held and (m.msg, r.rcpt) not in claimed]
             if rs:
                 n += 1
                 self._start(m, rs)
@@ -220,6 +212,47 @@ class QueueManager(SchedulingMixin, DeliveryRoundsMixin):
     async def discard(self, msg: str, rcpt: str, policy: str, reason: str) -> None:
         """Delete one recipient's copy on purpose (virus, spam delete)."""
         m = self.state.messages[msg]
-        await self._commit([ev.Discarded(t=self.ctx.now(), host=self.ctx.hostname, msg=msg,
-                                         trace=m.trace, rcpt=rcpt, policy=policy, reason=reason)])
+        await self.journal.commit([ev.Discarded(t=self.ctx.now(), host=self.ctx.hostname, msg=msg,
+                                                trace=m.trace, rcpt=rcpt, policy=policy, reason=reason)])
 
+    # -- timers: what is due, decided by mta.queue.scheduling ---------------
+    def _start(self, m: MessageState, rcpts: list[RcptState]) -> None:
+        """Start delivery rounds for ``rcpts``; the timer waits for them."""
+        self.rounds.start(m, rcpts)
+        self.timers.cancel(m.msg)
+
+    def _schedule(self, msg: str) -> None:
+        """(Re)arm the timer of ``msg`` for when something is next due."""
+        self.timers.cancel(msg)
+        m = self.state.messages.get(msg)
+        if m is None:
+            return
+        now = self.ctx.now()
+        due = next_due(m, now, self.runtime.claimed, self.policy)
+        if due is None:
+            return
+        self.timers.arm(msg, max(0.0, due - now), self._fire)
+
+    def _fire(self, msg: str) -> None:
+        self.timers.fired(msg)
+        m = self.state.messages.get(msg)
+        if m is None:
+            return
+        now = self.ctx.now()
+        due = due_now(m, now, self.runtime.claimed, self.policy)
+        if due.warn:
+            # Synchronously, so the warning is folded (m.warned) before
+            # the next timer is computed below.
+            self._warn(m, due.warn, now)
+        if due.expire:
+            self.rounds.expire(m, due.expire)
+        if due.attempt:
+            self._start(m, due.attempt)
+        self._schedule(msg)
+
+    def _warn(self, m: MessageState, waiting: list[RcptState], now: float) -> None:
+        until = min(expires_at(m, r, self.policy) for r in waiting)
+        events, bodies = warning_events(m, waiting, host=self.ctx.hostname, dsn_id=self.ctx.next_id("m"),
+                                        original=self.store.body(m.msg), now=now,
+                                        held=self.policy.held, retry_until=until)
+        self.journal.record(events, bodies)

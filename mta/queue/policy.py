@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mta.addresses import domain_matches
+from mta.retry.presets import preset
 
 DEFAULT_PRESET = "postfix"
 
@@ -22,7 +23,7 @@ class QueueConfig:
     the Postfix preset); ``domain_retry`` overrides it per domain and
     ``domain_lifetimes`` changes only the lifetime (the feed's 2 days).
     ``hold_domains``: ``example.com`` holds that domain, ``.example.com``
-    its subdomains.  ``local_domains`` are delivered to ``Mailboxes``."""
+    its subdomains.  ``local_domains`` are filed into the host's :class:`mta.mailbox.MailboxStore`."""
 
     retry: Any = None
     domain_retry: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +62,6 @@ class QueuePolicy:
         if s is None:
             s = self.config.retry
             if s is None:
-                from mta.retry.presets import preset
                 s = self.config.retry = preset(DEFAULT_PRESET)
             life = self._lookup(domain, self.config.domain_lifetimes)
             if life is not None:

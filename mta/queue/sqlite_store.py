@@ -22,7 +22,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from mta.events import Event, codec
-from mta.queue.store import Recovered, abandon_pending, fail_pending
+from mta.queue.store import PendingBatches, Recovered, fail_pending
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,8 +64,7 @@ class SqliteStore:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-        self._pending: list[tuple[list[tuple[str, str]], dict[str, bytes], tuple[str, ...], int, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._pending = PendingBatches(self._flush)
         self._bodies: dict[str, bytes] = {}   # bodies of queued messages, read-through cache
         self.commits = 0                      # transactions written (one fsync each)
         self.batches = 0                      # write() calls
@@ -84,16 +83,14 @@ class SqliteStore:
         self._bodies.update(bodies)
         for m in forget:
             self._bodies.pop(m, None)
-        self._pending.append((rows, bodies, tuple(forget), id_high, fut))
         self.batches += 1
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        self._pending.add((rows, bodies, tuple(forget), id_high, fut))
         return fut
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._pending:
-            group, self._pending = self._pending, []
+        while self._pending.items:
+            group = self._pending.take()
             try:
                 await loop.run_in_executor(self._executor, self._commit, group)
             except asyncio.CancelledError:   # crash(): nobody waits for this group any more
@@ -156,7 +153,7 @@ class SqliteStore:
         return self._bodies[msg]
 
     def crash(self) -> None:
-        abandon_pending(self, "stopped before the batch was committed")
+        self._pending.abandon("stopped before the batch was committed")
 
     def close(self) -> None:
         self.crash()

@@ -53,8 +53,9 @@ class QueueState:
     """Every message still in the queue of one host.
 
     ``finished`` collects the IDs of messages whose last recipient reached a
-    final state during the last :meth:`apply` calls; the manager drains it
-    to tell the store it may forget them.
+    final state during the last :meth:`apply` calls; the journal
+    (:class:`mta.queue.runtime.Journal`) drains it to tell the store it may
+    forget them.
     """
 
     def __init__(self) -> None:

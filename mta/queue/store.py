@@ -1,5 +1,5 @@
 """Where a queue keeps its events and message bodies: the store interface
-and the in-memory store with a simulated disk.
+and the in-memory store in front of an injected disk.
 
 A store persists queue events (the ones :mod:`mta.queue.state` folds) and
 message bodies.  :meth:`QueueStore.write` enqueues a batch and returns a
@@ -9,18 +9,19 @@ acknowledging a message and before recording a transaction's outcomes.
 interrupted attempt is due again, which replay gives without it.  A batch
 is atomic: after a crash either all of it is on disk or none of it.
 
-:class:`MemoryStore` is the simulation's store.  Its "disk" is a plain
-object that outlives the queue manager: a simulated crash throws away the
-manager (its state, timers, connections) and whatever batches were not yet
-durable, and the restarted manager replays the disk.  An optional
+:class:`MemoryStore` is the simulation's store.  Its :class:`Disk` is
+injected (the simulated world's :class:`sim.world.disk.SimulatedDisk`) and
+outlives the queue manager: a simulated crash throws away the manager (its
+state, timers, connections) and whatever batches were not yet durable, and
+the restarted manager replays the disk.  An optional
 ``fsync_latency`` makes durability take simulated time, so concurrent
 acceptances are committed in groups just as on a real disk.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
 
 from mta.events import Event
 
@@ -40,18 +41,33 @@ def fail_pending(futures, why: str) -> None:
             fut.exception()
 
 
-def abandon_pending(store: Any, why: str) -> None:
-    """Stop ``store``'s flusher and fail every batch it had not written yet.
+class PendingBatches:
+    """Batches written but not yet durable, and the task that flushes them
+    (group commit: batches that arrive during a flush share the next one).
+    Each batch is a tuple whose last item is its waiter's future."""
 
-    Both stores keep ``_flusher`` (the task writing batches) and
-    ``_pending`` (batches whose last item is the waiter's future); this is
-    what a crash or a stop does to them.
-    """
-    if store._flusher is not None:
-        store._flusher.cancel()
-        store._flusher = None
-    lost, store._pending = store._pending, []
-    fail_pending([item[-1] for item in lost], why)
+    def __init__(self, flush: Callable[[], Awaitable[None]]) -> None:
+        self.items: list[tuple] = []
+        self._flush = flush
+        self._task: asyncio.Task | None = None
+
+    def add(self, item: tuple) -> None:
+        """Queue ``item``; start a flush unless one is running."""
+        self.items.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    def take(self) -> list[tuple]:
+        """Everything queued so far, for one flush."""
+        items, self.items = self.items, []
+        return items
+
+    def abandon(self, why: str) -> None:
+        """Stop the flush and fail every batch not written yet (crash or stop)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        fail_pending([item[-1] for item in self.take()], why)
 
 
 @dataclass
@@ -93,20 +109,25 @@ class QueueStore(Protocol):
         ...
 
 
-@dataclass
-class SimulatedDisk:
-    """The part of a simulated host that survives a crash."""
+#: One batch as a disk receives it: (events, bodies, forget, id_high).
+Batch = tuple[list[Event], dict[str, bytes], tuple[str, ...], int]
 
-    events: dict[str, list[Event]] = field(default_factory=dict)   # per message, in order
-    order: dict[str, int] = field(default_factory=dict)            # message -> first batch seq
-    bodies: dict[str, bytes] = field(default_factory=dict)
-    id_high: int = 0
-    batches: int = 0          # how many durable batches (fsyncs) were written
-    seq: int = 0              # next arrival number for a message's first event
+
+class Disk(Protocol):
+    """Where a :class:`MemoryStore` puts durable batches: what survives a
+    crash (the simulation's is :class:`sim.world.disk.SimulatedDisk`)."""
+
+    def commit(self, batches: list[Batch]) -> None:
+        """Make ``batches`` durable, in order, as one fsync."""
+        ...
+
+    def recover(self) -> Recovered:
+        """Everything durable, in a valid replay order."""
+        ...
 
 
 class MemoryStore:
-    """The in-memory store with a :class:`SimulatedDisk`.
+    """The in-memory store in front of an injected :class:`Disk`.
 
     With ``fsync_latency == 0`` every batch is durable as soon as it is
     written.  With a positive latency a batch becomes durable after that
@@ -114,14 +135,13 @@ class MemoryStore:
     flush: group commit, one simulated fsync per group.
     """
 
-    def __init__(self, disk: SimulatedDisk | None = None, *, fsync_latency: float = 0.0) -> None:
-        self.disk = disk if disk is not None else SimulatedDisk()
+    def __init__(self, disk: Disk, *, fsync_latency: float = 0.0) -> None:
+        self.disk = disk
         self.fsync_latency = fsync_latency
-        self._pending: list[tuple[list[Event], dict[str, bytes], tuple[str, ...], int, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._pending = PendingBatches(self._flush)
         # Bodies written but maybe not yet durable: a DSN may be delivered
         # before its batch reaches the disk.
-        self._bodies: dict[str, bytes] = dict(self.disk.bodies)
+        self._bodies: dict[str, bytes] = disk.recover().bodies
 
     def write(self, events: list[Event], bodies: dict[str, bytes] | None = None,
               forget: tuple[str, ...] = (), id_high: int = 0) -> asyncio.Future:
@@ -135,55 +155,30 @@ class MemoryStore:
             self._apply([item])
             fut.set_result(None)
             return fut
-        self._pending.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        self._pending.add(item)
         return fut
 
     async def _flush(self) -> None:
-        while self._pending:
+        while self._pending.items:
             await asyncio.sleep(self.fsync_latency)
-            batch, self._pending = self._pending, []
+            batch = self._pending.take()
             self._apply(batch)
             for *_, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
 
     def _apply(self, batch: list) -> None:
-        d = self.disk
-        d.batches += 1
-        for events, bodies, forget, id_high, _ in batch:
-            for e in events:
-                msg = getattr(e, "msg", None)
-                if msg is None:
-                    continue
-                if msg not in d.events:
-                    d.events[msg] = []
-                    d.order[msg] = d.seq
-                    d.seq += 1
-                d.events[msg].append(e)
-            d.bodies.update(bodies)
-            for msg in forget:
-                d.events.pop(msg, None)
-                d.order.pop(msg, None)
-                d.bodies.pop(msg, None)
-            d.id_high = max(d.id_high, id_high)
+        self.disk.commit([item[:4] for item in batch])
 
     def load(self) -> Recovered:
-        d = self.disk
-        # Messages in the order they first reached the disk, each message's
-        # events in order: that is a valid replay order, since events of
-        # different messages do not depend on each other.
-        msgs = sorted(d.events, key=lambda m: d.order[m])
-        events = [e for m in msgs for e in d.events[m]]
-        return Recovered(events, dict(d.bodies), d.id_high)
+        return self.disk.recover()
 
     def body(self, msg: str) -> bytes:
         return self._bodies[msg]
 
     def crash(self) -> None:
-        abandon_pending(self, "crashed before the batch was durable")
-        self._bodies = dict(self.disk.bodies)
+        self._pending.abandon("crashed before the batch was durable")
+        self._bodies = self.disk.recover().bodies
 
     def close(self) -> None:
         self.crash()

@@ -33,7 +33,7 @@ class RetrySchedule(Protocol):
         ...
 
 
-def _queue_run_at_or_after(t: float, interval: float, phase: float) -> float:
+def queue_run_at_or_after(t: float, interval: float, phase: float) -> float:
     """The first queue run at or after ``t``; runs are at ``phase + k*interval``."""
     if interval <= 0:
         return t
@@ -42,7 +42,7 @@ def _queue_run_at_or_after(t: float, interval: float, phase: float) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Base:
+class ScheduleBase:
     """Fields every schedule has.  ``queue_interval`` > 0 models a queue
     runner: an attempt that is due waits for the next run, at
     ``queue_phase + k * queue_interval`` in loop time."""

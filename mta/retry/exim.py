@@ -7,7 +7,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from mta.retry.base import DAY, _Base, _queue_run_at_or_after
+from mta.retry.base import DAY, ScheduleBase, queue_run_at_or_after
 from mta.units import parse_duration
 
 
@@ -100,7 +100,7 @@ class EximRetryRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EximSchedule(_Base):
+class EximSchedule(ScheduleBase):
     """Exim's retry rules as ``retry_update`` (``src/src/retry.c``) applies them.
 
     At a failure at ``now``: the rule in force is the first whose cutoff is
@@ -223,4 +223,4 @@ class EximSchedule(_Base):
         else:
             gap = float(rule.gap(self._previous_gap(failing, attempts)))
         gap = min(gap, self._rule_bounds[index])
-        return _queue_run_at_or_after(now + gap, self.queue_interval, self.queue_phase)
+        return queue_run_at_or_after(now + gap, self.queue_interval, self.queue_phase)

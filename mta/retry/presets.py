@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mta.retry.base import DAY, HOUR, MINUTE, RetrySchedule, _Base, _queue_run_at_or_after
+from mta.retry.base import DAY, HOUR, MINUTE, RetrySchedule, ScheduleBase, queue_run_at_or_after
 from mta.retry.exim import (EXIM_DEFAULT_RULES, EximRetryRecord, EximRule, EximSchedule,
                             parse_exim_rules)
 from mta.units import parse_duration
@@ -48,7 +48,7 @@ __all__ = [
 # -- Postfix -------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class PostfixSchedule(_Base):
+class PostfixSchedule(ScheduleBase):
     """Postfix qmgr (``src/qmgr/qmgr_active.c``, ``qmgr_active_done_3_generic``).
 
     After a deferral at ``now``: if ``now > queued_at + lifetime`` the
@@ -86,13 +86,13 @@ class PostfixSchedule(_Base):
         if self.lifetime == 0 or age > self.lifetime:
             return None
         delay = min(max(age, self.minimal_backoff), self.maximal_backoff)
-        return _queue_run_at_or_after(now + delay, self.queue_interval, self.queue_phase)
+        return queue_run_at_or_after(now + delay, self.queue_interval, self.queue_phase)
 
 
 # -- Sendmail ------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class SendmailSchedule(_Base):
+class SendmailSchedule(ScheduleBase):
     """A sendmail daemon started ``sendmail -bd -q30m`` (op guide §3.2).
 
     A message is tried on arrival, then in every queue run (every
@@ -132,14 +132,14 @@ class SendmailSchedule(_Base):
         qi, phase = self.queue_interval, self.queue_phase
         run = phase + (math.floor((now - phase) / qi) + 1) * qi  # strictly after now
         if run < now + self.min_queue_age:
-            run = _queue_run_at_or_after(now + self.min_queue_age, qi, phase)
+            run = queue_run_at_or_after(now + self.min_queue_age, qi, phase)
         return run
 
 
 # -- RFC 5321 plain and custom ----------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class CustomSchedule(_Base):
+class CustomSchedule(ScheduleBase):
     """Backoff ``min_interval * factor**(attempts-1)`` capped at
     ``max_interval`` (``factor`` 1: a fixed interval); given up at the first
     failure at or after ``lifetime`` from queueing (``lifetime`` 0: try once)."""
@@ -180,7 +180,7 @@ class CustomSchedule(_Base):
             gap = (self.max_interval if exponent >= limit
                    else self.min_interval * self.factor ** exponent)
         gap = min(gap, self.max_interval)
-        return _queue_run_at_or_after(now + gap, self.queue_interval, self.queue_phase)
+        return queue_run_at_or_after(now + gap, self.queue_interval, self.queue_phase)
 
 
 def _rfc5321(**kw: Any) -> CustomSchedule:

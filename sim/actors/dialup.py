@@ -22,8 +22,8 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
+from mta.delivery.client import connect_outcome
 from mta.dns.resolver import DnsError
-from sim.actors.relay_probe import _outcome
 from sim.scenario.traffic import DialupCustomer
 
 SESSION_TIMEOUT = 60.0
@@ -94,7 +94,7 @@ class DialupCustomerActor:
         try:
             greeting = await client.connect()
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-            self._attempt(name, ip, 25, _outcome(exc), "etrn")
+            self._attempt(name, ip, 25, connect_outcome(exc), "etrn")
             return
         self._attempt(name, ip, 25, "connected", "etrn", greeting.message)
         try:
@@ -110,7 +110,7 @@ class DialupCustomerActor:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(ip, self.finger_port), SESSION_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as exc:
-            self._attempt(name, ip, self.finger_port, _outcome(exc), "finger")
+            self._attempt(name, ip, self.finger_port, connect_outcome(exc), "finger")
             return
         self._attempt(name, ip, self.finger_port, "connected", "finger")
         try:

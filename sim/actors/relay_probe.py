@@ -17,6 +17,7 @@ import aiosmtplib
 from mta import events as ev
 from mta.addresses import nmap_relay_probes
 from mta.context import HostContext
+from mta.delivery.client import connect_outcome
 
 
 @dataclass
@@ -46,7 +47,7 @@ async def probe_relay(ctx: HostContext, target_name: str, target_ip: str, port: 
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
         ctx.sink.emit(ev.ConnectAttempt(t=ctx.now(), host=ctx.hostname, dest_host=target_name,
                                         dest_ip=target_ip, port=port,
-                                        outcome=_outcome(exc), purpose="relay-probe"))
+                                        outcome=connect_outcome(exc), purpose="relay-probe"))
         return ProbeResult(target_name, port, False, [])
     ctx.sink.emit(ev.ConnectAttempt(t=ctx.now(), host=ctx.hostname, dest_host=target_name,
                                     dest_ip=target_ip, port=port, outcome="connected",
@@ -74,10 +75,3 @@ async def probe_relay(ctx: HostContext, target_name: str, target_ip: str, port: 
         client.close()
     return result
 
-
-def _outcome(exc: BaseException) -> str:
-    if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)):
-        return "timeout"
-    if isinstance(exc, ConnectionResetError):
-        return "reset"
-    return "refused"

@@ -15,9 +15,10 @@ import aiosmtplib
 
 from mta import events as ev
 from mta.context import HostContext
+from mta.delivery.client import connect_outcome
 from mta.dns.resolver import DnsError
 from sim.actors import generate as g
-from sim.actors.relay_probe import _outcome, probe_relay
+from sim.actors.relay_probe import probe_relay
 from sim.scenario.traffic import Spammer
 
 SESSION_TIMEOUT = 60.0
@@ -96,7 +97,7 @@ class SpammerActor:
             try:
                 greeting = await client.connect()
             except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                self._attempt(name, ip, _outcome(exc))
+                self._attempt(name, ip, connect_outcome(exc))
                 continue  # a dead MX: try the next one (if target is "mx")
             self._attempt(name, ip, "connected", greeting.message)
             self.sent += 1

@@ -1,4 +1,4 @@
-"""Shared fixtures for the queue and delivery tests (no tests here).
+"""Helpers for the queue, delivery and on-demand tests.
 
 Real aiosmtpd servers as next hops (scripted replies per stage), a world
 builder with zone text, and a plain fixed-interval retry schedule that
@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import SMTP
 
 from mta.context import HostContext
-from mta.delivery.client import DeliveryConfig, Route
+from mta.delivery.client import DeliveryConfig
+from mta.delivery.routing import Route
 from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
-from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
+from mta.queue.manager import QueueManager
+from mta.queue.policy import QueueConfig
+from mta.queue.store import MemoryStore
 from mta.roles import CustomerMailServer
 from mta.smtp.server import SmtpServer
+from sim.world.disk import SimulatedDisk
 
 SOA = "@ 3600 IN SOA ns.{o} hostmaster.{o} 1 3600 600 86400 60\n"
 
@@ -119,7 +123,7 @@ async def serve(handler, hostname: str, port: int = 25, host: str | None = None)
 def queue_for(host, *, config: QueueConfig | None = None, delivery: DeliveryConfig | None = None,
               disk: SimulatedDisk | None = None, fsync_latency: float = 0.0) -> QueueManager:
     """A QueueManager on a simulated host with a MemoryStore (not started)."""
-    store = MemoryStore(disk, fsync_latency=fsync_latency)
+    store = MemoryStore(disk if disk is not None else SimulatedDisk(), fsync_latency=fsync_latency)
     return QueueManager(host.ctx, store, config or QueueConfig(retry=FixedSchedule()),
                         delivery or DeliveryConfig(connect_timeout=30, command_timeout=60))
 
@@ -147,7 +151,7 @@ async def held_mail_on_loopback(messages: int) -> HeldMail:
     customer = role.build_server(cust_ctx, store)
     cport = (await customer.start("127.0.0.1", 0)).sockets[0].getsockname()[1]
     ctx = HostContext("q.isp.example", sink=sink)
-    queue = QueueManager(ctx, MemoryStore(), QueueConfig(hold_domains=("dial.example",)),
+    queue = QueueManager(ctx, MemoryStore(SimulatedDisk()), QueueConfig(hold_domains=("dial.example",)),
                          DeliveryConfig(routes={"dial.example": Route(("127.0.0.1",), port=cport)}))
     await queue.start()
     for i in range(messages):
