@@ -1,7 +1,7 @@
 """Links, the SMTP transaction log and run bounds, from an event log.
 
 * :func:`run_bounds`: the run's (start, end);
-* :func:`link_periods`, :func:`down_periods`: each link's up/down periods;
+* :func:`link_periods`: each link's up/down periods;
 * :func:`smtp_transactions`: one entry per server-side connection.
 
 Pure functions of the log; :class:`sim.evidence.model.Evidence` holds the
@@ -58,12 +58,6 @@ def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
             state, t0 = s, t
         out.append(LinkPeriod(host, link, state, t0, max(end, t0)))
     return out
-
-
-def down_periods(events: list[E.Event], host: str) -> list[tuple[float, float]]:
-    """(start, end) of every period when a link of ``host`` was down."""
-    return [(p.start, p.end) for p in link_periods(events)
-            if p.host == host and p.state == "down"]
 
 
 @dataclass
