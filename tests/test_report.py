@@ -308,3 +308,12 @@ def test_judging_and_rendering_fold_the_log_once(monkeypatch):
     rep = build_report(run_log())
     assert len(rep.verdict.guarantees) == 4
     assert calls == {"lifecycles": 1, "outcomes": 1}
+
+
+def test_guarantee_result_in_one_word(demo_report):
+    g = {x.id: x for x in demo_report.verdict.guarantees}
+    assert g["conservation"].result == "fail" and g["bounce-dsn"].result == "pass"
+    L = LogBuilder("nothing-happens")
+    L.expect("mx-fallback", primary=MX1, secondary=MX2)
+    [nothing] = build_report(L.end(10)).verdict.guarantees
+    assert (nothing.status, nothing.decided, nothing.result) == ("fail", False, "undecided")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
               f"({format_duration(result.sim_time)} simulated, {result.wall_time:.2f} s)")
         for cname, g in zip(v.case_names(), v.guarantees):
             print(f"  {'ok  ' if g.met else 'FAIL'} {cname}: expected {g.expected}, "
-                  f"{g.outcome}: {' '.join(g.detail.split())[:100]}")
+                  f"{g.result}: {' '.join(g.detail.split())[:100]}")
     if args.junit:
         junit_xml(results).write(args.junit, encoding="utf-8", xml_declaration=True)
     if any(r is None for _, r in results):

@@ -72,7 +72,7 @@ def summary(result: RunResult) -> str:
              "recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items())]
     rows = [("guarantee", "expected", "result", "met", "detail")]
     for g in v.guarantees:
-        rows.append((g.id, g.expected, g.outcome, "yes" if g.met else "NO", _short(g.detail)))
+        rows.append((g.id, g.expected, g.result, "yes" if g.met else "NO", _short(g.detail)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])

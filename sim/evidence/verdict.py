@@ -40,7 +40,7 @@ class GuaranteeResult:
     counterexamples: tuple[dict[str, Any], ...] = ()
 
     @property
-    def outcome(self) -> str:
+    def result(self) -> str:
         """The check's result in one word: pass, fail or undecided."""
         return self.status if self.decided else "undecided"
 
