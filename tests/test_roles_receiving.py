@@ -13,7 +13,7 @@ from mta.policy import (ConnectAllowList, DnsblZone, HeloFqdnStage, RecipientLim
                         SizeLimit, Stage)
 from mta.roles import (ROLES, BackupMx, CustomerMailServer, IspOutbound, PrimaryMx, QueueingServer,
                        RoleError, SmartHost)
-from test_server_support import replies, run_loopback
+from helpers.server import replies, run_loopback
 
 NON_RELAYING = {
     "primary_mx": PrimaryMx(hostname="mx1.example.net", local_domains=("example.net",)),

@@ -13,7 +13,7 @@ from mta.events import (ConnectionClosed, ConnectionOpened, DeliveredToMailbox,
 from mta.policy import PolicyChain, RelayControl, SizeLimit
 from mta.roles import CustomerMailServer, PrimaryMx, SmartHost
 from mta.smtp.server import ServerConfig, SmtpServer
-from test_server_support import RawClient, replies, run_loopback
+from helpers.server import RawClient, replies, run_loopback
 
 CUSTOMER = CustomerMailServer(
     hostname="mail.customer.example", local_domains=("customer.example",),

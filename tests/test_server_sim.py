@@ -19,7 +19,7 @@ from sim.world.network import LinkSpec
 from sim.world.schedules import Outages
 from sim.world.core import World
 from test_roles_receiving import NON_RELAYING, run_probe
-from test_server_support import build_server
+from helpers.server import build_server
 
 MX_IP, STRANGER_IP, FEED_IP = "192.0.2.10", "203.0.113.9", "198.51.100.7"
 SOA = "@ 3600 IN SOA ns.{o}. hostmaster.{o}. 1 3600 600 86400 60\n"

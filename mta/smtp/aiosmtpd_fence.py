@@ -1,26 +1,50 @@
-"""aiosmtpd's ``SMTP.__init__`` without per-connection introspection.
+"""Every private detail of aiosmtpd 1.4.6 the receiving server relies on.
 
-aiosmtpd 1.4.6 builds four lookup tables in ``SMTP.__init__``, that is on
-every connection: AUTH mechanisms (``inspect.getmembers`` of the protocol
-and of the handler), handler hooks (``dir(handler)``), the EHLO hook's
-calling convention (``inspect.signature``) and SMTP commands
-(``dir(self)``).  Walking every attribute of both objects that way costs
-more than the rest of the constructor and about 6-10% of a whole simulated
-session.  The *names* in those tables depend only on the two classes, so
-:class:`FastInitSMTP` finds them once per (protocol class, handler class)
-and then only binds them with ``getattr`` for each new connection: the
-tables hold the same keys, in the same order, with methods bound to the
-same instances as aiosmtpd's (tests/test_server_init_cache.py compares
-them, and every other attribute, with aiosmtpd's own constructor).
+aiosmtpd (pinned in pyproject.toml) is the base of the receiving server, but
+its ``SMTP`` class offers no public hooks for what the server changes: the
+command loop, the idle timer, the end of a transaction, the method tables.
+This module is the only one that names an aiosmtpd attribute starting with
+``_`` (tests/test_server_pins.py greps for others, and checks every detail
+listed in :data:`PRIVATE_DETAILS`, failing with its name if an upgrade
+moves it).  :class:`FencedSMTP` turns those details into public methods:
 
-The names are cached only when they cannot differ between instances: both
-classes use the default ``__dir__`` and neither instance has an attribute of
-its own named ``auth_*``, ``handle_*`` or ``smtp_*``; anything else takes
-aiosmtpd's path every time.
+* ``_handle_client`` (aiosmtpd's command loop) runs :meth:`FencedSMTP.serve`;
+* ``_set_post_data_state`` (a transaction ends: after DATA, RSET, HELO, a
+  new connection) calls :meth:`FencedSMTP.on_transaction_reset`;
+* ``_reset_timeout`` keeps one idle timer armed and moves its deadline
+  (:meth:`FencedSMTP.restart_idle_timer`); ``_timeout_cb`` calls
+  :meth:`FencedSMTP.on_idle_timeout` before aiosmtpd closes;
+* ``_reader``/``_writer``, ``_smtp_methods``, ``_auth_methods``,
+  ``_auth_require_tls``/``_tls_protocol``, ``_set_rset_state`` and
+  ``_set_post_data_state`` are reached through :attr:`~FencedSMTP.reader`,
+  :attr:`~FencedSMTP.writer`, :meth:`~FencedSMTP.command_method`,
+  :meth:`~FencedSMTP.offered_auth`, :meth:`~FencedSMTP.reset_transaction`
+  and :meth:`~FencedSMTP.end_transaction`;
+* :func:`isolate_command_limits` keeps aiosmtpd's constructor off the
+  class-level ``command_size_limits`` dict (shared by every server in the
+  process) and sizes the line reader.
+
+The constructor skips aiosmtpd's per-connection introspection: aiosmtpd
+1.4.6 builds four lookup tables in ``SMTP.__init__``, that is on every
+connection: AUTH mechanisms (``inspect.getmembers`` of the protocol and of
+the handler), handler hooks (``dir(handler)``), the EHLO hook's calling
+convention (``inspect.signature``) and SMTP commands (``dir(self)``).
+Walking every attribute of both objects that way costs more than the rest
+of the constructor and about 6-10% of a whole simulated session.  The
+*names* in those tables depend only on the two classes, so the names are
+found once per (protocol class, handler class) and then only bound with
+``getattr`` for each new connection: the tables hold the same keys, in the
+same order, with methods bound to the same instances as aiosmtpd's
+(tests/test_server_fence.py compares them, and every other attribute, with
+aiosmtpd's own constructor).  The names are cached only when they cannot
+differ between instances: both classes use the default ``__dir__`` and
+neither instance has an attribute of its own named ``auth_*``, ``handle_*``
+or ``smtp_*``; anything else takes aiosmtpd's path every time.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import socket
@@ -36,6 +60,64 @@ from aiosmtpd.smtp import (CALL_LIMIT_DEFAULT, DATA_SIZE_DEFAULT, SMTP, AuthCall
 log = logging.getLogger("mail.log")   # aiosmtpd's logger, for the same AUTH line
 
 _PREFIXES = ("auth_", "handle_", "smtp_")
+
+#: What this module relies on, as (aiosmtpd member, text its source must
+#: contain): each is a behaviour of aiosmtpd 1.4.6 that FencedSMTP builds on.
+#: tests/test_server_pins.py checks every entry and names the one that moved.
+PRIVATE_DETAILS: tuple[tuple[str, str], ...] = (
+    ("SMTP.__init__", "self.command_size_limits.clear()"),   # why isolate_command_limits
+    ("SMTP.__init__", "limit=self.line_length_limit"),       # the reader's line limit
+    ("SMTP.__init__", "self._smtp_methods"),
+    ("SMTP.__init__", "self._auth_methods"),
+    ("SMTP.__init__", "self._auth_require_tls"),
+    ("SMTP.__init__", "self._tls_protocol"),
+    ("SMTP.__init__", "self._timeout_duration = timeout"),
+    ("SMTP.__init__", "self._timeout_handle = None"),
+    ("SMTP.connection_made", "self._set_rset_state()"),     # a new connection resets
+    ("SMTP.connection_made", "self._reset_timeout()"),
+    ("SMTP.connection_made", "self._handle_client()"),      # the command loop task
+    ("SMTP.connection_lost", "self._timeout_handle.cancel()"),
+    ("SMTP._set_rset_state", "self._set_post_data_state()"),  # RSET/HELO end a transaction
+    ("SMTP._set_post_data_state", "self.envelope = self._create_envelope()"),
+    ("SMTP._cb_client_connected", "self._reader = reader"),
+    ("SMTP._cb_client_connected", "self._writer = writer"),
+    ("SMTP._timeout_cb", "self.transport.close()"),
+    ("SMTP.smtp_RSET", "self._set_rset_state()"),
+    ("SMTP.smtp_AUTH", "self._auth_methods"),
+    ("SMTP.smtp_AUTH", "self.session.authenticated = True"),
+)
+
+# Cheap enough for import time (the source needles are the pin test's job):
+# a renamed method would otherwise be silently never called.
+for _name in ("_handle_client", "_reset_timeout", "_timeout_cb", "_set_post_data_state",
+              "_set_rset_state", "_cb_client_connected"):
+    if not callable(getattr(SMTP, _name, None)):  # pragma: no cover
+        raise ImportError(f"aiosmtpd.smtp.SMTP.{_name} is gone: mta.smtp.aiosmtpd_fence overrides it")
+
+
+def missing_details() -> list[str]:
+    """The entries of :data:`PRIVATE_DETAILS` this aiosmtpd no longer has."""
+    missing = []
+    for where, needle in PRIVATE_DETAILS:
+        member = getattr(SMTP, where.split(".", 1)[1], None)
+        if member is None or needle not in inspect.getsource(member):
+            missing.append(f"{where}: {needle}")
+    if not isinstance(SMTP.__dict__.get("command_size_limits"), collections.defaultdict):
+        missing.append("SMTP.command_size_limits: a class-level defaultdict")
+    return missing
+
+
+def isolate_command_limits(smtp: SMTP, command_size_limit: int, line_length_limit: int) -> None:
+    """Give ``smtp`` its own command limits; call before ``SMTP.__init__``.
+
+    aiosmtpd keeps ``command_size_limits`` on the class, shared by every
+    server in the process, and its constructor clears it (and its EHLO grows
+    MAIL's entry): an instance dict takes those writes instead.  The stream
+    reader is built with ``line_length_limit``, which must fit the longest
+    command accepted."""
+    smtp.command_size_limit = command_size_limit
+    smtp.command_size_limits = collections.defaultdict(lambda: command_size_limit)
+    smtp.line_length_limit = line_length_limit
 
 
 @dataclass(frozen=True)
@@ -96,8 +178,9 @@ def method_names(smtp: SMTP, handler: Any) -> MethodNames:
     return names
 
 
-class FastInitSMTP(SMTP):
-    """``aiosmtpd.smtp.SMTP`` whose constructor reuses per-class method names.
+class FencedSMTP(SMTP):
+    """``aiosmtpd.smtp.SMTP`` behind public methods, built without per-connection
+    introspection (see the module docstring).
 
     The constructor is aiosmtpd 1.4.6's, statement for statement, except
     where it builds ``_auth_methods``, ``_handle_hooks``, ``_ehlo_hook_ver``
@@ -223,3 +306,91 @@ class FastInitSMTP(SMTP):
                 )
             else:
                 raise TypeError("command_call_limit must be int or Dict[str, int]")
+
+    # -- the public face of aiosmtpd's privates ------------------------------
+    # Set on the first restart_idle_timer (from connection_made), so the
+    # constructor's attributes stay exactly aiosmtpd's.
+    _idle_deadline = 0.0       # loop time the connection times out
+    _idle_armed = 0.0          # loop time the armed timer fires
+
+    @property
+    def reader(self) -> asyncio.StreamReader:
+        """The connection's stream reader (bytes from the client)."""
+        return self._reader
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        """The connection's stream writer."""
+        return self._writer
+
+    def command_method(self, verb: str) -> Callable[[str | None], Any] | None:
+        """The bound ``smtp_<VERB>`` method, or None for an unknown verb."""
+        return self._smtp_methods.get(verb)
+
+    def offered_auth(self) -> list[str]:
+        """AUTH mechanisms to advertise now (none while TLS is required and absent)."""
+        if self._auth_require_tls and not self._tls_protocol:
+            return []
+        return sorted(self._auth_methods)
+
+    def reset_transaction(self) -> None:
+        """Drop the mail transaction (envelope), keeping the greeting (RSET, HELO)."""
+        self._set_rset_state()
+
+    def end_transaction(self) -> None:
+        """Start a new envelope after DATA's final reply."""
+        self._set_post_data_state()
+
+    async def serve(self) -> None:
+        """The command loop of one connection (aiosmtpd's ``_handle_client``)."""
+        await super()._handle_client()
+
+    def on_transaction_reset(self) -> None:
+        """Called whenever aiosmtpd starts a new envelope."""
+
+    def on_idle_timeout(self) -> None:
+        """Called when the idle timeout fires, before the connection closes."""
+
+    def restart_idle_timer(self, duration: float | None = None) -> None:
+        """Move the idle deadline ``duration`` (default: the idle timeout)
+        from now.
+
+        aiosmtpd cancels its timer and schedules a new one here, and this
+        runs for every command and every DATA line (RFC 5321 §4.5.3.2: the
+        timeout is per block).  Here one timer stays armed and only the
+        deadline moves: when the timer fires before the deadline it re-arms
+        for the rest, so the connection still times out exactly
+        ``duration`` after the last activity."""
+        loop = self.loop
+        deadline = loop.time() + (duration or self._timeout_duration)
+        self._idle_deadline = deadline
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or deadline < self._idle_armed:
+            if handle is not None:
+                handle.cancel()
+            self._idle_armed = deadline
+            self._timeout_handle = loop.call_at(deadline, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: time out, or re-arm if activity moved the deadline."""
+        deadline = self._idle_deadline
+        if self.loop.time() < deadline:
+            self._idle_armed = deadline
+            self._timeout_handle = self.loop.call_at(deadline, self._idle_check)
+            return
+        self._timeout_cb()
+
+    # -- aiosmtpd's private methods, routed to the public ones above ----------
+    async def _handle_client(self) -> None:
+        await self.serve()
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()
+        self.on_transaction_reset()
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        self.restart_idle_timer(duration)
+
+    def _timeout_cb(self) -> None:
+        self.on_idle_timeout()
+        super()._timeout_cb()

@@ -4,15 +4,11 @@
 a :class:`~mta.policy.PolicyChain`, a :class:`ServerConfig` and the
 :class:`~mta.interfaces.MessageSink` that takes accepted mail.  Each
 connection gets a :class:`~mta.smtp.session.ReceivingSMTP` (an aiosmtpd
-``SMTP`` subclass: what it changes in aiosmtpd is listed there) and the
-shared :class:`~mta.smtp.handler.PolicyHandler`, whose aiosmtpd hooks run
-the chain.
-
-The parts live in their own modules: :mod:`mta.smtp.session` (the
-connection), :mod:`mta.smtp.handler` (the hooks), :mod:`mta.smtp.data`
-(DATA under a size limit), :mod:`mta.smtp.replies` (reply texts) and
-:mod:`mta.smtp.init_cache` (aiosmtpd's constructor without per-connection
-introspection).  Their public names are importable from here as before.
+``SMTP`` subclass: what it changes in aiosmtpd is listed there), which
+consults the pure rules of :mod:`mta.smtp.rules` and
+:mod:`mta.smtp.transaction` and asks the chain for every decision.  The
+aiosmtpd handler is :class:`~mta.smtp.replies.ReplyHooks`, which only gives
+reply texts.
 """
 from __future__ import annotations
 
@@ -20,27 +16,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from mta.context import HostContext
-from mta.smtp.data import DataReader
-from mta.ondemand.etrn import EtrnPolicy
-from mta.interfaces import MessageSink, ReleaseTarget
-from mta.policy import PolicyChain
-from mta.smtp.handler import RECIPIENT_OVERSHOOT_LIMIT, PolicyHandler
-from mta.smtp.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_BYE,
-                         R_DATA_SYNTAX, R_HEADER_AS_COMMAND, R_LINE_TOO_LONG, R_MAIL_SYNTAX,
-                         R_NEED_MAIL, R_NEED_RCPT, R_NESTED_MAIL, R_NOT_ASCII, R_NUL,
-                         R_QUEUE_ERROR, R_RCPT_SYNTAX, R_SEND_HELO, R_START_DATA, R_UNKNOWN,
-                         R_VRFY)
-from mta.smtp.session import FORBIDDEN_COMMANDS, ReceivingSMTP
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
-__all__ = [
-    "SmtpServer", "ServerConfig", "ReceivingSMTP", "PolicyHandler", "DataReader",
-    "FORBIDDEN_COMMANDS", "RECIPIENT_OVERSHOOT_LIMIT",
-    "R_AUTH_DISABLED", "R_AUTH_IN_TRANSACTION", "R_BAD_SYNTAX", "R_BYE", "R_DATA_SYNTAX",
-    "R_HEADER_AS_COMMAND", "R_LINE_TOO_LONG", "R_MAIL_SYNTAX", "R_NEED_MAIL", "R_NEED_RCPT",
-    "R_NESTED_MAIL", "R_NOT_ASCII", "R_NUL", "R_QUEUE_ERROR", "R_RCPT_SYNTAX", "R_SEND_HELO",
-    "R_START_DATA", "R_UNKNOWN", "R_VRFY",
-]
+from mta.context import HostContext
+from mta.interfaces import MessageSink, ReleaseTarget
+from mta.ondemand.etrn import EtrnPolicy
+from mta.policy import PolicyChain
+from mta.smtp.replies import ReplyHooks
+from mta.smtp.session import ReceivingSMTP
 
 
 @dataclass
@@ -73,6 +56,21 @@ class ServerConfig:
         if self.hard_error_limit < 1:
             raise ValueError("hard_error_limit must be at least 1")
 
+    def authenticator(self) -> Any:
+        """aiosmtpd's ``authenticator`` checking ``users``, or None (AUTH off)."""
+        users = self.users
+        if users is None:
+            return None
+
+        def check(server: Any, session: Any, envelope: Any, mechanism: str,
+                  data: Any) -> AuthResult:
+            if isinstance(data, LoginPassword):
+                user = data.login.decode("utf-8", "replace")
+                if users.get(user) == data.password.decode("utf-8", "replace"):
+                    return AuthResult(success=True, auth_data=data)
+            return AuthResult(success=False, handled=False)
+        return check
+
 
 class SmtpServer:
     """A listening SMTP server: one per role instance and port."""
@@ -85,7 +83,7 @@ class SmtpServer:
         self.sink = sink
         self.config = config or ServerConfig()
         self.release = release
-        self.handler = PolicyHandler(self)
+        self.handler = ReplyHooks()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connections: list["ReceivingSMTP"] = []   # live ones
         self.data_peak = 0    # most DATA octets any connection held at once
