@@ -72,7 +72,7 @@ PRIVATE_DETAILS: tuple[tuple[str, str], ...] = (
     ("SMTP.__init__", "self._auth_require_tls"),
     ("SMTP.__init__", "self._tls_protocol"),
     ("SMTP.__init__", "self._timeout_duration = timeout"),
-    ("SMTP.__init__", "self._timeout_handle = None"),
+    ("SMTP.__init__", "self._timeout_handle: Optional[asyncio.TimerHandle] = None"),
     ("SMTP.connection_made", "self._set_rset_state()"),     # a new connection resets
     ("SMTP.connection_made", "self._reset_timeout()"),
     ("SMTP.connection_made", "self._handle_client()"),      # the command loop task
