@@ -19,9 +19,8 @@ what they answer.  Each rule cites where it comes from:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from mta.smtp import replies as R
 
@@ -38,8 +37,7 @@ SIZE_PARAMETER_OCTETS = 26
 RECIPIENT_OVERSHOOT_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One command line, split: ``verb`` upper-cased, ``arg`` None when empty."""
 
     verb: str
@@ -93,8 +91,7 @@ class Need(Enum):
     AUTH_ENABLED = "auth-enabled"  # the server has users
 
 
-@dataclass(frozen=True)
-class SessionState:
+class SessionState(NamedTuple):
     """What the order rules look at."""
 
     greeted: bool = False
@@ -174,8 +171,7 @@ def split_reply(status: str) -> tuple[int, str]:
     return code, "\n".join(line[4:] for line in lines)
 
 
-@dataclass(frozen=True)
-class ErrorCount:
+class ErrorCount(NamedTuple):
     """Client errors so far against Postfix's hard error limit.
 
     A reply of 400 or more counts, unless it was forgiven (a recipient

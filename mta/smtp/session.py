@@ -61,6 +61,7 @@ class ReceivingSMTP(FencedSMTP):
         self.overshoot = 0         # RCPTs refused for the recipient limit so far
         self._closed_logged = False
         self.data_peak = 0      # most DATA bytes held at once (tests read it)
+        self._size_offered = bool(server.chain.max_message_size)   # EHLO says SIZE
         super().__init__(
             server.handler, hostname=server.ctx.hostname, ident="ESMTP",
             data_size_limit=server.chain.max_message_size, timeout=cfg.idle_timeout,
@@ -230,7 +231,7 @@ class ReceivingSMTP(FencedSMTP):
         self._cur_cmd, self._cur_arg = logged_verb_and_argument(line)
         command = screen_line(line, base_limit=self.command_size_limit,
                               extended=bool(self.session.extended_smtp),
-                              size_offered=bool(self.server.chain.max_message_size))
+                              size_offered=self._size_offered)
         if isinstance(command, str):
             return await self.push(command)
         verb = command.verb
