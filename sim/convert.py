@@ -1,18 +1,41 @@
-"""From a validated scenario to the simulated world's objects.
+"""From a validated scenario to the configurations components are built from.
 
-Pure conversions, no running: link schedules and link specs for
-:mod:`sim.world.network`, resolver options for :mod:`sim.world.dns`, retry schedules for
-:mod:`mta.retry.presets`.  The runner (:mod:`sim.runner`) assembles them.
+Every pure scenario-to-component conversion lives here, and nothing else:
+link schedules and link specs for :mod:`sim.world.network`, resolver options
+for :mod:`sim.world.dns`, retry schedules for :mod:`mta.retry.presets`,
+receiving-role configurations for :mod:`mta.roles` and routes for
+:mod:`mta.delivery`.  Nothing here runs or starts anything.
+
+Validation (:mod:`sim.scenario.loader`) calls :func:`role_config` to ask the
+components whether a role's settings can work; the wiring
+(:mod:`sim.wiring`) builds the world from the same conversions, so what
+validates is exactly what runs.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+from mta import roles as mroles
+from mta.delivery.client import Route
+from mta.policy import DnsblZone
+from mta.retry.presets import preset
+from sim.scenario import roles as sr
+from sim.scenario import schema as s
+from sim.scenario import traffic as st
+from sim.scenario.roles import Retry
 from sim.world.network import LinkSpec
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
-from sim.scenario import schema as s
-from sim.scenario.roles import Retry
 
+
+class Unsupported(ValueError):
+    """A valid scenario asks for something no component implements yet; the
+    message names the key path and the missing module."""
+
+
+# --------------------------------------------------------------------------
+# Hosts, links, DNS
+# --------------------------------------------------------------------------
 
 def link_schedule(spec: Any) -> LinkSchedule:
     """The :mod:`sim.world.schedules` object for a scenario schedule."""
@@ -44,23 +67,140 @@ def link_spec(host: s.Host) -> LinkSpec:
     )
 
 
+def initially_up(host: s.Host) -> bool:
+    return link_schedule(host.link.schedule).initial_up
+
+
 def resolver_options(dns: s.Dns) -> dict[str, Any]:
     """Keyword arguments for ``World.set_zones`` / ``SimResolver``."""
     return {"latency": dns.latency,
             "outages": [(o.start, o.end, o.mode) for o in dns.outages]}
 
 
-def retry_schedule(retry: Retry) -> Any:
-    """An :class:`mta.retry.presets.RetrySchedule` for a scenario retry setting:
-    the named preset with the scenario's overrides applied."""
-    from mta.retry.presets import preset
+# --------------------------------------------------------------------------
+# Retry
+# --------------------------------------------------------------------------
 
+def retry_schedule(retry: Retry) -> Any:
+    """An :class:`mta.retry.base.RetrySchedule` for a scenario retry setting:
+    the named preset with the scenario's overrides applied."""
     return preset(retry.preset, **retry.overrides())
 
 
-def domain_lifetimes(retry: Retry) -> dict[str, float]:
-    return dict(retry.lifetimes)
+def host_retry(sc: s.Scenario) -> dict[str, tuple[Any, dict[str, float]]]:
+    """Each queueing host's retry schedule and per-domain lifetimes: its
+    first role's, or else its first sender's (the rule the wiring follows
+    when it gives each host one queue)."""
+    out: dict[str, tuple[Any, dict[str, float]]] = {}
+    for role in sc.roles:
+        if role.host not in out:
+            out[role.host] = (retry_schedule(role.retry), dict(role.retry.lifetimes))
+    for a in sc.traffic:
+        if isinstance(a, st.Sender) and a.host not in out:
+            out[a.host] = (retry_schedule(a.retry), dict(a.retry.lifetimes))
+    return out
 
 
-def initially_up(host: s.Host) -> bool:
-    return link_schedule(host.link.schedule).initial_up
+# --------------------------------------------------------------------------
+# Receiving roles
+# --------------------------------------------------------------------------
+
+#: Scenario settings whose component is not part of mxsim yet -> its module.
+MISSING = {
+    "greylisting": "mta.policy.greylist",
+    "virus_scan": "mta.policy.virus",
+    "spam": "mta.policy.spam",
+    "pop_before_smtp": "mta.policy.popbeforesmtp",
+    "sender_domains": "mta.policy.sender",
+    "blocked_attachments": "mta.policy.attachments",
+}
+
+
+def check_supported(role: Any, where: str) -> None:
+    """Raise :class:`Unsupported` for a setting whose component does not
+    exist: a run never pretends a feature it does not have."""
+    wanted = []
+    if getattr(role, "greylisting", None) is not None and role.greylisting.enabled:
+        wanted.append("greylisting")
+    if getattr(role, "virus_scan", False):
+        wanted.append("virus_scan")
+    if getattr(role, "spam", None) is not None and role.spam.enabled:
+        wanted.append("spam")
+    for key in ("pop_before_smtp", "sender_domains", "blocked_attachments"):
+        if getattr(role, key, None):
+            wanted.append(key)
+    for key in wanted:
+        if importlib.util.find_spec(MISSING[key]) is None:
+            raise Unsupported(
+                f"{where}.{key}: this run needs {MISSING[key]}, which is not part of mxsim "
+                f"yet; switch the setting off to run the rest of the scenario")
+
+
+def _common(role: sr.RoleBase) -> dict[str, Any]:
+    kw: dict[str, Any] = dict(
+        hostname=role.host,
+        trusted_networks=tuple(role.trusted_networks),
+        allowlist=tuple(role.allow_list) if role.allow_list is not None else None,
+        blocklist=tuple(role.blocklist),
+        dnsbl=tuple(DnsblZone(zone=d.zone, codes=tuple(d.codes), fail=d.fail)
+                    for d in role.dnsbl),
+    )
+    if role.size_limit is not None:
+        kw["max_message_size"] = role.size_limit
+    if role.recipient_limit is not None:
+        kw["max_recipients"] = role.recipient_limit.limit
+        kw["recipient_limit_mode"] = role.recipient_limit.behaviour
+    return kw
+
+
+def _exchanger(role: sr.Exchanger) -> dict[str, Any]:
+    kw = dict(relay_domains=tuple(role.relay_domains),
+              relay_recipients=tuple(role.valid_recipients)
+              if role.valid_recipients is not None else None,
+              etrn=role.etrn is not None and role.etrn.enabled,
+              finger=role.finger is not None and role.finger.enabled)
+    if role.etrn is not None and role.etrn.allowed:
+        kw["etrn_clients"] = tuple(role.etrn.allowed)
+    if role.finger is not None:
+        kw["finger_port"] = role.finger.port
+    return kw
+
+
+def role_config(role: Any) -> mroles.ReceivingRole:
+    """The :mod:`mta.roles` configuration for a scenario role (first port).
+
+    Raises :class:`mta.roles.RoleError` (or ``ValueError``) when the
+    component refuses the settings."""
+    kw = _common(role)
+    if isinstance(role, sr.PrimaryMx):
+        return mroles.PrimaryMx(local_domains=tuple(role.local_domains),
+                                local_recipients=tuple(role.valid_recipients)
+                                if role.valid_recipients is not None else None, **kw)
+    if isinstance(role, sr.QueueingServer):
+        return mroles.QueueingServer(**_exchanger(role), **kw)
+    if isinstance(role, sr.SecondaryMx):
+        return mroles.BackupMx(**_exchanger(role), **kw)
+    if isinstance(role, sr.CustomerServer):
+        return mroles.CustomerMailServer(local_domains=tuple(role.local_domains),
+                                         mailboxes=tuple(role.valid_recipients), **kw)
+    if isinstance(role, sr.SmartHost):
+        return mroles.SmartHost(require_fqdn_helo=role.require_fqdn, **kw)
+    if isinstance(role, sr.IspOutbound):
+        return mroles.IspOutbound(untrusted_networks=tuple(role.refuse_servers), **kw)
+    if isinstance(role, sr.SmtpFeed):
+        return mroles.BackupMx(relay_domains=tuple(role.client_domains), **kw)
+    if isinstance(role, sr.Relay):
+        users = dict(role.auth.users) if role.auth is not None else None
+        return mroles.ReceivingRole(users=users, allow_auth_relay=users is not None, **kw)
+    raise TypeError(f"unknown role {role!r}")
+
+
+def route(nexthop: str) -> Route:
+    """``[host]`` (no MX lookup), ``host`` (MX lookup) or either with ``:port``."""
+    port = None
+    if nexthop.rsplit(":", 1)[-1].isdigit() and ":" in nexthop:
+        nexthop, _, p = nexthop.rpartition(":")
+        port = int(p)
+    if nexthop.startswith("[") and nexthop.endswith("]"):
+        return Route(hosts=(nexthop[1:-1],), port=port, mx=False)
+    return Route(hosts=(nexthop,), port=port, mx=True)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from sim.runner import RunnerError, RunResult, run_scenario
+from sim.pipeline import RunResult, run_scenario
+from sim.runner import RunnerError
 from sim.scenario.loader import ScenarioError, load_scenario
 
 REPORTS = Path("reports")

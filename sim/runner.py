@@ -1,110 +1,89 @@
-"""Run a scenario: build the world, run it to ``duration``, judge it.
+"""Run stage: a validated scenario in, the event log of its world out.
 
-:func:`run_scenario` is what ``mxsim run``, ``mxsim check`` and the pytest
-plugin call.  It builds a :class:`~sim.world.core.World` from a validated
-scenario (hosts and links, zones, roles wired to the mta components, traffic
-actors), runs it in fixed slices of simulated time (the same slices whether
-or not anyone watches, so the log never depends on the terminal), writes
-``events.jsonl`` and the evidence layer's verdict and report into the out
-folder, and returns a :class:`RunResult`.
+:func:`run` builds a :class:`~sim.world.core.World` for the scenario, writes
+the expectations into the log right after ``RunStarted`` (so a report can
+be rebuilt from the log alone), wires the components and actors
+(:mod:`sim.wiring`), and runs it in fixed slices of simulated time: the same
+slices whether or not anyone watches, so the log never depends on the
+terminal.  Judging and writing are later stages (:mod:`sim.pipeline`).
 
-The run is a pure function of the scenario and the seed: every random
-source is derived from the seed by name, and nothing reads the wall clock
-except the wall-time figure reported to the user (never logged).
+The run is a pure function of the scenario, the expectations and the seed:
+every random source is derived from the seed by name, and nothing reads the
+wall clock except the wall-time figure reported to the user (never logged).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from mta import events as ev
-from sim.world.loop import SimulationError
+from sim.convert import Unsupported
 from sim.scenario.schema import Scenario
+from sim.wiring import WiringError, wire
+from sim.world.core import World
+from sim.world.loop import SimulationError
 
 #: Simulated time is advanced in this many equal slices (progress updates).
 SLICES = 200
+#: The ``host`` of the events the runner itself writes (expectations).
 RUNNER_HOST = "mxsim"
-
-
-class RunnerError(Exception):
-    """The scenario is valid but cannot be run here (a component it needs is
-    missing, or the world refused it); the message says what and why."""
-
-
-@dataclass
-class Expectation:
-    """One expectation and what the run showed."""
-
-    guarantee: str
-    expected: str
-    status: str            # the check's result: pass (held) or fail
-    detail: str
-    decided: bool
-    met: bool
-    counterexamples: list[dict[str, Any]] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunResult:
-    """What one run produced."""
-
-    scenario: Scenario
-    seed: int
-    out: Path | None
-    events: list[ev.Event]
-    expectations: list[Expectation]
-    counts: dict[str, int]
-    sim_time: float
-    wall_time: float
-    verdict: dict[str, Any]
-    files: list[Path] = field(default_factory=list)
-
-    @property
-    def met(self) -> bool:
-        return all(e.met for e in self.expectations)
-
-    def in_flight(self) -> int:
-        """Recipients still queued at the end of the run."""
-        return int(self.counts.get("queued", 0))
-
 
 Progress = Callable[[float, float, int], None]   # (now, duration, in flight)
 
 
-class ObservedSink(ev.MemorySink):
-    """The run's event sink: keeps every event and tells listeners about
-    link changes (the dial-up customer acts on its link coming up)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.on_link_up: dict[str, list[Callable[[], None]]] = {}
-
-    def emit(self, event: ev.Event) -> None:
-        super().emit(event)
-        if isinstance(event, ev.LinkUp):
-            for callback in self.on_link_up.get(event.host, ()):
-                callback()
+class RunnerError(Exception):
+    """The scenario is valid but cannot be run here (a component it needs is
+    missing, the components refused it, or component code failed); the
+    message says what and why."""
 
 
-def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | None = None,
-                 progress: Progress | None = None, write: bool = True) -> RunResult:
-    """Run ``sc`` (with ``seed`` instead of the file's, if given) and judge it.
+@dataclass(frozen=True)
+class Planned:
+    """One expectation as it goes into the log: ``params`` are complete."""
 
-    Writes ``events.jsonl``, ``verdict.json``, ``report.md`` and
-    ``report.html`` into ``out`` (default ``reports/<name>/``) unless
-    ``write`` is false.  Raises :class:`RunnerError` if the world cannot be
-    built with the components present.
+    guarantee: str
+    expected: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Run:
+    """What one run produced: its log, and how long it took."""
+
+    scenario: Scenario
+    seed: int
+    events: list[ev.Event]
+    sim_time: float
+    wall_time: float
+
+
+class PartialRun(RunnerError):
+    """Component code failed mid-run; ``events`` is the log up to then."""
+
+    def __init__(self, message: str, events: list[ev.Event]) -> None:
+        super().__init__(message)
+        self.events = events
+
+
+def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
+        progress: Progress | None = None) -> Run:
+    """Run ``sc`` with ``seed`` to its duration and return the log.
+
+    Raises :class:`RunnerError` if the world cannot be built with the
+    components present, and :class:`PartialRun` (with the log so far) if
+    component code raised during the run.
     """
-    from sim.wiring import assemble   # the wiring of roles and actors
-
-    seed = sc.seed if seed is None else int(seed)
     wall0 = time.perf_counter()   # reported to the user only, never logged
-    sink = ObservedSink()
-    built = assemble(sc, seed, sink)
-    world = built.world
+    sink = ev.MemorySink()
+    world = World(seed=seed, scenario=sc.name, sink=sink)
+    for e in expectations:
+        sink.emit(ev.GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
+                                       expected=e.expected, params=e.params))
+    try:
+        built = wire(world, sc)
+    except (WiringError, Unsupported) as exc:
+        raise RunnerError(str(exc)) from None
     step = sc.duration / SLICES
     try:
         for i in range(1, SLICES + 1):
@@ -113,42 +92,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
                 progress(world.now(), sc.duration, built.in_flight())
         world.finish()
     except SimulationError as exc:
-        # A component raised: the run proves nothing.  Keep the log for
-        # debugging, and say so instead of judging it.
-        where = ""
-        if write:
-            from sim.evidence.log import write_jsonl
-            folder = Path(out) if out is not None else Path("reports") / sc.name
-            folder.mkdir(parents=True, exist_ok=True)
-            where = f"; the log so far is in {write_jsonl(sink.events, folder / 'events.jsonl')}"
-        raise RunnerError(f"component code failed at t={world.now():g} s: {exc}{where}") from None
-    events = list(sink.events)
-    wall = time.perf_counter() - wall0
-    result = RunResult(sc, seed, None, events, [], {}, sc.duration, wall, {})
-    if write:
-        result.out = Path(out) if out is not None else Path("reports") / sc.name
-        result.files, result.verdict = write_outputs(result.out, events)
-    else:
-        from sim.report.write import build_verdict
-        result.verdict = build_verdict(events)
-    result.counts = dict(result.verdict.get("counts", {}))
-    result.expectations = [
-        Expectation(g["id"], g["expected"], g["status"], g["detail"], g["decided"], g["met"],
-                    list(g.get("counterexamples", [])), dict(g.get("params", {})))
-        for g in result.verdict.get("guarantees", [])]
-    return result
-
-
-def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], dict[str, Any]]:
-    """``events.jsonl`` and the evidence layer's verdict and report.
-
-    The report is built from the log as written (read back), so that
-    ``mxsim report DIR`` later gives the very same bytes.
-    """
-    from sim.evidence.log import read_jsonl, write_jsonl
-    from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
-
-    out.mkdir(parents=True, exist_ok=True)
-    log = write_jsonl(events, out / "events.jsonl")
-    report = write_report(read_jsonl(log), out)
-    return [log] + [out / name for name in (VERDICT, REPORT_MD, REPORT_HTML)], report.verdict
+        # A component raised: the run proves nothing.
+        raise PartialRun(f"component code failed at t={world.now():g} s: {exc}",
+                         list(sink.events)) from None
+    return Run(sc, seed, list(sink.events), sc.duration, time.perf_counter() - wall0)

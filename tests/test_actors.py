@@ -21,7 +21,6 @@ from sim.actors.dialup import DialupCustomerActor
 from sim.actors.relay_probe import nmap_relay_pairs, probe_relay
 from sim.actors.spammer import SpammerActor
 from sim.world.network import LinkSpec
-from sim.runner import ObservedSink
 from sim.scenario.traffic import DialupCustomer, Spammer
 from sim.world.schedules import DialupWindows, Outages
 from sim.world.core import World
@@ -97,7 +96,7 @@ def test_nmap_pairs():
 # -- spammer ------------------------------------------------------------------------
 
 def _mx_world(mx2_link=None):
-    world = World(seed=3, scenario="actors", sink=ObservedSink())
+    world = World(seed=3, scenario="actors")
     mx1 = world.add_host("mx1.example.net", "192.0.2.10")
     mx2 = world.add_host("mx2.example.net", "192.0.2.20", link=mx2_link)
     bot = world.add_host("bot.example", "198.18.0.66")
@@ -169,8 +168,7 @@ def test_relay_probe_finds_an_open_relay_and_not_a_closed_one():
 # -- dial-up customer -----------------------------------------------------------------
 
 def _dialup_world(on_connect):
-    sink = ObservedSink()
-    world = World(seed=4, scenario="dialup", sink=sink)
+    world = World(seed=4, scenario="dialup")
     backup = world.add_host("backup.isp.example", "192.0.2.30")
     dial = world.add_host("dial.customer.example", "198.51.100.5",
                           link=LinkSpec(schedule=DialupWindows(up=900, every=4 * 3600,
@@ -196,8 +194,7 @@ def _dialup_world(on_connect):
                                           "on_connect": on_connect})
     actor = DialupCustomerActor(spec, dial.ctx, world.rng_for("actor", "d"),
                                 addresses={"backup.isp.example": "192.0.2.30"}, stop=86400)
-    sink.on_link_up.setdefault(dial.name, []).append(
-        lambda: world.spawn(dial, actor.on_link_up()))
+    world.on_link_up(dial.name, lambda: world.spawn(dial, actor.on_link_up()))
     return world, actor, customer_sink
 
 

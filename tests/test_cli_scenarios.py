@@ -106,7 +106,7 @@ def test_check_with_an_invalid_file_exits_2(tmp_path, capsys):
 
 def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
     from sim.commands.check import failure_text
-    from sim.runner import run_scenario
+    from sim.pipeline import run_scenario
     from sim.scenario.loader import load_text
 
     text = SMALL.replace("  - guarantee: conservation\n",

@@ -255,7 +255,7 @@ def test_what_if_runs_have_smaller_margins(run):
 
 @pytest.mark.slow
 def test_what_if_scenario_edits_only_what_it_names(run):
-    from sim.wiring import host_retry
+    from sim.convert import host_retry
     from sim.scenario.loader import ScenarioError
 
     ns, _, _ = run

@@ -236,7 +236,7 @@ def test_real_run_is_re_reported_byte_identically(tmp_path):
     from pathlib import Path
 
     from sim.report.write import report_dir
-    from sim.runner import run_scenario
+    from sim.pipeline import run_scenario
     from sim.scenario.loader import load_scenario
     scenario = Path(__file__).parent.parent / "scenarios" / "mx-fallback.yaml"
     result = run_scenario(load_scenario(scenario), out=tmp_path / "run")

@@ -4,9 +4,11 @@ import json
 import pytest
 
 from mta import events as ev
-from sim.runner import ObservedSink, RunnerError, run_scenario
 from sim import convert as build
-from sim.wiring import check_params
+from sim.pipeline import planned_expectations, run_scenario
+from sim.runner import RunnerError
+from sim.world.core import World
+from sim.world.network import LinkSpec
 from sim.scenario.loader import load_text
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
 from test_runner_fixtures import SMALL, WRONG
@@ -91,7 +93,7 @@ def test_missing_component_is_refused_with_the_key():
 
 def test_retry_discipline_bounds_come_from_the_presets():
     sc = load_text(SMALL.replace("rate: 8/h", "rate: 8/h, retry: exim"), "x.yaml")
-    params = check_params(sc, sc.expectations[2])
+    params = planned_expectations(sc)[2].params
     hosts = params["per_host"]
     assert hosts["mail.example.org"]["lifetime"] == 4 * 86400        # Exim's 4 d
     assert hosts["mx2.example.net"]["min_backoff"] == 300            # Postfix's 300 s
@@ -99,7 +101,7 @@ def test_retry_discipline_bounds_come_from_the_presets():
     explicit = load_text(SMALL.replace("  - guarantee: retry-discipline\n",
                                        "  - guarantee: retry-discipline\n    params: "
                                        "{min_backoff: 1, max_backoff: 2, lifetime: 3}\n"))
-    assert check_params(explicit, explicit.expectations[2]) == {
+    assert planned_expectations(explicit)[2].params == {
         "min_backoff": 1, "max_backoff": 2, "lifetime": 3}
 
 
@@ -126,11 +128,13 @@ def test_access_rules_become_link_rules():
     assert build.link_spec(sc.host("home.example")).port25 == "block"
 
 
-def test_observed_sink_calls_link_listeners():
-    sink = ObservedSink()
+def test_link_subscribers_hear_link_up_and_the_sink_only_records():
+    world = World(seed=1, scenario="links")
+    world.add_host("h", "192.0.2.1", link=LinkSpec(schedule=Outages([(10.0, 20.0), (30.0, 40.0)])))
     calls = []
-    sink.on_link_up["h"] = [lambda: calls.append(1)]
-    sink.emit(ev.LinkUp(t=1.0, host="h", link="h"))
-    sink.emit(ev.LinkDown(t=2.0, host="h", link="h"))
-    sink.emit(ev.LinkUp(t=3.0, host="other", link="other"))
-    assert calls == [1] and len(sink.events) == 3
+    world.on_link_up("h", lambda: calls.append(world.now()))
+    world.run(until=50)
+    assert calls == [20.0, 40.0]
+    # the callback ran right after the LinkUp it follows was logged
+    ups = [e.t for e in world.events if isinstance(e, ev.LinkUp)]
+    assert ups == calls and type(world.sink) is ev.MemorySink

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sim.commands.run import COUNT_KEYS, run_file
 from sim.commands.validate import scenario_files
-from sim.runner import RunResult
+from sim.pipeline import RunResult
 from sim.scenario.durations import format_duration
 
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from sim.runner import RunnerError, RunResult, run_scenario
+from sim.pipeline import RunResult, run_scenario
+from sim.runner import RunnerError
 from sim.scenario.durations import format_duration
 from sim.scenario.loader import ScenarioError, load_scenario
 

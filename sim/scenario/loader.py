@@ -104,7 +104,7 @@ def role_problems(sc: Scenario) -> list[tuple[tuple, str]]:
     """Role settings the mail components themselves refuse (mta/roles.py
     checks what can work, e.g. a mailbox outside the server's domains)."""
     from mta.roles import RoleError
-    from sim.wiring import role_config
+    from sim.convert import role_config
 
     out = []
     for i, role in enumerate(sc.roles):

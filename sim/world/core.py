@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 import simpy
 from simpy.core import StopSimulation
@@ -77,6 +77,7 @@ class World:
         self.sink = sink if sink is not None else MemorySink()
         self.resolver: Any = None
         self.hosts: dict[str, Host] = {}
+        self._link_up: dict[str, list[Callable[[], None]]] = {}
         self._stopping = False
         self.sink.emit(RunStarted(t=0.0, host="world", scenario=scenario, seed=self.seed))
 
@@ -117,6 +118,12 @@ class World:
             host.ctx.resolver = self.resolver
         return self.resolver
 
+    def on_link_up(self, host: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time ``host``'s link comes up, right after
+        the ``LinkUp`` event is logged.  Actors that react to the network
+        subscribe here, never to the log: the sink only records."""
+        self._link_up.setdefault(host, []).append(callback)
+
     def _run_schedule(self, host: Host):
         rng = self.rng_for("link", host.name)
         for when, up in host.link.spec.schedule.transitions(rng):
@@ -126,6 +133,9 @@ class World:
                 self.network.set_link_state(host, up)
                 kind = LinkUp if up else LinkDown
                 self.sink.emit(kind(t=self.env.now, host=host.name, link=host.link.name))
+                if up:
+                    for callback in self._link_up.get(host.name, ()):
+                        callback()
 
     # -- running --------------------------------------------------------------------
     def spawn(self, host: Host, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task:

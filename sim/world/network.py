@@ -29,14 +29,23 @@ import ipaddress
 import itertools
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
-from sim.world.loop import Arrival
+from sim.world.loop import Arrival, SimLoop
 from sim.world.schedules import AlwaysUp, LinkSchedule
 from sim.world.transport import SimServer, SimTransport
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sim.world.core import Host
+
+class Host(Protocol):
+    """What the network needs of a host (:class:`sim.world.core.Host` is
+    one): the network sits below the world and never imports it."""
+
+    name: str
+    ip: str
+    link: "Link"
+    loop: SimLoop
+
+    def next_port(self) -> int: ...
 
 # Linux tcp_syn_retries=6: retransmissions after 1, 2, 4, 8, 16, 32 s, then
 # a final 64 s wait before ETIMEDOUT (127 s in all).

@@ -18,10 +18,21 @@ aiosmtplib's protocol, including the pitfalls DESIGN.md lists:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sim.world.network import Connection
+
+class Connection(Protocol):
+    """What a transport needs of its connection
+    (:class:`sim.world.network.Connection` is one): the transport sits below
+    the network and never imports it."""
+
+    ends: list[Any]
+
+    def deliverable(self, side: int) -> bool: ...
+    def send(self, side: int, data: bytes) -> None: ...
+    def send_eof(self, side: int) -> None: ...
+    def send_reset(self, side: int) -> None: ...
+    def end_closed(self, side: int) -> None: ...
 
 
 class SimTransport(asyncio.Transport):
