@@ -15,7 +15,8 @@ from mta.ondemand.finger import FingerListener
 from mta.policy import PolicyChain, RelayControl
 from mta.queue import MemoryStore, QueueConfig, QueueManager
 from mta.queue.message import message_id
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 from sim.actors import generate as g
 from sim.actors.dialup import DialupCustomerActor
 from sim.actors.relay_probe import nmap_relay_pairs, probe_relay

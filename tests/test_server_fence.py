@@ -18,7 +18,8 @@ from mta.context import HostContext
 from mta.events import ConnectionOpened, MemorySink
 from mta.roles import CustomerMailServer
 from mta.smtp.aiosmtpd_fence import FencedSMTP
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 from mta.smtp.session import ReceivingSMTP
 from sim.world.core import World
 
@@ -219,3 +220,34 @@ def test_aiosmtpd_constructor_would_introspect_every_connection(monkeypatch) -> 
     transcripts, opened = _sessions(3)
     assert len(opened) == 3 and len(calls) == 6
     assert all(t[-2][1] == 250 for t in transcripts)
+
+
+def test_public_face_of_the_private_tables() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        plain = FencedSMTP(RichHandler(), hostname="h", auth_require_tls=False, loop=loop)
+        assert plain.offered_auth() == sorted(plain._auth_methods)
+        assert FencedSMTP(RichHandler(), hostname="h", auth_require_tls=True,
+                          loop=loop).offered_auth() == []     # no TLS here: nothing offered
+        assert plain.command_method("NOOP").__func__ is SMTP.smtp_NOOP
+        assert plain.command_method("XYZZY") is None
+    finally:
+        loop.close()
+
+
+def test_isolated_command_limits_leave_the_class_dict_alone() -> None:
+    before = dict(SMTP.command_size_limits)
+    loop = asyncio.new_event_loop()
+    try:
+        server = SmtpServer(HostContext("mx.example.net", sink=MemorySink()),
+                            CustomerMailServer(hostname="mx.example.net",
+                                               local_domains=("example.net",),
+                                               mailboxes=("a@example.net",)).build_chain(),
+                            None, ServerConfig(command_size_limit=2048))
+        smtp = ReceivingSMTP(server, loop)
+        assert smtp.command_size_limit == 2048 and smtp.line_length_limit >= 2048 + 28
+        assert smtp._stream_reader._limit == smtp.line_length_limit
+        assert "command_size_limits" in vars(smtp)
+    finally:
+        loop.close()
+    assert dict(SMTP.command_size_limits) == before

@@ -13,7 +13,8 @@ from aiosmtpd.smtp import SMTP
 from mta.events import ConnectionClosed, ConnectionOpened, DeliveredToMailbox
 from mta.policy import PolicyChain, RelayControl, SizeLimit
 from mta.roles import CustomerMailServer, PrimaryMx, SmartHost
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 from helpers.server import RawClient, replies, run_loopback
 
 CUSTOMER = CustomerMailServer(

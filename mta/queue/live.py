@@ -28,7 +28,8 @@ from mta.policy import PolicyChain
 from mta.queue.manager import QueueConfig, QueueManager
 from mta.queue.sqlite_store import SqliteStore
 from mta.retry.presets import preset
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 
 
 class JsonlSink:

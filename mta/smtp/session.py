@@ -21,14 +21,17 @@ aiosmtpd 1.4.6:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from mta.context import HostContext
 from mta.events import (ComponentError, ConnectionClosed, ConnectionOpened,
                         EtrnRequest, PolicyDecision, SmtpReply)
+from mta.interfaces import MessageSink, ReleaseTarget
 from mta.ondemand.etrn import etrn_reply
-from mta.policy import Facts, Outcome, Phase, prefetch
+from mta.policy import Facts, Outcome, Phase, PolicyChain, prefetch
 from mta.smtp import replies as R
 from mta.smtp.aiosmtpd_fence import FencedSMTP, isolate_command_limits
+from mta.smtp.config import ServerConfig
 from mta.smtp.data import DataReader
 from mta.smtp.rules import (FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount, SessionState,
                             ehlo_keywords, lockdown_refusal, logged_verb_and_argument, multiline,
@@ -36,14 +39,30 @@ from mta.smtp.rules import (FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCoun
 from mta.smtp.transaction import (data_refusal, mail_reply, parse_mail, parse_rcpt,
                                   rcpt_verdict, received_header, trace_block, with_protocol)
 
-if TYPE_CHECKING:   # only for annotations: mta.smtp.server imports this module
-    from mta.smtp.server import SmtpServer
+
+class Listener(Protocol):
+    """What a connection uses of its listening server
+    (:class:`mta.smtp.server.SmtpServer`, which builds the connections)."""
+
+    ctx: HostContext
+    chain: PolicyChain
+    sink: MessageSink | None
+    config: ServerConfig
+    release: ReleaseTarget | None
+    handler: object                       # the aiosmtpd handler
+    connections: list[Any]                # the live connections
+    data_peak: int
+
+    @property
+    def banner(self) -> str: ...
+
+    def emit(self, event_cls: type, **kw: Any) -> None: ...
 
 
 class ReceivingSMTP(FencedSMTP):
     """One server-side SMTP connection (see module docstring)."""
 
-    def __init__(self, server: SmtpServer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, server: Listener, loop: asyncio.AbstractEventLoop) -> None:
         cfg = server.config
         # The reader's line limit must fit the longest command we accept.
         isolate_command_limits(self, cfg.command_size_limit, max(
