@@ -10,9 +10,8 @@ from mta.addresses import parse_mailbox
 from mta.policy import Decision, Outcome
 from mta.smtp import replies as R
 from mta.smtp.rules import (COMMAND_ORDER, FORBIDDEN_COMMANDS, Command, ErrorCount, Need,
-                            SessionState, command_size_limit, ehlo_keywords, lockdown_refusal,
-                            logged_verb_and_argument, multiline, order_refusal,
-                            overshoot_forgiven, screen_line, split_reply)
+                            SessionState, ehlo_keywords, lockdown_refusal, multiline,
+                            order_refusal, overshoot_forgiven, screen_line, split_reply)
 from mta.smtp.transaction import (MailArgs, data_refusal, mail_reply, parse_mail, parse_rcpt,
                                   rcpt_verdict, received_header, trace_block, with_protocol)
 
@@ -72,20 +71,28 @@ def test_lockdown_lets_only_quit_through() -> None:
     (b"RCPT " + b"x" * 520, True, R.R_LINE_TOO_LONG),
 ])
 def test_screen_line(line: bytes, extended: bool, expected) -> None:
-    assert screen_line(line, base_limit=512, extended=extended, size_offered=True) == expected
+    assert screen_line(line, base_limit=512, extended=extended, size_offered=True)[2] == expected
+
+
+def screened(line: bytes, **kw):
+    return screen_line(line, **{"base_limit": 512, "extended": True, "size_offered": True, **kw})
 
 
 def test_size_room_only_when_size_is_offered() -> None:
-    assert command_size_limit("MAIL", 512, True, True) == 538
-    assert command_size_limit("MAIL", 512, True, False) == 512
-    assert command_size_limit("MAIL", 512, False, True) == 512
+    mail = b"MAIL " + b"x" * 531                     # 536 + CRLF: only with SIZE room
+    assert isinstance(screened(mail)[2], Command)
+    assert screened(b"MAIL " + b"x" * 532)[2] == R.R_LINE_TOO_LONG
+    assert screened(mail, size_offered=False)[2] == R.R_LINE_TOO_LONG
+    assert screened(mail, extended=False)[2] == R.R_LINE_TOO_LONG
 
 
-def test_logged_argument_hides_credentials_and_is_capped() -> None:
-    assert logged_verb_and_argument(b"auth PLAIN AGN1c3QAc2VjcmV0") == ("AUTH", "PLAIN")
-    verb, arg = logged_verb_and_argument(b"NOOP " + b"y" * 300)
+def test_logged_form_hides_credentials_and_is_capped() -> None:
+    assert screened(b"auth PLAIN AGN1c3QAc2VjcmV0")[:2] == ("AUTH", "PLAIN")
+    verb, arg, _ = screened(b"NOOP " + b"y" * 300)
     assert verb == "NOOP" and len(arg) == 200
-    assert logged_verb_and_argument(b"X" * 40)[0] == "X" * 16
+    assert screened(b"X" * 40)[0] == "X" * 16
+    assert screened(b"\tNOOP\x00")[:2] == ("\tNOOP\x00", "")     # refused lines are logged too
+    assert screened(b"\t")[2] == R.R_BAD_SYNTAX
 
 
 def test_forbidden_commands_are_headers_and_http() -> None:

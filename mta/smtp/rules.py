@@ -6,8 +6,8 @@ what they answer.  Each rule cites where it comes from:
 
 * :func:`screen_line`: what makes a command line unreadable (empty, NUL,
   8-bit, too long: RFC 5321 §4.5.3.1.4, with SIZE's 26 extra octets for
-  MAIL, RFC 1870 §3), and :data:`FORBIDDEN_COMMANDS`, Postfix's list of
-  things that are not SMTP at all;
+  MAIL, RFC 1870 §3) and how a line is logged, and
+  :data:`FORBIDDEN_COMMANDS`, Postfix's list of things that are not SMTP;
 * :data:`COMMAND_ORDER` and :func:`order_refusal`: which verb needs what
   state (RFC 5321 §4.1.4, 503 5.5.1; AUTH not inside a transaction, RFC
   4954 §4), and :func:`lockdown_refusal` (RFC 5321 §3.1: after a 554
@@ -44,41 +44,33 @@ class Command(NamedTuple):
     arg: str | None
 
 
-def command_size_limit(verb: str, base: int, extended: bool, size_offered: bool) -> int:
-    """Longest line (with CRLF) accepted for ``verb``: after EHLO that
-    advertised SIZE, MAIL may carry SIZE= (RFC 1870 §3)."""
-    if extended and size_offered and verb == "MAIL":
-        return base + SIZE_PARAMETER_OCTETS
-    return base
-
-
-def logged_verb_and_argument(line: bytes) -> tuple[str, str]:
-    """The verb and argument as the event log shows them, for any line
-    (credentials hidden, length capped)."""
-    word, _, rest = line.partition(b" ")
-    verb = word[:16].decode("ascii", "replace").upper()
-    text = rest.strip()[:200].decode("ascii", "replace")
-    if verb == "AUTH":
-        text = text.split(" ", 1)[0]          # never log credentials
-    return verb, text
-
-
 def screen_line(line: bytes, *, base_limit: int, extended: bool,
-                size_offered: bool) -> Command | str:
-    """The command on ``line`` (CRLF stripped), or the reply refusing it."""
-    if not line.strip():
-        return R.R_BAD_SYNTAX
-    if b"\x00" in line:
-        return R.R_NUL
+                size_offered: bool) -> tuple[str, str, Command | str]:
+    """``(verb, argument)`` as the event log shows them (credentials hidden,
+    length capped), then the command on ``line`` (CRLF stripped) or the
+    reply refusing it.  After an EHLO that advertised SIZE, MAIL may be
+    longer by the SIZE= parameter (RFC 1870 §3)."""
     word, _, rest = line.partition(b" ")
+    rest = rest.strip()
+    shown_verb = word[:16].decode("ascii", "replace").upper()
+    shown = rest[:200].decode("ascii", "replace")
+    if shown_verb == "AUTH":
+        shown = shown.split(" ", 1)[0]          # never log credentials
+    if not line.strip():
+        return shown_verb, shown, R.R_BAD_SYNTAX
+    if b"\x00" in line:
+        return shown_verb, shown, R.R_NUL
     try:
         verb = word.decode("ascii").upper()
-        arg = rest.strip().decode("ascii") or None
+        arg = rest.decode("ascii") or None
     except UnicodeDecodeError:
-        return R.R_NOT_ASCII
-    if len(line) + 2 > command_size_limit(verb, base_limit, extended, size_offered):
-        return R.R_LINE_TOO_LONG
-    return Command(verb, arg)
+        return shown_verb, shown, R.R_NOT_ASCII
+    limit = base_limit
+    if extended and size_offered and verb == "MAIL":
+        limit += SIZE_PARAMETER_OCTETS
+    if len(line) + 2 > limit:
+        return shown_verb, shown, R.R_LINE_TOO_LONG
+    return shown_verb, shown, Command(verb, arg)
 
 
 class Need(Enum):
@@ -99,16 +91,10 @@ class SessionState(NamedTuple):
     has_recipients: bool = False
     auth_enabled: bool = False
 
-    def meets(self, need: Need) -> bool:
-        if need is Need.GREETED:
-            return self.greeted
-        if need is Need.MAIL:
-            return self.in_transaction
-        if need is Need.NO_MAIL:
-            return not self.in_transaction
-        if need is Need.RECIPIENT:
-            return self.has_recipients
-        return self.auth_enabled
+
+# Need -> (SessionState field index, value that meets it).
+_NEED_FIELDS = {Need.GREETED: (0, True), Need.MAIL: (1, True), Need.NO_MAIL: (1, False),
+                Need.RECIPIENT: (2, True), Need.AUTH_ENABLED: (3, True)}
 
 
 #: Per verb, its preconditions in the order they are checked, each with the
@@ -124,10 +110,15 @@ COMMAND_ORDER: dict[str, tuple[tuple[Need, str], ...]] = {
 }
 
 
+# COMMAND_ORDER with each Need as (field index, wanted value), for the hot path.
+_ORDER = {verb: tuple((*_NEED_FIELDS[need], reply) for need, reply in rules)
+          for verb, rules in COMMAND_ORDER.items()}
+
+
 def order_refusal(verb: str, state: SessionState) -> str | None:
     """The reply refusing ``verb`` in ``state``, or None if it may run."""
-    for need, reply in COMMAND_ORDER.get(verb, ()):
-        if not state.meets(need):
+    for field, wanted, reply in _ORDER.get(verb, ()):
+        if state[field] != wanted:
             return reply
     return None
 

@@ -33,8 +33,8 @@ from mta.smtp import replies as R
 from mta.smtp.aiosmtpd_fence import FencedSMTP, isolate_command_limits
 from mta.smtp.config import ServerConfig
 from mta.smtp.data import DataReader
-from mta.smtp.rules import (FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount, SessionState,
-                            ehlo_keywords, lockdown_refusal, logged_verb_and_argument, multiline,
+from mta.smtp.rules import (COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
+                            SessionState, ehlo_keywords, lockdown_refusal, multiline,
                             order_refusal, screen_line, split_reply)
 from mta.smtp.transaction import (data_refusal, mail_reply, parse_mail, parse_rcpt,
                                   rcpt_verdict, received_header, trace_block, with_protocol)
@@ -168,10 +168,8 @@ class ReceivingSMTP(FencedSMTP):
 
     def _state(self) -> SessionState:
         env = self.envelope
-        return SessionState(greeted=bool(self.session.host_name),
-                            in_transaction=env.mail_from is not None,
-                            has_recipients=bool(env.rcpt_tos),
-                            auth_enabled=self.server.config.users is not None)
+        return SessionState(bool(self.session.host_name), env.mail_from is not None,
+                            bool(env.rcpt_tos), self.server.config.users is not None)
 
     # -- the command loop -------------------------------------------------
     async def _read_line(self) -> bytes | None:
@@ -247,10 +245,9 @@ class ReceivingSMTP(FencedSMTP):
                 await self.push(R.R_INTERNAL_ERROR)
 
     async def _dispatch(self, line: bytes, calls: dict[str, int]) -> None:
-        self._cur_cmd, self._cur_arg = logged_verb_and_argument(line)
-        command = screen_line(line, base_limit=self.command_size_limit,
-                              extended=bool(self.session.extended_smtp),
-                              size_offered=self._size_offered)
+        self._cur_cmd, self._cur_arg, command = screen_line(
+            line, base_limit=self.command_size_limit, extended=bool(self.session.extended_smtp),
+            size_offered=self._size_offered)
         if isinstance(command, str):
             return await self.push(command)
         verb = command.verb
@@ -267,9 +264,10 @@ class ReceivingSMTP(FencedSMTP):
         if method is None:
             return await self.push(R.R_UNKNOWN)
         self.restart_idle_timer()
-        refusal = order_refusal(verb, self._state())
-        if refusal is not None:
-            return await self.push(refusal)
+        if verb in COMMAND_ORDER:
+            refusal = order_refusal(verb, self._state())
+            if refusal is not None:
+                return await self.push(refusal)
         await method(command.arg)
 
     # -- commands -----------------------------------------------------------
