@@ -1,14 +1,15 @@
 """The receiving SMTP server: aiosmtpd with a policy chain and an event log.
 
 :class:`SmtpServer` is built once per listening server from a HostContext,
-a :class:`~mta.policy.PolicyChain`, a :class:`ServerConfig` and the
+a :class:`~mta.policy.PolicyChain`, a :class:`~mta.smtp.config.ServerConfig`
+(protocol settings) and the
 :class:`~mta.interfaces.MessageSink` that takes accepted mail.  Each
 connection gets a :class:`~mta.smtp.session.ReceivingSMTP` (an aiosmtpd
 ``SMTP`` subclass: what it changes in aiosmtpd is listed there), which
 consults the pure rules of :mod:`mta.smtp.rules` and
 :mod:`mta.smtp.transaction` and asks the chain for every decision.  The
 aiosmtpd handler is :class:`~mta.smtp.replies.ReplyHooks`, which only gives
-reply texts.  Its protocol settings are a :class:`~mta.smtp.config.ServerConfig`.
+reply texts.
 """
 from __future__ import annotations
 

@@ -209,6 +209,7 @@ class ReceivingSMTP(FencedSMTP):
         return True
 
     async def serve(self) -> None:
+        """Greet, then read and answer commands until the connection ends."""
         if not await self._greet():
             return
         errors = ErrorCount(self.server.config.hard_error_limit)
