@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from sim.cli import main
-from test_runner_fixtures import INVALID, SMALL, WRONG, write
+from helpers.scenarios import INVALID, SMALL, WRONG, write
 
 
 def test_schema_prints_the_json_schema(capsys):

@@ -2,16 +2,17 @@
 import json
 
 import pytest
+import yaml
 
 from mta import events as ev
 from sim import convert as build
 from sim.pipeline import planned_expectations, run_scenario
 from sim.runner import RunnerError
-from sim.world.core import World
 from sim.world.network import LinkSpec
-from sim.scenario.loader import load_text
+from sim.scenario.loader import ScenarioError, load_text
+from sim.scenario.schema import Scenario
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
-from test_runner_fixtures import SMALL, WRONG
+from helpers.scenarios import SMALL, WRONG
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +87,15 @@ def test_missing_component_is_refused_with_the_key():
     text = SMALL.replace(
         "  - {role: secondary-mx, host: mx2.example.net, relay_domains: example.net}",
         "  - {role: smtp-feed, host: mx2.example.net, client_domains: example.net}")
+    # validation refuses it, naming the key ...
+    with pytest.raises(ScenarioError, match=r"feed.yaml:\d+:\d+: roles\[1\]\.(greylisting|"
+                                            r"virus_scan): this run needs mta\.policy\."):
+        load_text(text, "feed.yaml")
+    # ... and so does the runner, for a model that skipped the loader
+    sc = Scenario.model_validate(yaml.safe_load(text))
     with pytest.raises(RunnerError, match=r"roles\[1\]\.(greylisting|virus_scan): this run "
                                           r"needs mta\.policy\."):
-        run_scenario(load_text(text, "feed.yaml"), write=False)
+        run_scenario(sc, write=False)
 
 
 def test_retry_discipline_bounds_come_from_the_presets():
@@ -128,8 +135,7 @@ def test_access_rules_become_link_rules():
     assert build.link_spec(sc.host("home.example")).port25 == "block"
 
 
-def test_link_subscribers_hear_link_up_and_the_sink_only_records():
-    world = World(seed=1, scenario="links")
+def test_link_subscribers_hear_link_up_and_the_sink_only_records(world):
     world.add_host("h", "192.0.2.1", link=LinkSpec(schedule=Outages([(10.0, 20.0), (30.0, 40.0)])))
     calls = []
     world.on_link_up("h", lambda: calls.append(world.now()))

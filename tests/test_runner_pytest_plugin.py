@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_runner_fixtures import INVALID, LOSSY, SMALL, write
+from helpers.scenarios import INVALID, LOSSY, SMALL, write
 
 pytest_plugins = ["pytester"]
 

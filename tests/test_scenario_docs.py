@@ -10,9 +10,14 @@ from sim.scenario.loader import load_text
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 HOSTS = ["mx1.example.net", "mx2.example.net", "queue.isp.example", "dial.customer.example",
          "feed.provider.example", "relay.isp.example", "smtp.isp.example",
-         "auth.provider.example", "mail.example.org", "bot.spam.example", "mx1.provider.example"]
+         "auth.provider.example", "mail.example.org", "bot.spam.example", "mx1.provider.example",
+         "mail.client.example"]
+#: The hosts the examples name, with an A record each (unless an example
+#: brings its own dns section), so that routes to them can work.
 PRELUDE = "name: doc\nduration: 1d\nhosts:\n" + "".join(
     f"  - {{name: {n}, address: 192.0.2.{i + 1}}}\n" for i, n in enumerate(HOSTS))
+DNS = "dns:\n  zones: |\n" + "".join(
+    f"    $ORIGIN {n}.\n    @ A 192.0.2.{i + 1}\n" for i, n in enumerate(HOSTS))
 SECTIONS = ("roles", "traffic", "expectations", "waive", "dns")
 
 
@@ -32,7 +37,7 @@ def test_doc_example_validates(block):
     if isinstance(data, dict) and "name" in data:
         load_text(block, "docs/scenarios.md")
     elif isinstance(data, dict) and set(data) & set(SECTIONS):
-        load_text(PRELUDE + block, "docs/scenarios.md")
+        load_text(PRELUDE + ("" if "dns" in data else DNS) + block, "docs/scenarios.md")
     elif isinstance(data, dict) and "hosts" in data:
         load_text("name: doc\nduration: 1d\n" + block, "docs/scenarios.md")
     else:

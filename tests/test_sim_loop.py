@@ -13,8 +13,7 @@ from sim.world.loop import SimulationError
 from sim.world.core import World
 
 
-def test_time_is_simulated_and_sleep_costs_no_wall_time():
-    world = World()
+def test_time_is_simulated_and_sleep_costs_no_wall_time(world):
     host = world.add_host("a.example", "192.0.2.1")
 
     async def nap():
@@ -26,8 +25,7 @@ def test_time_is_simulated_and_sleep_costs_no_wall_time():
     assert world.run_until_complete(host, nap()) == (0.0, 5 * 86400.0)
 
 
-def test_call_soon_and_call_at_order():
-    world = World()
+def test_call_soon_and_call_at_order(world):
     host = world.add_host("a.example", "192.0.2.1")
     order: list[str] = []
 
@@ -46,8 +44,7 @@ def test_call_soon_and_call_at_order():
     assert order == ["soon1", "soon2", "t5", "t10-first", "t10-second"]
 
 
-def test_running_loop_is_the_hosts_own():
-    world = World()
+def test_running_loop_is_the_hosts_own(world):
     a = world.add_host("a.example", "192.0.2.1")
     b = world.add_host("b.example", "192.0.2.2")
 
@@ -59,10 +56,9 @@ def test_running_loop_is_the_hosts_own():
     assert asyncio._get_running_loop() is None  # cleared between batches
 
 
-def test_protocol_factory_runs_on_the_server_hosts_loop():
+def test_protocol_factory_runs_on_the_server_hosts_loop(world):
     """Pitfall 2: aiosmtpd's make_loop() would silently create a real loop
     if the factory ran with no running loop."""
-    world = World()
     client = world.add_host("c.example", "192.0.2.1")
     server = world.add_host("s.example", "192.0.2.2")
     seen: list[object] = []
@@ -87,8 +83,7 @@ def test_protocol_factory_runs_on_the_server_hosts_loop():
     assert seen[1] == sockname and sockname[0] == "192.0.2.1"
 
 
-def test_run_in_executor_runs_inline():
-    world = World()
+def test_run_in_executor_runs_inline(world):
     host = world.add_host("a.example", "192.0.2.1")
 
     async def go():
@@ -117,7 +112,7 @@ def test_explicit_hostnames_never_touch_real_dns(monkeypatch):
 
 
 def test_exception_escaping_component_code_fails_the_run_loudly():
-    world = World()
+    world = World()   # not the fixture: this world is meant to fail
     host = world.add_host("a.example", "192.0.2.1")
 
     def boom():
@@ -135,9 +130,8 @@ def test_exception_escaping_component_code_fails_the_run_loudly():
     assert world.now() == 3.0  # stopped at the error, not at the horizon
 
 
-def test_shutdown_cancels_tasks_in_creation_order():
+def test_shutdown_cancels_tasks_in_creation_order(world):
     """Pitfall 7: all_tasks() is a WeakSet; shutdown must not follow it."""
-    world = World()
     hosts = [world.add_host(f"h{i}.example", f"192.0.2.{i + 1}") for i in range(3)]
     order: list[str] = []
 
@@ -185,3 +179,28 @@ def test_cancelled_timers_are_purged_10000_sessions():
     world = _many_sessions(10_000)
     assert world.max_timers < 300
     assert len(world.env._queue) < 20
+
+
+def test_a_world_run_from_inside_a_real_loop_gives_the_callers_loop_back():
+    """Jupyter runs cells inside a running asyncio loop: after a simulated
+    run, the cell's own loop must still be the running one (it used to be
+    cleared, and the next cell hung)."""
+    async def cell():
+        outer = asyncio.get_running_loop()
+        world = World(seed=1)
+        host = world.add_host("a.example", "192.0.2.1")
+
+        async def inner():
+            await asyncio.sleep(60)
+            return asyncio.get_running_loop()
+
+        assert world.run_until_complete(host, inner()) is host.loop
+        assert asyncio.get_running_loop() is outer
+        world.run(until=3600)
+        assert asyncio.get_running_loop() is outer
+        world.finish()
+        assert asyncio.get_running_loop() is outer
+        await asyncio.sleep(0)          # the outer loop still works
+        return True
+
+    assert asyncio.run(cell())

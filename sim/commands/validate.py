@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.loader import Problem, ScenarioError, load_scenario
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,13 +37,18 @@ def scenario_files(paths: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for path in scenario_files(args.files):
+        warnings: list[Problem] = []
         try:
-            sc = load_scenario(path)
+            sc = load_scenario(path, warnings=warnings)
         except ScenarioError as exc:
             bad += 1
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
             continue
+        for w in warnings:
+            where = f"{w.file}:{w.line}" if w.line is not None else w.file
+            print(f"{where}: warning: {w.path}: {w.message}" if w.path
+                  else f"{where}: warning: {w.message}", file=sys.stderr)
         for missing in sc.missing_cross_cutting():
             print(f"{path}: warning: '{missing}' is neither in expectations nor in waive",
                   file=sys.stderr)

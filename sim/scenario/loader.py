@@ -15,12 +15,19 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.scenario import lint
 from sim.scenario.schema import Scenario, cross_reference_problems
+from sim.scenario.zonetext import zone_problems
+
+#: ``(guarantee, params, host names) -> [(key path within params, message)]``:
+#: the evidence layer's check-parameter validation, handed in by the caller
+#: (the loader sits before the judge in the pipeline and never imports it).
+ParamValidator = Callable[[str, dict, list[str]], list[tuple[tuple, str]]]
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,15 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one scenario file."""
+def load_scenario(path: str | Path, *, warnings: list[Problem] | None = None,
+                  check_params: ParamValidator | None = None) -> Scenario:
+    """Read and validate one scenario file.
+
+    Raises :class:`ScenarioError` listing every error.  Findings that do
+    not stop the run (:mod:`sim.scenario.lint` warnings) are appended to
+    ``warnings`` when a list is given.  ``check_params`` validates each
+    expectation's ``params`` for its check.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -59,11 +73,14 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError([Problem(str(path), "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(path), "", f"cannot read: {exc}")]) from None
-    return load_text(text, str(path))
+    return load_text(text, str(path), warnings=warnings, check_params=check_params)
 
 
-def load_text(text: str, filename: str = "<scenario>") -> Scenario:
-    """Validate scenario ``text``; ``filename`` is used in messages."""
+def load_text(text: str, filename: str = "<scenario>", *,
+              warnings: list[Problem] | None = None,
+              check_params: ParamValidator | None = None) -> Scenario:
+    """Validate scenario ``text``; ``filename`` is used in messages (see
+    :func:`load_scenario` for ``warnings`` and ``check_params``)."""
     try:
         root, data = _parse(text)
     except yaml.MarkedYAMLError as exc:
@@ -91,23 +108,67 @@ def load_text(text: str, filename: str = "<scenario>") -> Scenario:
     if refs:
         raise ScenarioError([_located(filename, loc, msg, data, root) for loc, msg in refs])
     problems = [_located(filename, loc, msg, data, root) for loc, msg in role_problems(sc)]
+    zones = None
     if sc.dns is not None:
-        message = zone_problem(sc.dns.zones)
-        if message:
-            problems.append(_located(filename, ("dns", "zones"), message, data, root))
+        found = zone_problems(sc.dns.zones)
+        problems += [_in_zones(filename, msg, n, data, root, text) for msg, n in found]
+        if not found:
+            from sim.world.dns import ZoneSet
+            zones = ZoneSet.from_text(sc.dns.zones)
+    if check_params is not None:
+        hosts = [h.name for h in sc.hosts]
+        for i, e in enumerate(sc.expectations):
+            for key, msg in check_params(e.guarantee, dict(e.params), hosts):
+                problems.append(_located(filename, ("expectations", i, "params") + tuple(key),
+                                         msg, data, root))
     if problems:
         raise ScenarioError(problems)
+    notes = lint.findings(sc, zones)
+    errors = [_finding(filename, f, data, root, text) for f in notes if f.severity == lint.ERROR]
+    if errors:
+        raise ScenarioError(errors)
+    if warnings is not None:
+        warnings += [_finding(filename, f, data, root, text)
+                     for f in notes if f.severity == lint.WARNING]
     return sc
+
+
+def _finding(filename: str, f: lint.Finding, data: Any, root: yaml.Node | None,
+             text: str) -> Problem:
+    if f.text_line is not None:
+        return _in_zones(filename, f.message, f.text_line, data, root, text)
+    return _located(filename, f.loc, f.message, data, root)
+
+
+def _in_zones(filename: str, message: str, text_line: int | None, data: Any,
+              root: yaml.Node | None, text: str) -> Problem:
+    """A problem at ``text_line`` of the zone text, placed at its line in
+    the file when the zones are a block scalar (``zones: |``)."""
+    loc = ("dns", "zones")
+    node = _node_at(root, loc)
+    if text_line is None or not isinstance(node, yaml.ScalarNode) or node.style not in "|>" \
+            or not node.style:
+        return _located(filename, loc, message, data, root)
+    line = node.start_mark.line + 1 + text_line      # the block starts after its "|" line
+    source = text.splitlines()[line - 1] if line - 1 < len(text.splitlines()) else ""
+    column = len(source) - len(source.lstrip()) + 1
+    return Problem(filename, format_path(loc), message, line, column)
 
 
 def role_problems(sc: Scenario) -> list[tuple[tuple, str]]:
     """Role settings the mail components themselves refuse (mta/roles.py
     checks what can work, e.g. a mailbox outside the server's domains)."""
     from mta.roles import RoleError
-    from sim.convert import role_config
+    from sim.convert import Unsupported, check_supported, role_config
 
     out = []
     for i, role in enumerate(sc.roles):
+        try:
+            check_supported(role, f"roles[{i}]")
+        except Unsupported as exc:
+            key, _, why = str(exc).partition(": ")
+            out.append((("roles", i, key.rpartition(".")[2]), why))
+            continue
         try:
             role_config(role)
         except (RoleError, ValueError) as exc:
@@ -128,20 +189,6 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
     finally:
         loader.dispose()
     return root, data
-
-
-def zone_problem(text: str) -> str | None:
-    """Why the zone text cannot be served, or None.  Parsed exactly as the
-    simulated DNS will parse it (sim/world/dns.py, dnspython)."""
-    from sim.world.dns import ZoneSet   # the simulated DNS owns the zone syntax
-
-    try:
-        zones = ZoneSet.from_text(text)
-    except ValueError as exc:
-        return f"expected valid zone-file text: {exc}"
-    if not zones.origins:
-        return "expected zone-file text with at least one $ORIGIN line"
-    return None
 
 
 # --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from simpy.core import StopSimulation
 
 from mta.context import HostContext
 from mta.events import ComponentError, Event, LinkDown, LinkUp, MemorySink, RunEnded, RunStarted
-from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake
+from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake, outside_running_loop
 from sim.world.network import Link, LinkSpec, Network
 from sim.world.schedules import AlwaysUp
 
@@ -145,7 +145,8 @@ class World:
     def run(self, until: float) -> None:
         """Advance simulated time to ``until``; raise if component code raised."""
         if until > self.env.now:
-            self.env.run(until=until)
+            with outside_running_loop():
+                self.env.run(until=until)
         self.scheduler.raise_errors()
 
     def run_until_complete(self, host: Host, coro: Coroutine[Any, Any, Any],
@@ -155,7 +156,8 @@ class World:
         task = self.spawn(host, coro)
         done = self.env.event()
         task.add_done_callback(lambda _t: done.succeed() if not done.triggered else None)
-        self.env.run(until=self.env.any_of([done, self.env.timeout(limit)]))
+        with outside_running_loop():
+            self.env.run(until=self.env.any_of([done, self.env.timeout(limit)]))
         self.scheduler.raise_errors()
         if not task.done():
             task.cancel()
@@ -166,9 +168,10 @@ class World:
     def _settle(self, max_steps: int = 100_000) -> None:
         """Process everything due at the current instant."""
         steps = 0
-        while self.env.peek() <= self.env.now and steps < max_steps:
-            self.env.step()
-            steps += 1
+        with outside_running_loop():
+            while self.env.peek() <= self.env.now and steps < max_steps:
+                self.env.step()
+                steps += 1
 
     def _on_component_error(self, loop: SimLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")

@@ -27,6 +27,7 @@ Nothing is swallowed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -128,6 +129,19 @@ def _report_handle_error(handle: asyncio.Handle, exc: BaseException) -> None:
     if handle._source_traceback:
         context["source_traceback"] = handle._source_traceback
     handle._loop.call_exception_handler(context)
+
+
+@contextlib.contextmanager
+def outside_running_loop():
+    """Drive the simulation from code that may itself run in a real loop
+    (a Jupyter cell, a coroutine): whatever loop the caller had running is
+    running again afterwards.  Inside, the scheduler sets each host's loop
+    around its handles and clears it between them."""
+    saved = events._get_running_loop()
+    try:
+        yield
+    finally:
+        _set_running_loop(saved)
 
 
 class Scheduler:
