@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from mta.events import EventSink, MemorySink
+from mta.events.sinks import EventSink, MemorySink
 
 
 @dataclass

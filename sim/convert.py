@@ -62,7 +62,7 @@ def link_spec(host: s.Host) -> LinkSpec:
         schedule=link_schedule(host.link.schedule),
         down_connect=host.link.down_connect,
         down_open=host.link.down_open,
-        port25="block" if port25 == "blocked" else "open",
+        port25="blocked" if port25 == "blocked" else "open",
         port25_redirect=port25.intercepted_by if isinstance(port25, s.Intercept) else None,
     )
 

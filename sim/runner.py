@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from mta import events as ev
+from mta.events.sinks import MemorySink
 from sim.convert import Unsupported
+from sim.events import GuaranteeExpected
 from sim.scenario.schema import Scenario
 from sim.wiring import WiringError, wire
 from sim.world.core import World
@@ -75,11 +77,11 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
     component code raised during the run.
     """
     wall0 = time.perf_counter()   # reported to the user only, never logged
-    sink = ev.MemorySink()
+    sink = MemorySink()
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in expectations:
-        sink.emit(ev.GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
-                                       expected=e.expected, params=e.params))
+        sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
+                                    expected=e.expected, params=e.params))
     try:
         built = wire(world, sc)
     except (WiringError, Unsupported) as exc:

@@ -7,13 +7,13 @@ event.  Prints the canonical JSON lines of the whole event log.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 import aiosmtplib
 
+from mta.delivery.client import connect_outcome
 from mta.smtp.basic import send_message, serve_sink
-from mta.events import ConnectAttempt, Relayed
+from mta.events import ConnectAttempt, Relayed, codec
 from sim.world.network import LinkSpec
 from sim.world.schedules import DialupWindows, RandomOnOff
 from sim.world.core import World
@@ -41,8 +41,10 @@ def main(seed: int) -> None:
                                             dest_host="mx.example", dest_ip="192.0.2.25"))
                     break
                 except (OSError, aiosmtplib.SMTPException) as exc:
+                    timed_out = isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError))
                     world.sink.emit(ConnectAttempt(t=loop.time(), host=host.name, dest_host="mx.example",
-                                                   dest_ip="192.0.2.25", port=25, outcome=type(exc).__name__))
+                                                   dest_ip="192.0.2.25", port=25,
+                                                   outcome="timeout" if timed_out else connect_outcome(exc)))
                     await asyncio.sleep(300 + rng.random() * 60)
 
     for h in senders:
@@ -50,7 +52,7 @@ def main(seed: int) -> None:
     world.run(until=3 * 86400)
     world.finish()
     for e in world.events:
-        sys.stdout.write(json.dumps(e.to_dict(), sort_keys=True, separators=(",", ":")) + "\n")
+        sys.stdout.write(codec.encode(e) + "\n")
 
 
 if __name__ == "__main__":

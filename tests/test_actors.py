@@ -8,6 +8,7 @@ import random
 import pytest
 
 from mta import events as ev
+from mta.addresses import nmap_relay_probes
 from mta.smtp.basic import serve_sink
 from mta.delivery.client import DeliveryConfig, Route
 from mta.ondemand.etrn import EtrnPolicy
@@ -19,7 +20,7 @@ from mta.smtp.config import ServerConfig
 from mta.smtp.server import SmtpServer
 from sim.actors import generate as g
 from sim.actors.dialup import DialupCustomerActor
-from sim.actors.relay_probe import nmap_relay_pairs, probe_relay
+from sim.actors.relay_probe import probe_relay
 from sim.actors.spammer import SpammerActor
 from sim.world.network import LinkSpec
 from sim.scenario.traffic import DialupCustomer, Spammer
@@ -86,14 +87,6 @@ def test_built_message_has_the_size_and_the_id():
     assert b"\r\n\r\n" in data
 
 
-def test_nmap_pairs():
-    pairs = nmap_relay_pairs("nmap.scanme.org", "mx.example", "192.0.2.1")
-    assert len(pairs) == 16 and len(set(pairs)) == 16
-    assert pairs[0] == ("<>", "<relaytest@nmap.scanme.org>")
-    assert pairs[11] == ("<antispam@[192.0.2.1]>", "<@[192.0.2.1]:relaytest@nmap.scanme.org>")
-    assert pairs[15] == ("<antispam@[192.0.2.1]>", "<nmap.scanme.org!relaytest@mx.example>")
-
-
 # -- spammer ------------------------------------------------------------------------
 
 def _mx_world(mx2_link=None):
@@ -149,7 +142,7 @@ def test_relay_probe_finds_an_open_relay_and_not_a_closed_one():
     assert open_result.connected
     # A bare aiosmtpd sink relays anything it can parse: every form but the
     # two with a second unquoted "@", which aiosmtpd 1.4.6 refuses as syntax.
-    missing = [p for p in nmap_relay_pairs("nmap.scanme.org", "mx1.example.net", "192.0.2.10")
+    missing = [p for p in nmap_relay_probes("mx1.example.net", "192.0.2.10", "nmap.scanme.org")
                if p not in open_result.accepted]
     assert len(open_result.accepted) == 14, missing
     assert all(rcpt.count("@") == 2 and '"' not in rcpt for _, rcpt in missing)

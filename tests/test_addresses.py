@@ -30,7 +30,7 @@ def test_probe_list_matches_nmap_script_text() -> None:
 
 def test_sixteen_forms_parse_and_each_either_routes_or_leaves_for_domain() -> None:
     pairs = nmap_pairs()
-    assert len(pairs) == 16
+    assert len(pairs) == 16 and len(set(pairs)) == 16
     for sender, rcpt in pairs:
         parse_path(sender)
         a, params = parse_path(rcpt)

@@ -151,7 +151,7 @@ def test_retry_sooner_than_min_backoff_fails():
 
 def test_retry_right_after_a_release_is_allowed():
     ev = retry_log(120)
-    ev.insert(-3, E.Released(119.5, S, "example.org", "etrn", 1))
+    ev.insert(-3, E.Released(t=119.5, host=S, domain="example.org", trigger="etrn", count=1))
     ev.sort(key=lambda e: e.t)
     assert status("retry-discipline", ev, **RETRY).status == "pass"
 
@@ -228,8 +228,9 @@ def test_bad_dsns_fail(kw, why):
 def test_two_dsns_for_one_bounce_fail():
     ev = bounce_log()
     dsn = next(e for e in ev if isinstance(e, E.DsnCreated))
-    ev.insert(-1, E.DsnCreated(21, MX1, "mx1/m1.dsn2", "dsn2.t1", "t1", dsn.to, (A,), "failed",
-                               dsn.content_type, ""))
+    ev.insert(-1, E.DsnCreated(t=21, host=MX1, msg="mx1/m1.dsn2", trace="dsn2.t1",
+                               about_trace="t1", to=dsn.to, rcpts=(A,), action="failed",
+                               content_type=dsn.content_type, mail_from=""))
     r = status("bounce-dsn", ev)
     assert r.status == "fail" and "2 DSNs" in r.counterexamples[0]["why"]
 
@@ -288,7 +289,7 @@ def null_mx_log(code=556, text="5.1.10 Recipient address has null MX", attempt=F
     L.submit(0, S, "s/m1", "t1", ["x@null.example"])
     if attempt:
         L.attempt(0, S, "s/m1", "t1", ["x@null.example"], "mx.null.example", pref=0)
-    L.bounce(at, S, "s/m1", "t1", "x@null.example", code=code, text=text, reason="null MX")
+    L.bounce(at, S, "s/m1", "t1", "x@null.example", code=code, text=text, reason="null-mx")
     return L.end(100)
 
 
@@ -353,9 +354,10 @@ def test_full_logging_passes_on_complete_sessions():
 
 def test_full_logging_fails_on_gaps():
     L = good_relay_log()
-    L.add(E.ConnectionOpened(50, MX1, "mx1/c99", "192.0.2.66", 25))   # nothing logged after
+    L.add(E.ConnectionOpened(t=50, host=MX1, conn="mx1/c99", client_ip="192.0.2.66",
+                             port=25))   # nothing logged after
     L.reply(51, MX1, "mx1/c77", "192.0.2.67", "CONNECT", "", 220, "hi")  # never opened
-    L.add(E.ConnectionOpened(60, MX1, "mx1/c98", "192.0.2.68", 25))
+    L.add(E.ConnectionOpened(t=60, host=MX1, conn="mx1/c98", client_ip="192.0.2.68", port=25))
     L.reply(60, MX1, "mx1/c98", "192.0.2.68", "EHLO", "me.example", 250, "hi",
             helo="me.example")
     L.reply(61, MX1, "mx1/c98", "192.0.2.68", "MAIL", "FROM:<x@y>", 250, "ok")  # helo lost
@@ -377,12 +379,14 @@ def test_full_logging_accept_without_data_end_reply_fails():
 
 def test_delay_warning_is_not_a_second_dsn_but_must_be_well_formed():
     ev = bounce_log()
-    warn = E.DsnCreated(15, MX1, "mx1/w1", "warn.t1", "t1", "alice@sender.example", (A,),
-                        "delayed", "multipart/report; report-type=delivery-status", "")
+    warn = E.DsnCreated(t=15, host=MX1, msg="mx1/w1", trace="warn.t1", about_trace="t1",
+                        to="alice@sender.example", rcpts=(A,), action="delayed",
+                        content_type="multipart/report; report-type=delivery-status", mail_from="")
     ev.insert(-3, warn)
     assert status("bounce-dsn", ev).status == "pass"
-    bad = E.DsnCreated(15, MX1, "mx1/w1", "warn.t1", "t1", "alice@sender.example", (A,),
-                       "delayed", "text/plain", "")
+    bad = E.DsnCreated(t=15, host=MX1, msg="mx1/w1", trace="warn.t1", about_trace="t1",
+                       to="alice@sender.example", rcpts=(A,), action="delayed",
+                       content_type="text/plain", mail_from="")
     ev[ev.index(warn)] = bad
     r = status("bounce-dsn", ev)
     assert r.status == "fail" and "delayed DSN" in r.counterexamples[0]["why"]
@@ -424,7 +428,7 @@ def test_retry_gap_is_only_judged_while_the_lifetime_lasts():
 
 def test_full_logging_allows_a_second_ehlo_with_another_name():
     L = LogBuilder()
-    L.add(E.ConnectionOpened(0, MX1, "c1", "192.0.2.1", 25))
+    L.add(E.ConnectionOpened(t=0, host=MX1, conn="c1", client_ip="192.0.2.1", port=25))
     L.reply(0, MX1, "c1", "192.0.2.1", "CONNECT", "", 220, "hi")
     L.reply(1, MX1, "c1", "192.0.2.1", "EHLO", "one.example", 250, "hi", helo="one.example")
     L.reply(2, MX1, "c1", "192.0.2.1", "EHLO", "two.example", 250, "hi", helo="two.example")

@@ -113,10 +113,11 @@ def etrn_log(etrn_code=250, attempt_after=5, bounce=False):
     L.link(0, DS, False)
     L.accept(100, QS, "qs/m1", "t1", [A], held=True)
     L.link(5000, DS, True)
-    L.add(E.EtrnRequest(5010, QS, "qs/c9", "192.0.2.50", "#example.org", etrn_code,
-                        "Queuing started"))
+    L.add(E.EtrnRequest(t=5010, host=QS, conn="qs/c9", client_ip="192.0.2.50",
+                        argument="#example.org", code=etrn_code, text="Queuing started"))
     if etrn_code == 250:
-        L.add(E.Released(5010, QS, "example.org", "etrn", 1, "192.0.2.50"))
+        L.add(E.Released(t=5010, host=QS, domain="example.org", trigger="etrn", count=1,
+                         client_ip="192.0.2.50"))
     L.attempt(5010 + attempt_after, QS, "qs/m1", "t1", [A], DS, pref=None)
     L.accept(5011 + attempt_after, DS, "ds/m1", "t1", [A], client_ip="192.0.2.30")
     L.relay(5011 + attempt_after, QS, "qs/m1", "t1", A, DS)

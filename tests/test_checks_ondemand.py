@@ -17,14 +17,17 @@ def held_log(release="etrn", delay=5, x2_early=False, bounce_at=None):
     L.accept(100, X2, "x2/m1", "t2", [A], held=True)
     L.link(4990, CU, True)
     if release == "etrn":
-        L.add(E.EtrnRequest(5000, X1, "x1/c9", "192.0.2.30", "dial.example", 250,
-                            "Queuing started"))
+        L.add(E.EtrnRequest(t=5000, host=X1, conn="x1/c9", client_ip="192.0.2.30",
+                            argument="dial.example", code=250, text="Queuing started"))
     elif release == "etrn-refused":
-        L.add(E.EtrnRequest(5000, X1, "x1/c9", "192.0.2.30", "dial.example", 458, "Unable"))
+        L.add(E.EtrnRequest(t=5000, host=X1, conn="x1/c9", client_ip="192.0.2.30",
+                            argument="dial.example", code=458, text="Unable"))
     elif release == "finger":
-        L.add(E.FingerQuery(5000, X1, "x1/f1", "192.0.2.30", "dial.example", "1 message", 1))
+        L.add(E.FingerQuery(t=5000, host=X1, conn="x1/f1", client_ip="192.0.2.30",
+                            query="dial.example", answer="1 message", released=1))
     if release in ("etrn", "finger"):
-        L.add(E.Released(5000, X1, "dial.example", release, 1, "192.0.2.30"))
+        L.add(E.Released(t=5000, host=X1, domain="dial.example", trigger=release, count=1,
+                         client_ip="192.0.2.30"))
     L.attempt(5000 + delay, X1, "x1/m1", "t1", [A], CU)
     L.accept(5001 + delay, CU, "cu/m1", "t1", [A], client_ip="192.0.2.11")
     L.relay(5001 + delay, X1, "x1/m1", "t1", A, CU)
@@ -56,7 +59,8 @@ def test_etrn_flush_fails_on_slow_release_refusal_or_unreleased_exchanger():
 
 def test_etrn_at_form_covers_subdomains():
     ev = held_log()
-    ev = [E.EtrnRequest(e.t, e.host, e.conn, e.client_ip, "@example", e.code, e.text)
+    ev = [E.EtrnRequest(t=e.t, host=e.host, conn=e.conn, client_ip=e.client_ip,
+                        argument="@example", code=e.code, text=e.text)
           if isinstance(e, E.EtrnRequest) else e for e in ev]
     assert run_check("etrn-flush", ev, EX).status == "pass"
 
@@ -66,7 +70,8 @@ def test_finger():
     r = run_check("smtp-on-demand-finger", held_log(release="finger", delay=300), EX)
     assert r.status == "fail"
     ev = held_log(release="finger")
-    ev.insert(-1, E.FingerQuery(7000, X1, "x1/f2", "192.0.2.30", "dial.example@other", "no", 2))
+    ev.insert(-1, E.FingerQuery(t=7000, host=X1, conn="x1/f2", client_ip="192.0.2.30",
+                                query="dial.example@other", answer="no", released=2))
     r = run_check("smtp-on-demand-finger", ev, EX)
     assert r.status == "fail" and "forwarding query" in r.counterexamples[0]["why"]
     assert not run_check("smtp-on-demand-finger", held_log(), EX).decided

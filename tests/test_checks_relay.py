@@ -16,7 +16,7 @@ NMAP_FORMS = ['relaytest@nmap.scanme.org', 'relaytest%nmap.scanme.org@[192.0.2.1
 def session(L, host, ip, steps, t=0.0, conn=None, accept=None):
     """Replies for one connection; ``steps`` = [(command, argument, code, text)]."""
     conn = conn or f"{host}/c{len(L.events)}"
-    L.add(E.ConnectionOpened(t, host, conn, ip, 25))
+    L.add(E.ConnectionOpened(t=t, host=host, conn=conn, client_ip=ip, port=25))
     helo, mail, rcpts = "", None, []
     for cmd, arg, code, text in steps:
         if cmd in ("EHLO", "HELO") and code < 300:
@@ -28,8 +28,9 @@ def session(L, host, ip, steps, t=0.0, conn=None, accept=None):
         L.reply(t, host, conn, ip, cmd, arg, code, text, helo=helo, mail_from=mail,
                 rcpts=tuple(rcpts))
     if accept:
-        L.add(E.MessageAccepted(t, host, accept, "tr-" + accept, conn, ip, helo, mail or "",
-                                tuple(rcpts), 100))
+        L.add(E.MessageAccepted(t=t, host=host, msg=accept, trace="tr-" + accept, conn=conn,
+                                client_ip=ip, helo=helo, mail_from=mail or "", rcpts=tuple(rcpts),
+                                size=100))
     return conn
 
 
@@ -113,11 +114,12 @@ def many_rcpts(n, code_after=452, text_after="4.5.3 Error: too many recipients",
                       "2.1.5 ok" if ok else text_after))
     steps += [("DATA", "", 354, "go"), ("DATA_END", "", 250, "2.0.0 queued")]
     accepted = [f"u{i}@far.example" for i in range(n) if i < limit or code_after < 300]
-    L.add(E.ConnectionOpened(0, R, "r/c1", "10.0.0.5", 25))
+    L.add(E.ConnectionOpened(t=0, host=R, conn="r/c1", client_ip="10.0.0.5", port=25))
     for cmd, arg, code, text in steps:
         L.reply(0, R, "r/c1", "10.0.0.5", cmd, arg, code, text)
-    L.add(E.MessageAccepted(1, R, "r/m1", "t1", "r/c1", "10.0.0.5", "c.example", "a@c.example",
-                            tuple(accepted), 100))
+    L.add(E.MessageAccepted(t=1, host=R, msg="r/m1", trace="t1", conn="r/c1", client_ip="10.0.0.5",
+                            helo="c.example", mail_from="a@c.example", rcpts=tuple(accepted),
+                            size=100))
     for r in accepted[:queued if queued is not None else len(accepted)]:
         L.queue(1, R, "r/m1", "t1", r)
     return L.end(10)
@@ -153,8 +155,9 @@ def size_log(mail_code=552, ehlo="hi\nSIZE 31457280", accepted_size=None):
               "5.3.4 Message size exceeds fixed limit")]
     conn = session(L, R, "10.0.0.5", steps)
     if accepted_size:
-        L.add(E.MessageAccepted(1, R, "r/m1", "t1", conn, "10.0.0.5", "c.example",
-                                "a@c.example", ("x@far.example",), accepted_size))
+        L.add(E.MessageAccepted(t=1, host=R, msg="r/m1", trace="t1", conn=conn,
+                                client_ip="10.0.0.5", helo="c.example", mail_from="a@c.example",
+                                rcpts=("x@far.example",), size=accepted_size))
     return L.end(10)
 
 
@@ -177,7 +180,9 @@ def dnsbl_log(code=554, timeout_refused=None):
                                   "5.7.1 Service unavailable; blocked using zen")])
     if timeout_refused is not None:
         c = session(L, R, "192.0.2.77", [("CONNECT", "", 220, "hi")])
-        L.add(E.PolicyDecision(1, R, c, "dnsbl", "timeout", "zen.example", "192.0.2.77"))
+        L.add(E.PolicyDecision(t=1, host=R, conn=c, stage="dnsbl",
+                               decision="fail-closed" if timeout_refused else "fail-open",
+                               detail="zen.example timed out", client_ip="192.0.2.77"))
         L.reply(1, R, c, "192.0.2.77", "RCPT", "TO:<b@relay-served.example>",
                 451 if timeout_refused else 250, "4.7.1 try later" if timeout_refused else "ok",
                 stage="dnsbl" if timeout_refused else "")

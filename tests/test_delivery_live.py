@@ -11,7 +11,7 @@ import asyncio
 from mta import events as ev
 from mta.context import live_context
 from mta.delivery.client import DeliveryConfig
-from mta.events import MemorySink
+from mta.events.sinks import MemorySink
 from mta.policy import PolicyChain
 from mta.queue import QueueConfig, QueueManager, SqliteStore
 from mta.smtp.server import SmtpServer

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from mta.context import HostContext
 from mta.ondemand.etrn import EtrnArg, EtrnPolicy, EtrnSyntaxError, etrn_reply, parse_etrn
-from mta.events import DeliveredToMailbox, EtrnRequest, MemorySink, Released
+from mta.events import DeliveredToMailbox, EtrnRequest, Released
+from mta.events.sinks import MemorySink
 from mta.policy import Networks
 from mta.roles import QueueingServer
 from test_queue_support import held_mail_on_loopback, wait_for_mailbox

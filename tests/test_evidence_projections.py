@@ -19,7 +19,7 @@ import pytest
 from sim.evidence.handlog import LogBuilder
 from sim.evidence.projections import (
     BOUNCED, DELIVERED, LOST, QUEUED, RELAYED, RELAYED_OUT, counts, in_domain, lifecycles,
-    link_periods, outcomes, parse_duration, queue_depths, queue_intervals, replay,
+    link_periods, outcomes, queue_depths, queue_intervals, replay,
     smtp_transactions)
 
 A, B, C = "a@example.org", "b@example.org", "c@example.org"
@@ -138,19 +138,6 @@ def test_smtp_transactions():
     assert [r.command for r in first.replies] == [
         "CONNECT", "EHLO", "MAIL", "RCPT", "RCPT", "DATA", "DATA_END", "QUIT"]
     assert first.close_reason == "quit"
-
-
-@pytest.mark.parametrize("text, seconds", [
-    (3600, 3600.0), ("3600", 3600.0), ("36h", 129600.0), ("2d4h", 187200.0),
-    ("90m", 5400.0), ("1h30m", 5400.0), ("1.5h", 5400.0), ("45s", 45.0)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("bad", ["", "h", "4x", "2d 4h", "d2"])
-def test_parse_duration_refuses(bad):
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration(bad)
 
 
 def test_in_domain():

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery, MemorySink, Released
+from mta.events import ConnectionClosed, ConnectionOpened, FingerQuery, Released
+from mta.events.sinks import MemorySink
 from mta.ondemand.finger import (A_BAD, A_FORWARDING, A_TOO_LONG, A_USAGE, FingerRequest, answer_query,
                         parse_query)
 from mta.roles import QueueingServer

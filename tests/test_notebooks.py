@@ -272,7 +272,7 @@ def test_what_if_scenario_edits_only_what_it_names(run):
 
 @pytest.mark.slow
 def test_refuses_a_log_of_another_scenario(run, tmp_path):
-    from mta.events import RunStarted
+    from sim.events import RunStarted
     from sim.evidence.log import write_jsonl
 
     ns, _, _ = run

@@ -14,7 +14,7 @@ from aiosmtpd.smtp import SMTP
 from mta import events as ev
 from mta.context import live_context
 from mta.delivery.client import DeliveryConfig, Route
-from mta.events import MemorySink
+from mta.events.sinks import MemorySink
 from mta.ondemand.probe import ConnectivityProbe, ProbeConfig
 from mta.queue import MemoryStore, QueueConfig, QueueManager
 from test_queue_support import FixedSchedule, Recorder

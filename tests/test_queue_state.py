@@ -8,6 +8,7 @@ and the same seed gives the same log.
 from __future__ import annotations
 
 from mta import events as ev
+from mta.events import codec
 from mta.delivery.client import RcptOutcome
 from mta.queue import QueueConfig, QueueState
 from mta.queue.message import ensure_message_id, message_id, split_headers
@@ -76,7 +77,7 @@ def test_same_seed_same_log():
     for _ in range(2):
         world, a, q = run(seed=9)
         world.run(until=4000)
-        logs.append([e.to_dict() for e in world.events])
+        logs.append([codec.to_dict(e) for e in world.events])
     assert logs[0] == logs[1]
 
 

@@ -12,6 +12,7 @@ import asyncio
 
 
 from mta import events as ev
+from mta.events import codec
 from mta.queue import MemoryStore, QueueState, SimulatedDisk, SqliteStore
 
 
@@ -43,8 +44,8 @@ class StoreSuite:
                                            code=451, text="later", next_attempt=300.0)])
         asyncio.run(go())
         rec = store.load()
-        mine = [e.to_dict() for e in rec.events if e.msg == "h/m2"]
-        assert mine[:-1] == [e.to_dict() for e in accepted(2)] and mine[-1]["kind"] == "deferred"
+        mine = [codec.to_dict(e) for e in rec.events if e.msg == "h/m2"]
+        assert mine[:-1] == [codec.to_dict(e) for e in accepted(2)] and mine[-1]["kind"] == "deferred"
         assert rec.bodies == {"h/m1": b"body1", "h/m2": b"body2", "h/m3": b"body3"}
         assert rec.id_high == 3
         state = QueueState().replay(rec.events)

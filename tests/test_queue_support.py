@@ -14,7 +14,7 @@ from aiosmtpd.smtp import SMTP
 
 from mta.context import HostContext
 from mta.delivery.client import DeliveryConfig, Route
-from mta.events import MemorySink
+from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
 from mta.queue import MemoryStore, QueueConfig, QueueManager, SimulatedDisk
 from mta.roles import CustomerMailServer

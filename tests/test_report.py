@@ -212,7 +212,7 @@ def test_replay_command_shows_attempts_and_rejects_bad_time(tmp_path, capsys):
     assert "state at t=9000 s (02:30:00)" in out
     assert "1 attempts, next attempt 03:00:00" in out
     assert cli(replay_cmd, ["replay", str(d), "--at", "soon"]) == 2
-    assert "--at: not a duration" in capsys.readouterr().err
+    assert "--at: expected a duration" in capsys.readouterr().err
 
 
 def test_fmt_t():

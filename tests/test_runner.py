@@ -5,6 +5,8 @@ import pytest
 import yaml
 
 from mta import events as ev
+from mta.events.sinks import MemorySink
+from sim import events as sev
 from sim import convert as build
 from sim.pipeline import planned_expectations, run_scenario
 from sim.runner import RunnerError
@@ -48,11 +50,11 @@ def test_the_small_world_behaves(small_run):
 
 def test_expectations_are_logged_right_after_run_started(small_run):
     first = small_run.events[:6]
-    assert isinstance(first[0], ev.RunStarted) and first[0].scenario == "small"
+    assert isinstance(first[0], sev.RunStarted) and first[0].scenario == "small"
     assert [e.guarantee for e in first[1:]] == [
         "mx-fallback", "conservation", "retry-discipline", "bounce-dsn", "mx-order"]
     assert all(e.host == "mxsim" and e.t == 0 for e in first[1:])
-    assert isinstance(small_run.events[-1], ev.RunEnded)
+    assert isinstance(small_run.events[-1], sev.RunEnded)
     assert small_run.events[-1].t == 4 * 3600
 
 
@@ -132,7 +134,7 @@ def test_access_rules_become_link_rules():
         "     access: {port25: {intercepted_by: mx2.example.net}}}\n"
         "  - {name: home.example, address: 198.51.100.26, access: {port25: blocked}}"))
     assert build.link_spec(sc.host("mail.example.org")).port25_redirect == "mx2.example.net"
-    assert build.link_spec(sc.host("home.example")).port25 == "block"
+    assert build.link_spec(sc.host("home.example")).port25 == "blocked"
 
 
 def test_link_subscribers_hear_link_up_and_the_sink_only_records(world):
@@ -142,5 +144,5 @@ def test_link_subscribers_hear_link_up_and_the_sink_only_records(world):
     world.run(until=50)
     assert calls == [20.0, 40.0]
     # the callback ran right after the LinkUp it follows was logged
-    ups = [e.t for e in world.events if isinstance(e, ev.LinkUp)]
-    assert ups == calls and type(world.sink) is ev.MemorySink
+    ups = [e.t for e in world.events if isinstance(e, sev.LinkUp)]
+    assert ups == calls and type(world.sink) is MemorySink

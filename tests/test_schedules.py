@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mta.events import LinkDown, LinkUp
+from sim.events import LinkDown, LinkUp
 from sim.world.network import LinkSpec
 from sim.world.schedules import Intervals, Outages
 from sim.world.core import World

@@ -15,7 +15,8 @@ from aiosmtpd.smtp import SMTP, auth_mechanism
 import mta.smtp.aiosmtpd_fence as fence
 from mta.smtp.basic import send_message
 from mta.context import HostContext
-from mta.events import ConnectionOpened, MemorySink
+from mta.events import ConnectionOpened
+from mta.events.sinks import MemorySink
 from mta.roles import CustomerMailServer
 from mta.smtp.aiosmtpd_fence import FencedSMTP
 from mta.smtp.config import ServerConfig

@@ -11,7 +11,7 @@ import pytest
 
 from mta.delivery.client import DeliveryConfig
 from mta.events import (ConnectionClosed, DeliveredToMailbox, EtrnRequest, FingerQuery,
-                        PolicyDecision, SmtpReply)
+                        PolicyDecision, SmtpReply, codec)
 from mta.mailbox import MailboxStore
 from mta.policy import DnsblZone
 from mta.queue import MemoryStore, QueueConfig, QueueManager
@@ -145,7 +145,7 @@ def test_same_seed_same_event_log() -> None:
             await c.quit()
         world.run_until_complete(feed, send())
         world.finish()
-        return [e.to_dict() for e in world.events]
+        return [codec.to_dict(e) for e in world.events]
 
     first, second = once(), once()
     assert first == second and len(first) > 40

@@ -9,7 +9,7 @@ import aiosmtplib
 import pytest
 
 from mta.smtp.basic import send_message, serve_sink
-from mta.events import LinkDown, LinkUp
+from sim.events import LinkDown, LinkUp
 from sim.world.network import SYN_GIVE_UP, LinkSpec
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, Outages, RandomOnOff
 from sim.world.core import World
@@ -241,7 +241,7 @@ def test_blackholed_connection_lets_application_timeouts_fire():
 
 
 def test_outbound_port_25_blocked_times_out_but_other_ports_work():
-    world, c, s = two_hosts(client_link=LinkSpec(port25="block"))
+    world, c, s = two_hosts(client_link=LinkSpec(port25="blocked"))
     listen(world, s, asyncio.Protocol, port=25)
     listen(world, s, asyncio.Protocol, port=2525)
     connect(world, c, asyncio.Protocol, port=2525)

@@ -1,7 +1,7 @@
 """HELO/EHLO name checks.
 
 A smart host that relays for customer mailers requires a fully qualified
-HELO name (seed 004: "a name that is not fully qualified is refused").  The
+HELO name (the dial-up service says "a name that is not fully qualified is refused").  The
 reply is Postfix's ``reject_non_fqdn_helo_hostname``:
 "504 5.5.2 <name>: Helo command rejected: need fully-qualified hostname".
 Address literals (``[192.0.2.1]``) are accepted, as Postfix does.

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 
 from mta.context import live_context
 from mta.delivery.client import DeliveryConfig, Route
-from mta.events import Event, NullSink
+from mta.events import Event, codec
+from mta.events.sinks import NullSink
 from mta.policy import PolicyChain
 from mta.queue.manager import QueueConfig, QueueManager
 from mta.queue.sqlite_store import SqliteStore
@@ -33,13 +33,13 @@ from mta.smtp.server import SmtpServer
 
 
 class JsonlSink:
-    """Appends each event as one JSON line (flushed by the OS, not fsynced)."""
+    """Appends each event as one canonical JSON line (flushed by the OS, not fsynced)."""
 
     def __init__(self, path: str) -> None:
         self._f = open(path, "a", buffering=1 << 16)
 
     def emit(self, event: Event) -> None:
-        self._f.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
+        self._f.write(codec.encode(event) + "\n")
 
     def close(self) -> None:
         self._f.close()

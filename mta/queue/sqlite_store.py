@@ -18,11 +18,10 @@ is still queued.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
-from mta.events import Event
+from mta.events import Event, codec
 from mta.queue.store import Recovered, abandon_pending, fail_pending
 
 _SCHEMA = """
@@ -79,7 +78,7 @@ class SqliteStore:
         # Events of a message finished in this very batch are not written
         # at all: the batch deletes the message's rows anyway.
         gone = set(forget)
-        rows = [(e.msg, json.dumps(e.to_dict(), sort_keys=True))  # type: ignore[attr-defined]
+        rows = [(e.msg, codec.encode(e))  # type: ignore[attr-defined]
                 for e in events if getattr(e, "msg", None) is not None and e.msg not in gone]
         bodies = dict(bodies or {})
         self._bodies.update(bodies)
@@ -146,7 +145,7 @@ class SqliteStore:
     # ------------------------------------------------------------------
     def load(self) -> Recovered:
         db = self._db
-        events = [Event.from_dict(json.loads(d))
+        events = [codec.decode(d)
                   for (d,) in db.execute("SELECT data FROM events ORDER BY seq")]
         bodies = {m: bytes(b) for m, b in db.execute("SELECT msg, data FROM bodies")}
         self._bodies = dict(bodies)

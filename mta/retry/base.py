@@ -1,46 +1,19 @@
-"""What every retry schedule shares: durations, the protocol the queue
+"""What every retry schedule shares: time constants, the protocol the queue
 calls, queue-run timing and the common fields (:mod:`mta.retry.presets` re-exports
-the public names)."""
+the public names).  Durations in retry rules and overrides use the one
+grammar of :mod:`mta.units`."""
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from mta.units import parse_duration
 
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
-
-
-def parse_duration(value: float | int | str) -> float:
-    """Seconds from a number or a text such as ``"5d"``, ``"1h30m"``, ``"300"``.
-
-    The text syntax is Postfix's and Exim's: numbers each followed by a unit
-    (s, m, h, d, w), concatenated; a bare number is seconds.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = value.strip().lower()
-        pos, seconds = 0, 0.0
-        while pos < len(text):
-            m = _DURATION_RE.match(text, pos)
-            if not m or m.end() == pos:
-                raise ValueError(f"not a duration: {value!r} (use e.g. 300, 15m, 2h, 5d, 1h30m)")
-            seconds += float(m.group(1)) * _UNITS[m.group(2) or "s"]
-            pos = m.end()
-        if not text:
-            raise ValueError("empty duration")
-    if seconds < 0 or math.isnan(seconds) or math.isinf(seconds):
-        raise ValueError(f"not a duration: {value!r}")
-    return seconds
 
 
 @runtime_checkable

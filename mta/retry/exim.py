@@ -7,7 +7,8 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from mta.retry.base import DAY, _Base, _queue_run_at_or_after, parse_duration
+from mta.retry.base import DAY, _Base, _queue_run_at_or_after
+from mta.units import parse_duration
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mta.retry.base import (DAY, HOUR, MINUTE, RetrySchedule, _Base, _queue_run_at_or_after,
-                            parse_duration)
+from mta.retry.base import DAY, HOUR, MINUTE, RetrySchedule, _Base, _queue_run_at_or_after
 from mta.retry.exim import (EXIM_DEFAULT_RULES, EximRetryRecord, EximRule, EximSchedule,
                             parse_exim_rules)
+from mta.units import parse_duration
 
 __all__ = [
-    "MINUTE", "HOUR", "DAY", "parse_duration", "RetrySchedule",
+    "MINUTE", "HOUR", "DAY", "RetrySchedule",
     "PostfixSchedule", "EximRule", "EXIM_DEFAULT_RULES", "parse_exim_rules", "EximRetryRecord",
     "EximSchedule", "SendmailSchedule", "CustomSchedule", "preset_names", "preset",
     "Timeline", "timeline",

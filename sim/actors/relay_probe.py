@@ -1,4 +1,6 @@
-"""Open-relay probing with the 16 address pairs of nmap's smtp-open-relay.
+"""Open-relay probing with the 16 address pairs of nmap's smtp-open-relay
+(the table is :func:`mta.addresses.nmap_relay_probes`, which the receiving
+side's tests use too).
 
 After EHLO, for each pair the probe sends RSET, ``MAIL FROM`` and
 ``RCPT TO``; a pair "works" when RCPT is accepted (2xx).  No DATA is ever
@@ -13,39 +15,8 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from mta import events as ev
+from mta.addresses import nmap_relay_probes
 from mta.context import HostContext
-
-FROM_USER = "antispam"
-TO_USER = "relaytest"
-
-
-def nmap_relay_pairs(domain: str, srv: str, ip: str) -> list[tuple[str, str]]:
-    """The 16 ``(MAIL FROM, RCPT TO)`` arguments, in nmap's order.
-
-    ``domain`` is the outside domain (nmap's default ``nmap.scanme.org``),
-    ``srv`` the host name from the target's banner, ``ip`` its address.
-    """
-    to = f"{TO_USER}@{domain}"
-    lit = f"[{ip}]"
-    src = f"<{FROM_USER}@{lit}>"
-    return [
-        ("<>", f"<{to}>"),
-        (f"<{FROM_USER}@{domain}>", f"<{to}>"),
-        (f"<{FROM_USER}@{srv}>", f"<{to}>"),
-        (src, f"<{to}>"),
-        (src, f"<{TO_USER}%{domain}@{lit}>"),
-        (src, f"<{TO_USER}%{domain}@{srv}>"),
-        (src, f'<"{to}">'),
-        (src, f'<"{TO_USER}%{domain}">'),
-        (src, f"<{to}@{lit}>"),
-        (src, f'<"{to}"@{lit}>'),
-        (src, f"<{to}@{srv}>"),
-        (src, f"<@{lit}:{to}>"),
-        (src, f"<@{srv}:{to}>"),
-        (src, f"<{domain}!{TO_USER}>"),
-        (src, f"<{domain}!{TO_USER}@{lit}>"),
-        (src, f"<{domain}!{TO_USER}@{srv}>"),
-    ]
 
 
 @dataclass
@@ -84,7 +55,7 @@ async def probe_relay(ctx: HostContext, target_name: str, target_ip: str, port: 
     srv = banner_host(greeting.message, target_name)
     try:
         await client.ehlo()
-        for mail_from, rcpt_to in nmap_relay_pairs(domain, srv, target_ip):
+        for mail_from, rcpt_to in nmap_relay_probes(srv, target_ip, domain):
             await client.execute_command(b"RSET")
             reply = await client.execute_command(b"MAIL", b"FROM:" + mail_from.encode())
             if reply.code == 530:

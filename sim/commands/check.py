@@ -12,10 +12,10 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from mta.units import format_duration
 from sim.commands.run import COUNT_KEYS, run_file
 from sim.commands.validate import scenario_files
 from sim.pipeline import RunResult
-from sim.scenario.durations import format_duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

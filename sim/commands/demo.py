@@ -16,8 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
+    from mta.events import codec
     from sim.demo import OUTAGE, hours, run_demo
 
     t0 = time.perf_counter()
@@ -35,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     if args.events:
         with open(args.events, "w", encoding="utf-8") as fh:
             for e in result.world.events:
-                fh.write(json.dumps(e.to_dict(), sort_keys=True, separators=(",", ":")) + "\n")
+                fh.write(codec.encode(e) + "\n")
         print(f"  event log: {args.events}")
     return 0 if result.delivered == result.messages and result.bounced == 0 else 1

@@ -1,7 +1,7 @@
 """``mxsim replay DIR --at TIME``: every host's queue and link state at TIME.
 
 TIME is seconds of simulated time or a duration such as ``36h``, ``2d4h``,
-``90m``.  The state is folded from events.jsonl (events stamped exactly
+``90m``, ``1w`` (the grammar of :mod:`mta.units`); it cannot be negative.  The state is folded from events.jsonl (events stamped exactly
 TIME count as happened).
 """
 from __future__ import annotations
@@ -10,10 +10,11 @@ import argparse
 import os
 import sys
 
+from mta.units import parse_duration
 from sim.cli import UsageError
 from sim.commands.report import _log_path
 from sim.evidence.log import LogError, read_jsonl
-from sim.evidence.projections import hosts_in_log, parse_duration, replay
+from sim.evidence.projections import hosts_in_log, replay
 from sim.report.write import fmt_t
 
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from mta.units import format_duration
 from sim.pipeline import RunResult, run_scenario
 from sim.runner import RunnerError
-from sim.scenario.durations import format_duration
 from sim.scenario.loader import ScenarioError, load_scenario
 
 COUNT_KEYS = ("accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from mta import events as E
+from sim.events import GuaranteeExpected, RunEnded, RunStarted
 
 # Fates of one recipient copy on one host.  The LOSS ones are what
 # ``conservation`` reports.
@@ -55,8 +56,8 @@ def in_domain(addr: str, domain: str) -> bool:
 
 
 def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
-    return {e.host for e in events if not isinstance(e, (E.RunStarted, E.RunEnded,
-                                                         E.GuaranteeExpected))}
+    return {e.host for e in events if not isinstance(e, (RunStarted, RunEnded,
+                                                         GuaranteeExpected))}
 
 
 # --------------------------------------------------------------------------

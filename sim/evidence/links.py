@@ -1,7 +1,6 @@
-"""Links, the SMTP transaction log, run bounds and durations, from an event log.
+"""Links, the SMTP transaction log and run bounds, from an event log.
 
 * :func:`run_bounds`: the run's (start, end);
-* :func:`parse_duration`: ``"2d4h"`` style durations in seconds;
 * :func:`link_periods`, :func:`down_periods`: each link's up/down periods;
 * :func:`smtp_transactions`: one entry per server-side connection.
 
@@ -9,47 +8,23 @@ Pure functions of the log; re-exported by :mod:`sim.evidence.projections`.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from mta import events as E
+from sim.events import LinkDown, LinkUp, RunEnded, RunStarted
 
 
 def run_bounds(events: list[E.Event]) -> tuple[float, float]:
     """(start, end) of the run: RunStarted/RunEnded, else first/last stamp."""
-    start = next((e.t for e in events if isinstance(e, E.RunStarted)), None)
-    end = next((e.t for e in reversed(events) if isinstance(e, E.RunEnded)), None)
+    start = next((e.t for e in events if isinstance(e, RunStarted)), None)
+    end = next((e.t for e in reversed(events) if isinstance(e, RunEnded)), None)
     ts = [e.t for e in events]
     if start is None:
         start = min(ts) if ts else 0.0
     if end is None:
         end = max(ts) if ts else 0.0
     return float(start), float(end)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``90``, ``"90"``, ``"90m"``, ``"36h"``, ``"2d4h"``, ``"1h30m"``."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    s = str(text).strip().lower()
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    unit = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-    for m in _DURATION.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * unit[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 3600, 90m, 36h, 2d4h)")
-    return total
 
 
 @dataclass
@@ -66,9 +41,9 @@ def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
     start, end = run_bounds(events)
     changes: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     for ev in events:
-        if isinstance(ev, E.LinkUp):
+        if isinstance(ev, LinkUp):
             changes[(ev.host, ev.link)].append((float(ev.t), "up"))
-        elif isinstance(ev, E.LinkDown):
+        elif isinstance(ev, LinkDown):
             changes[(ev.host, ev.link)].append((float(ev.t), "down"))
     out: list[LinkPeriod] = []
     for (host, link), ch in sorted(changes.items()):

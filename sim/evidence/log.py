@@ -1,12 +1,10 @@
 """Event logs on disk: canonical JSONL, Parquet, SQLite, and their sinks.
 
-The canonical form of a run is ``events.jsonl``: one event per line,
-``json.dumps(event.to_dict(), sort_keys=True, separators=(",", ":"))``, so
-two runs compare byte for byte.  Numbers are made stable before dumping:
-fields annotated ``float`` are always written as floats (``0.0``, never
-``0``, whatever the emitter passed), and floats use Python's shortest
-round-trip ``repr``, which is the same on every platform.  NaN and infinity
-are refused (they are not JSON).
+The canonical form of a run is ``events.jsonl``: one event per line in the
+encoding of :mod:`mta.events.codec` (sorted keys, compact separators, float
+fields always floats, NaN refused), so two runs compare byte for byte.
+This module imports :mod:`sim.events`, so its readers know the run and
+world kinds as well as the mail kinds.
 
 Reading is all or nothing: :func:`read_jsonl` parses the whole file first
 and raises :class:`LogError` naming the file and line for a truncated last
@@ -22,51 +20,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from mta.events import Event, EventError, event_kinds
+import sim.events  # noqa: F401 - registers the run and world kinds, so every kind decodes
+from mta.events.base import Event, EventError, event_kinds
+from mta.events.codec import decode, encode, from_dict, to_dict
 
 
 class LogError(ValueError):
     """An event log could not be read; the message names the file and line."""
-
-
-# --------------------------------------------------------------------------
-# Canonical encoding
-# --------------------------------------------------------------------------
-
-def _float_fields(cls: type[Event]) -> frozenset[str]:
-    # Annotations are strings (``from __future__ import annotations``).
-    return frozenset(f.name for f in dataclasses.fields(cls)
-                     if str(f.type).replace(" ", "") in ("float", "float|None"))
-
-
-_FLOAT_FIELDS: dict[str, frozenset[str]] = {}
-
-
-def canonical_dict(event: Event) -> dict[str, Any]:
-    """``event.to_dict()`` with float-typed fields coerced to float."""
-    d = event.to_dict()
-    floats = _FLOAT_FIELDS.get(event.kind)
-    if floats is None:
-        floats = _FLOAT_FIELDS[event.kind] = _float_fields(type(event))
-    for name in floats:
-        v = d.get(name)
-        if isinstance(v, int) and not isinstance(v, bool):
-            d[name] = float(v)
-    return d
-
-
-def encode(event: Event) -> str:
-    """One canonical JSONL line for ``event``, without the newline."""
-    return json.dumps(canonical_dict(event), sort_keys=True, separators=(",", ":"),
-                      allow_nan=False)
-
-
-def decode(line: str) -> Event:
-    """Parse one JSONL line; raises ValueError / EventError."""
-    data = json.loads(line)
-    if not isinstance(data, dict):
-        raise EventError("line is not a JSON object")
-    return Event.from_dict(data)
 
 
 # --------------------------------------------------------------------------
@@ -109,10 +69,8 @@ def read_jsonl(path: str | os.PathLike) -> list[Event]:
             raise LogError(f"{path}:{n}: empty line")
         try:
             events.append(decode(text))
-        except json.JSONDecodeError as exc:
-            raise LogError(f"{path}:{n}: malformed JSON: {exc.msg} (column {exc.colno})") from None
-        except (EventError, TypeError) as exc:
-            raise LogError(f"{path}:{n}: invalid event: {exc}") from None
+        except EventError as exc:
+            raise LogError(f"{path}:{n}: {exc}") from None
     return events
 
 
@@ -188,7 +146,7 @@ def write_parquet(events: Iterable[Event], path: str | os.PathLike) -> Path:
     names = sorted(cols)
     data: dict[str, list] = {n: [] for n in names}
     for ev in events:
-        d = canonical_dict(ev)
+        d = to_dict(ev)
         for n in names:
             v = d.get(n)
             if cols[n] is None and n in d:
@@ -223,7 +181,7 @@ def read_parquet(path: str | os.PathLike) -> list[Event]:
                 v = json.loads(v)
             d[f.name] = v
         try:
-            out.append(Event.from_dict(d))
+            out.append(from_dict(d))
         except EventError as exc:
             raise LogError(f"{path}: row {n}: invalid event: {exc}") from None
     return out
@@ -234,7 +192,7 @@ def events_frame(events: Iterable[Event]):
     import pandas as pd
     rows = []
     for i, ev in enumerate(events):
-        d = canonical_dict(ev)
+        d = to_dict(ev)
         d["seq"] = i
         rows.append(d)
     return pd.DataFrame(rows)
@@ -278,11 +236,10 @@ class SqliteSink:
         self._pending = 0
 
     def emit(self, event: Event) -> None:
-        d = canonical_dict(event)
         self._db.execute(
             "INSERT INTO events (t, host, kind, msg, trace, rcpt, data) VALUES (?,?,?,?,?,?,?)",
-            (float(event.t), event.host, event.kind, d.get("msg"), d.get("trace"),
-             d.get("rcpt"), encode(event)))
+            (float(event.t), event.host, event.kind, getattr(event, "msg", None),
+             getattr(event, "trace", None), getattr(event, "rcpt", None), encode(event)))
         self._pending += 1
         if self._pending >= self.commit_every:
             self.flush()
@@ -312,8 +269,8 @@ def read_sqlite(path: str | os.PathLike) -> list[Event]:
     for seq, data in rows:
         try:
             out.append(decode(data))
-        except (ValueError, EventError) as exc:
-            raise LogError(f"{path}: row seq={seq}: invalid event: {exc}") from None
+        except EventError as exc:
+            raise LogError(f"{path}: row seq={seq}: {exc}") from None
     return out
 
 

@@ -12,7 +12,7 @@ import ...`` keeps working:
   every link's state at time t), :func:`queue_depths`,
   :func:`queue_intervals` (pandas);
 * :mod:`sim.evidence.links`: :func:`link_periods`, :func:`down_periods`,
-  :func:`smtp_transactions`, :func:`run_bounds`, :func:`parse_duration`.
+  :func:`smtp_transactions`, :func:`run_bounds`.
 
 Time convention: an event stamped exactly ``t`` has happened "at t", so
 ``replay(events, t)`` includes it.
@@ -26,7 +26,6 @@ from sim.evidence.lifecycle import (  # noqa: F401 - re-exports
     Outcome, RecipientLife, counts, domain_of, hosts_in_log, in_domain, is_null_sender,
     lifecycles, outcomes)
 from sim.evidence.links import (  # noqa: F401 - re-exports
-    _DURATION, LinkPeriod, Transaction, down_periods, link_periods, parse_duration, run_bounds,
-    smtp_transactions)
+    LinkPeriod, Transaction, down_periods, link_periods, run_bounds, smtp_transactions)
 from sim.evidence.queue_replay import (  # noqa: F401 - re-exports
     QueueEntry, ReplayState, queue_depths, queue_intervals, replay)

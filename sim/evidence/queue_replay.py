@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from mta import events as E
+from sim.events import LinkDown, LinkUp
 from sim.evidence.lifecycle import TERMINAL
 
 
@@ -53,8 +54,8 @@ def replay(events: list[E.Event], t: float) -> ReplayState:
     links: dict[tuple[str, str], str] = {}
     first_link: dict[tuple[str, str], str] = {}
     for ev in events:
-        if isinstance(ev, (E.LinkUp, E.LinkDown)):
-            first_link.setdefault((ev.host, ev.link), "down" if isinstance(ev, E.LinkUp) else "up")
+        if isinstance(ev, (LinkUp, LinkDown)):
+            first_link.setdefault((ev.host, ev.link), "down" if isinstance(ev, LinkUp) else "up")
         if ev.t > t:
             continue
         if isinstance(ev, E.Queued):
@@ -81,9 +82,9 @@ def replay(events: list[E.Event], t: float) -> ReplayState:
                 if entry.held and (entry.domain == ev.domain
                                    or entry.domain.endswith("." + ev.domain)):
                     entry.held = False
-        elif isinstance(ev, E.LinkUp):
+        elif isinstance(ev, LinkUp):
             links[(ev.host, ev.link)] = "up"
-        elif isinstance(ev, E.LinkDown):
+        elif isinstance(ev, LinkDown):
             links[(ev.host, ev.link)] = "down"
     for k, first in first_link.items():
         links.setdefault(k, first)

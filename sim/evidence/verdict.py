@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from mta import events as E
+from sim.events import GuaranteeExpected, RunStarted
 from sim.evidence.checks import run_check
 from sim.evidence.projections import (
     counts as count_fates, lifecycles, outcomes, run_bounds)
@@ -33,8 +34,8 @@ def fmt_t(t: float | None) -> str:
     return f"{sign}{day}{int(h):02d}:{int(m):02d}:{frac}"
 
 
-def expectations(events: list[E.Event]) -> list[E.GuaranteeExpected]:
-    return [e for e in events if isinstance(e, E.GuaranteeExpected)]
+def expectations(events: list[E.Event]) -> list[GuaranteeExpected]:
+    return [e for e in events if isinstance(e, GuaranteeExpected)]
 
 
 def met(expected: str, status: str, decided: bool) -> bool:
@@ -47,7 +48,7 @@ def met(expected: str, status: str, decided: bool) -> bool:
 def build_verdict(events: list[E.Event]) -> dict[str, Any]:
     """The verdict.json contract of DESIGN.md (plus ``met``, ``decided``,
     ``params`` per guarantee and ``ok`` overall)."""
-    started = next((e for e in events if isinstance(e, E.RunStarted)), None)
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
     start, end = run_bounds(events)
     lives = lifecycles(events)
     guarantees = []

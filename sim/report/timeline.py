@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from mta import events as E
-from sim.evidence.log import canonical_dict
+from mta.events.codec import to_dict
 from sim.evidence.verdict import fmt_t
 
 _TIMELINE_MAX = 60    # events shown in one counterexample timeline
@@ -45,7 +45,7 @@ def timeline(events: list[E.Event], c: dict[str, Any]) -> list[dict[str, Any]]:
             (msg and getattr(ev, "msg", None) == msg)
         if not mine and (float(ev.t), ev.host, ev.kind) not in stamps:
             continue     # cheap filter: canonical dicts only for candidates
-        d = canonical_dict(ev)
+        d = to_dict(ev)
         key = json.dumps(d, sort_keys=True)
         if mine or key in named:
             rows.setdefault(key, (seq, d))

@@ -10,7 +10,7 @@ A scenario describes one simulated world and what should happen in it::
                   (see :mod:`sim.scenario.roles`)
     traffic:      actors that send mail, spam, probe or dial in
                   (see :mod:`sim.scenario.traffic`)
-    expectations: guarantee IDs (GUARANTEES.md) expected to hold or to be
+    expectations: guarantee IDs (docs/catalogue.md) expected to hold or to be
                   violated, with parameters for the check
 
 Cross-references (a role's host, an interception host, an actor's host)
@@ -23,12 +23,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from sim.scenario.durations import format_duration
+from mta.units import format_duration
 from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
 from sim.scenario.types import (Bandwidth, Duration, HostName, IPv4, Strict, Window, shorthand)
 
-# The guarantee catalogue (GUARANTEES.md), in its order.  A scenario may
+# The guarantee catalogue (docs/catalogue.md), in its order.  A scenario may
 # only name these; tests/test_scenario_schema.py keeps the list in step.
 GUARANTEE_IDS: tuple[str, ...] = (
     "conservation", "retry-discipline", "bounce-dsn", "mx-order", "reply-codes",

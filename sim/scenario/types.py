@@ -1,8 +1,8 @@
 """Field types shared by the scenario models.
 
 Each is an ``Annotated`` type: it parses the friendly text form (see
-:mod:`sim.scenario.durations`), validates it, and publishes a JSON Schema that
-editors can use for completion and checking.
+:mod:`mta.units` and :mod:`sim.scenario.quantities`), validates it, and
+publishes a JSON Schema that editors can use for completion and checking.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Annotated, Any, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema,
                       model_validator)
 
-from sim.scenario import durations as d
+from mta import units
+from sim.scenario import quantities as q
 
 
 class Strict(BaseModel):
@@ -34,22 +35,22 @@ def _number_or_pattern(pattern: str, description: str, minimum: float = 0) -> di
 
 Duration = Annotated[
     float,
-    BeforeValidator(d.parse_duration),
+    BeforeValidator(units.parse_duration),
     WithJsonSchema(_number_or_pattern(
-        d.DURATION_PATTERN + r"|^\d+(\.\d+)?$",
+        units.DURATION_PATTERN + r"|^\d+(\.\d+)?$",
         "Seconds, or text such as 90m, 2d, 36h, 2d4h, 1.5s, 250ms")),
 ]
 
 Size = Annotated[
     int,
-    BeforeValidator(d.parse_size),
+    BeforeValidator(q.parse_size),
     WithJsonSchema(_number_or_pattern(
         r"^\d+(\.\d+)?\s*([KMG]i?B|B)?$", "Bytes, or text such as 30MB, 64KiB")),
 ]
 
 Bandwidth = Annotated[
     float,
-    BeforeValidator(d.parse_bandwidth),
+    BeforeValidator(q.parse_bandwidth),
     WithJsonSchema(_number_or_pattern(
         r"^\d+(\.\d+)?\s*([kKmMgG]?bit)?$",
         "Bytes per second, or bits per second as text such as 56kbit, 2Mbit")),
@@ -57,7 +58,7 @@ Bandwidth = Annotated[
 
 Rate = Annotated[
     float,
-    BeforeValidator(d.parse_rate),
+    BeforeValidator(q.parse_rate),
     WithJsonSchema(_number_or_pattern(
         r"^\d+(\.\d+)?\s*/\s*.+$", "Events per second, or text such as 10/h, 3/5m")),
 ]
@@ -144,7 +145,7 @@ class Window(Strict):
             data = dict(data)
             length = data.pop("for")
             try:
-                data["end"] = d.parse_duration(data.get("start", 0)) + d.parse_duration(length)
+                data["end"] = units.parse_duration(data.get("start", 0)) + units.parse_duration(length)
             except ValueError:
                 data["end"] = length  # let the field validator report it
         return data
@@ -153,6 +154,6 @@ class Window(Strict):
     def _ordered(self) -> "Window":
         if self.end <= self.start:
             raise ValueError(
-                f"expected end after start, got start {d.format_duration(self.start)}"
-                f" and end {d.format_duration(self.end)}")
+                f"expected end after start, got start {units.format_duration(self.start)}"
+                f" and end {units.format_duration(self.end)}")
         return self

@@ -28,7 +28,9 @@ import simpy
 from simpy.core import StopSimulation
 
 from mta.context import HostContext
-from mta.events import ComponentError, Event, LinkDown, LinkUp, MemorySink, RunEnded, RunStarted
+from mta.events import ComponentError, Event
+from mta.events.sinks import MemorySink
+from sim.events import LinkDown, LinkUp, RunEnded, RunStarted
 from sim.world.loop import Scheduler, SimLoop, SimulationError, _Wake, outside_running_loop
 from sim.world.network import Link, LinkSpec, Network
 from sim.world.schedules import AlwaysUp

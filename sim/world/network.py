@@ -18,7 +18,7 @@ While a link is down:
   application timeouts fire in virtual time).
 
 Access-network rules on a host's link act on its *outbound* port-25 traffic:
-``port25="block"`` drops the SYNs (the connection times out), and
+``port25="blocked"`` drops the SYNs (the connection times out), and
 ``port25_redirect=HOST`` transparently connects to HOST instead, while the
 client still sees the address it asked for (the interception some ISPs do).
 """
@@ -76,8 +76,8 @@ class LinkSpec:
             raise ValueError("down_connect must be 'timeout' or 'refuse'")
         if self.down_open not in ("reset", "blackhole"):
             raise ValueError("down_open must be 'reset' or 'blackhole'")
-        if self.port25 not in ("open", "block"):
-            raise ValueError("port25 must be 'open' or 'block'")
+        if self.port25 not in ("open", "blocked"):
+            raise ValueError("port25 must be 'open' or 'blocked'")
 
 
 class Link:
@@ -266,7 +266,7 @@ class Network:
         port = int(port)
         target_ip = asked_ip
         blocked = False
-        if port == 25 and client.link.spec.port25 == "block":
+        if port == 25 and client.link.spec.port25 == "blocked":
             blocked = True
         elif port == 25 and client.link.spec.port25_redirect:
             target_ip = self.address_of(client.link.spec.port25_redirect)

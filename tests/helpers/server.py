@@ -25,7 +25,9 @@ import aiosmtplib
 
 from mta.addresses import nmap_relay_probes
 from mta.context import HostContext
-from mta.events import Event, MemorySink, SmtpReply
+from mta.events import SmtpReply
+from mta.events.base import Event
+from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
 from mta.roles import (BackupMx, CustomerMailServer, IspOutbound, PrimaryMx, QueueingServer,
                        ReceivingRole, SmartHost)

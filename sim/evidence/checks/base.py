@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from mta import events as E
-from sim.evidence.log import canonical_dict
-from sim.evidence.projections import parse_duration
+from mta.events.codec import to_dict
+from mta.units import parse_duration
 
 PASS = "pass"
 FAIL = "fail"
@@ -67,7 +67,7 @@ def check(gid: str) -> Callable[[CheckFn], CheckFn]:
 # -- building results --------------------------------------------------------
 
 def ev_dicts(evs: Iterable[E.Event]) -> list[dict[str, Any]]:
-    return [canonical_dict(e) for e in evs]
+    return [to_dict(e) for e in evs]
 
 
 def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",

@@ -1,9 +1,9 @@
-"""Human-friendly quantities in scenario files: durations, sizes, rates.
+"""Quantities scenario authors write besides durations: sizes, bandwidths, rates.
 
-Scenario authors write ``90m``, ``2d``, ``36h``, ``2d4h`` or ``1.5s``; a plain
-number means seconds.  Sizes read as ``30MB`` (decimal), ``4KiB`` (binary) or
-plain bytes; bandwidths as ``56kbit`` or ``1Mbit`` (bits per second) or plain
-bytes per second; rates as ``10/h`` or ``3/5m``.
+Sizes read as ``30MB`` (decimal), ``4KiB`` (binary) or plain bytes;
+bandwidths as ``56kbit`` or ``1Mbit`` (bits per second) or plain bytes per
+second; rates as ``10/h`` or ``3/5m``, whose time is a duration in the one
+grammar of :mod:`mta.units` (which scenarios use for every duration field).
 
 Every parser raises :class:`ValueError` with a message that says what was
 expected, so the loader can report it next to the key path.
@@ -13,87 +13,9 @@ from __future__ import annotations
 import math
 import re
 
-# Seconds per duration unit, largest first: the order units must appear in.
-DURATION_UNITS: dict[str, float] = {
-    "w": 7 * 86400.0,
-    "d": 86400.0,
-    "h": 3600.0,
-    "m": 60.0,
-    "s": 1.0,
-    "ms": 0.001,
-}
+from mta.units import DURATION_UNITS, parse_duration
 
 _NUMBER = r"\d+(?:\.\d+)?"
-_PART = re.compile(rf"({_NUMBER})(ms|w|d|h|m|s)")
-_DURATION = re.compile(rf"^(?:{_NUMBER}(?:ms|w|d|h|m|s))+$")
-DURATION_PATTERN = _DURATION.pattern
-
-DURATION_HINT = "a duration such as 90m, 2d, 36h, 2d4h, 1.5s or a number of seconds"
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in ``value``: a non-negative number, or text like ``2d4h``.
-
-    Units (w, d, h, m, s, ms) may be combined, largest first, each at most
-    once: ``2d4h`` is 187200 s, ``4h2d`` is an error (probably a typo).
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = _parse_units(text, value)
-    else:
-        raise ValueError(f"expected {DURATION_HINT}, got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected {DURATION_HINT} (not negative), got {value!r}")
-    return seconds
-
-
-def _parse_units(text: str, original: object) -> float:
-    if not _DURATION.match(text):
-        raise ValueError(f"expected {DURATION_HINT}, got {original!r}")
-    order = list(DURATION_UNITS)
-    last = -1
-    total = 0.0
-    for number, unit in _PART.findall(text):
-        rank = order.index(unit)
-        if rank <= last:
-            raise ValueError(
-                f"expected units largest first and each once (like 2d4h), got {original!r}")
-        last = rank
-        total += float(number) * DURATION_UNITS[unit]
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact text for ``seconds``: 187200 -> ``2d4h``, 1.5 -> ``1.5s``.
-
-    ``parse_duration(format_duration(x)) == x`` for any whole number of
-    milliseconds.
-    """
-    if seconds < 0 or not math.isfinite(seconds):
-        raise ValueError(f"cannot format {seconds!r} as a duration")
-    millis = round(seconds * 1000)
-    if millis == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        n, millis = divmod(millis, size)
-        if n:
-            parts.append(f"{n}{unit}")
-    if millis:
-        if millis % 1000 == 0:
-            parts.append(f"{millis // 1000}s")
-        elif millis < 1000 and not parts:
-            parts.append(f"{millis}ms")
-        else:
-            parts.append(f"{millis / 1000:g}s")
-    return "".join(parts)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""The one encoding of events: canonical JSON lines and their mappings.
+
+Every writer of events (``events.jsonl``, the SQLite queue store, the live
+relay's log, ``mxsim demo --events``) goes through :func:`encode`, so two
+runs compare byte for byte:
+
+* one JSON object per event, keys sorted, compact separators
+  (``","`` and ``":"``), ASCII only;
+* ``kind`` names the class; every field is present;
+* fields annotated ``float`` (or ``float | None``) are always written as
+  floats (``0.0``, never ``0``, whatever the emitter passed), and floats use
+  Python's shortest round-trip ``repr``, the same on every platform;
+* tuples are written as lists (and read back as tuples);
+* NaN and infinity are refused: they are not JSON.
+
+Decoding (:func:`from_dict`, :func:`decode`) knows every kind registered
+when it is called (see :mod:`mta.events.base`) and raises
+:class:`~mta.events.base.EventError` saying what is wrong.
+
+Encoding runs once per event of a run, so what it needs of a class (field
+names, which of them are floats or tuples) is worked out once per class,
+not with ``dataclasses.fields()`` per event.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from typing import Any
+
+from mta.events.base import Event, EventError, event_class
+
+__all__ = ["decode", "encode", "from_dict", "to_dict"]
+
+_FLOAT_TYPES = frozenset({"float", "float|None"})
+
+
+class _Layout:
+    """What the codec needs of one event class."""
+
+    __slots__ = ("names", "floats", "tuples", "required")
+
+    def __init__(self, cls: type[Event]) -> None:
+        fs = fields(cls)
+        # Annotations are strings (``from __future__ import annotations``).
+        types = {f.name: str(f.type).replace(" ", "") for f in fs}
+        self.names: tuple[str, ...] = tuple(f.name for f in fs)
+        self.floats = frozenset(n for n, a in types.items() if a in _FLOAT_TYPES)
+        self.tuples = frozenset(n for n, a in types.items() if a.startswith("tuple["))
+        self.required = tuple(f.name for f in fs
+                              if f.default is MISSING and f.default_factory is MISSING)
+
+
+_LAYOUTS: dict[type, _Layout] = {}
+
+
+def _layout(cls: type[Event]) -> _Layout:
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = _Layout(cls)
+    return layout
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The canonical mapping of ``event``: ``kind`` plus every field, float
+    fields as floats, tuples as lists."""
+    layout = _layout(type(event))
+    floats = layout.floats
+    out: dict[str, Any] = {"kind": event.kind}
+    for name in layout.names:
+        v = getattr(event, name)
+        cls = v.__class__
+        if cls is tuple:
+            v = list(v)
+        elif cls is int and name in floats:
+            v = float(v)
+        out[name] = v
+    return out
+
+
+def encode(event: Event) -> str:
+    """One canonical JSON line for ``event``, without the newline."""
+    try:
+        return json.dumps(to_dict(event), sort_keys=True, separators=(",", ":"),
+                          allow_nan=False)
+    except ValueError as exc:   # NaN or infinity somewhere in the event
+        raise EventError(f"{event.kind}: cannot encode: {exc}") from None
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from a :func:`to_dict` mapping; raises EventError."""
+    if not isinstance(data, dict):
+        raise EventError(f"an event is a JSON object, got {type(data).__name__}")
+    kwargs = dict(data)
+    kind = kwargs.pop("kind", None)
+    cls = event_class(kind)
+    layout = _layout(cls)
+    unknown = sorted(set(kwargs) - set(layout.names))
+    if unknown:
+        raise EventError(f"{kind}: unknown fields {unknown}")
+    missing = [n for n in layout.required if n not in kwargs]
+    if missing:
+        raise EventError(f"{kind}: missing fields {missing}")
+    for name in layout.tuples:
+        v = kwargs.get(name)
+        if isinstance(v, list):
+            kwargs[name] = tuple(v)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise EventError(f"{kind}: {exc}") from None
+
+
+def decode(line: str | bytes) -> Event:
+    """Parse one JSON line into an event; raises EventError naming what is
+    wrong (malformed JSON, not an object, or an invalid event)."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"malformed JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise EventError("not a JSON object")
+    try:
+        return from_dict(data)
+    except EventError as exc:
+        raise EventError(f"invalid event: {exc}") from None
+
