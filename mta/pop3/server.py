@@ -215,7 +215,7 @@ class Pop3Protocol(asyncio.Protocol):
         if loop.time() < self.deadline or self.busy:
             # Activity since the timer was set (or a delayed reply pending):
             # re-arm for the rest instead of re-creating a timer per command.
-            self.timer = loop.call_at(max(self.deadline, loop.time() + 1.0), self._idle)
+            self.timer = loop.call_at(loop.time() + 1.0 if self.busy else self.deadline, self._idle)
             return
         self.transport.write(C.err(C.E_TIMEOUT))
         self._close("timeout")
