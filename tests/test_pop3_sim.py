@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mta.events import ConnectionClosed, ConnectionOpened, PolicyDecision, Pop3Login
 from mta.pop3 import RelayGrants, ThrottleConfig
@@ -194,3 +196,42 @@ def test_pop_before_smtp_window_in_virtual_time() -> None:
     second = [e for e in world.events if isinstance(e, Pop3Login)][1]
     assert grants.current(CLIENT_IP, login.t + 5400).granted == second.t
     assert not grants.allowed(CLIENT_IP, second.t + 5400)
+
+
+WORDS = [b"USER bob", b"PASS " + USERS["bob"].encode(), b"PASS nope", b"USER ann", b"CAPA",
+         b"STAT", b"LIST", b"UIDL 1", b"RETR 1", b"TOP 2 1", b"DELE 1", b"DELE 2", b"RSET",
+         b"NOOP", b"STLS", b"APOP bob 00", b"RETR 0", b"", b"x" * 300]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(WORDS), st.binary(max_size=40)), max_size=25),
+       st.integers(1, 64))
+def test_random_streams_over_the_wire_never_crash_or_change_the_maildrop(lines, chunk) -> None:
+    world, client, server, store = pop_world()
+    before = [m.data for m in store.messages(BOB)]
+    stream = b"".join(ln.replace(b"\n", b"") + b"\r\n" for ln in lines)
+
+    async def spray():
+        c = await AsyncPop3.connect(POP_IP)
+        for i in range(0, len(stream), chunk):      # arbitrary fragmentation
+            c.writer.write(stream[i:i + chunk])
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(200)                     # let delayed replies out
+        c.writer.close()                             # never a QUIT
+        return c.greeting
+
+    async def normal():
+        c = await AsyncPop3.connect(POP_IP)
+        await c.cmd("USER bob")
+        r = await c.cmd("PASS " + USERS["bob"])
+        await c.cmd("QUIT")
+        await c.close()
+        return r
+
+    assert world.run_until_complete(client, spray()).startswith(b"+OK")
+    world.run(world.env.now + 1000)                  # past any login-delay history
+    assert [m.data for m in store.messages(BOB)] == before
+    assert len(server.locks) == 0 and not server.active
+    assert world.run_until_complete(client, normal()).startswith(b"+OK bob's maildrop")
+    closed = [e for e in world.events if isinstance(e, ConnectionClosed)]
+    assert len(closed) == 2
