@@ -179,3 +179,25 @@ def test_pipelined_flood_is_answered_in_order() -> None:
     lines, _, _ = run_live(blocking(go))
     assert lines[:2000] == [b"+OK"] * 2000
     assert lines[2000].startswith(b"+OK 3 ") and lines[2001].startswith(b"+OK")
+
+
+def test_pipelined_retrs_from_a_client_that_never_reads_stay_bounded() -> None:
+    big = b"Subject: big\r\n\r\n" + b"y" * 100 * 1024 + b"\r\n"
+
+    async def client(port, server, store):
+        await store.accept(conn="c9", client_ip="198.51.100.25", helo="x", mail_from="a@b.example",
+                           rcpts=[BOB], acknowledged=[BOB], data=big)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.pause_reading()              # we never read
+        writer.write(b"USER bob\r\nPASS " + USERS["bob"].encode() + b"\r\n" + b"RETR 4\r\n" * 400)
+        for _ in range(200):                          # let the server run until it stalls
+            await asyncio.sleep(0.01)
+        proto = server.active[0]
+        buffered = proto.transport.get_write_buffer_size()
+        stalled = proto.write_paused and len(proto.pending) > 0
+        writer.transport.abort()
+        return buffered, stalled
+
+    (buffered, stalled), _, store = run_live(client)
+    assert stalled and buffered < 2 * 1024 * 1024     # not 400 x 100 KB
+    assert len(store.messages(BOB)) == 4

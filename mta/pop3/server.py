@@ -58,7 +58,8 @@ class Pop3Protocol(asyncio.Protocol):
         self.skipping = False            # inside an over-long line, dropping to its LF
         self.pending: collections.deque[Any] = collections.deque()
         self.busy = False                # a delayed reply or a TLS handshake is under way
-        self.paused = False
+        self.paused = False              # we paused reading (too many pipelined lines)
+        self.write_paused = False        # the transport asked us to stop writing
         self.closing = False
         self.ended = False
         self.reason = ""
@@ -118,6 +119,16 @@ class Pop3Protocol(asyncio.Protocol):
             self.transport.pause_reading()
         self._pump()
 
+    def pause_writing(self) -> None:
+        # A client that pipelines RETRs without reading would otherwise make
+        # us buffer every copy; stop answering until its buffer drains.
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if not self.closing:
+            self._pump()
+
     def eof_received(self) -> bool:
         self.reason = self.reason or "closed"
         return False             # close our side too; the lock is freed in connection_lost
@@ -141,7 +152,7 @@ class Pop3Protocol(asyncio.Protocol):
     # -- commands ---------------------------------------------------------------------
     def _pump(self) -> None:
         assert self.session is not None
-        while self.pending and not self.busy and not self.closing:
+        while self.pending and not self.busy and not self.closing and not self.write_paused:
             item = self.pending.popleft()
             loop = asyncio.get_running_loop()
             self.deadline = loop.time() + self.server.idle_timeout
