@@ -73,7 +73,7 @@ def test_curl_apop_and_stls(tmp_path) -> None:
     assert apop[0] == 0, apop[2]
     assert b"> APOP ann " in apop[2] and b"> USER" not in apop[2]
     assert tls[0] == 0, tls[2]
-    assert b"> STLS" in tls[2] and b"> USER bob" in tls[2]
+    assert b"> STLS" in tls[2] and b"SSL certificate verify ok" in tls[2]
     assert b"Subject: one\r\n" in tls[1]
     assert untrusted[0] == 60                   # CURLE_PEER_FAILED_VERIFICATION
     assert [e.user for e in sink.of_kind(Pop3Login)] == ["ann", "bob"]
