@@ -235,3 +235,41 @@ def test_random_streams_over_the_wire_never_crash_or_change_the_maildrop(lines, 
     assert world.run_until_complete(client, normal()).startswith(b"+OK bob's maildrop")
     closed = [e for e in world.events if isinstance(e, ConnectionClosed)]
     assert len(closed) == 2
+
+
+def test_a_failing_login_hook_is_recorded_and_the_session_goes_on() -> None:
+    def broken(ip, user, t):
+        raise RuntimeError("grant table down")
+
+    world, client, _, _ = pop_world(on_login=broken)
+
+    async def session():
+        c = await AsyncPop3.connect(POP_IP)
+        await c.cmd("USER bob")
+        r = await c.cmd("PASS " + USERS["bob"])
+        s = await c.cmd("STAT")
+        await c.cmd("QUIT")
+        await c.close()
+        return r, s
+
+    r, s = world.run_until_complete(client, session())
+    assert r.startswith(b"+OK") and s.startswith(b"+OK 3 ")
+    errors = [e for e in world.events if type(e).__name__ == "ComponentError"]
+    assert [(e.where, e.error) for e in errors] == [("pop3 on_login", "RuntimeError: grant table down")]
+
+
+def test_stop_closes_open_sessions_without_deleting() -> None:
+    world, client, server, store = pop_world()
+
+    async def hold():
+        c = await AsyncPop3.connect(POP_IP)
+        await c.cmd("USER bob")
+        await c.cmd("PASS " + USERS["bob"])
+        await c.cmd("DELE 1")
+        return c
+
+    c = world.run_until_complete(client, hold())
+    world.run_until_complete(world.host("pop.customer.example"), server.stop())
+    assert world.run_until_complete(client, c.close()) == b""
+    assert len(store.messages(BOB)) == 3 and len(server.locks) == 0
+    assert [e.reason for e in world.events if isinstance(e, ConnectionClosed)] == ["shutdown"]

@@ -58,6 +58,7 @@ class Pop3Protocol(asyncio.Protocol):
         self.skipping = False            # inside an over-long line, dropping to its LF
         self.pending: collections.deque[Any] = collections.deque()
         self.busy = False                # a delayed reply or a TLS handshake is under way
+        self.tls_pending = False         # between "+OK Begin TLS" and the handshake's end
         self.paused = False              # we paused reading (too many pipelined lines)
         self.write_paused = False        # the transport asked us to stop writing
         self.closing = False
@@ -95,6 +96,10 @@ class Pop3Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        if self.tls_pending and self.transport.get_protocol() is self:
+            return               # cleartext after STLS, before the TLS layer took over: never obeyed
+        # (during the handshake's last steps the TLS layer may already hand
+        # us decrypted lines: they queue until tls_started, as ``busy``)
         self.buf += data
         while True:
             end = self.buf.find(b"\n")
@@ -186,7 +191,7 @@ class Pop3Protocol(asyncio.Protocol):
             # handshake and must not be obeyed (the STARTTLS injection flaw).
             self.pending.clear()
             self.buf.clear()
-            self.busy = True
+            self.busy = self.tls_pending = True
             asyncio.get_running_loop().create_task(self._start_tls())
 
     def _close(self, reason: str) -> None:
@@ -215,7 +220,7 @@ class Pop3Protocol(asyncio.Protocol):
         self.transport = tls
         assert self.session is not None
         self.session.tls_started()
-        self.busy = False
+        self.busy = self.tls_pending = False
         self._pump()
 
     def _idle(self) -> None:
