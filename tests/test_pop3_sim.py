@@ -273,3 +273,42 @@ def test_stop_closes_open_sessions_without_deleting() -> None:
     assert world.run_until_complete(client, c.close()) == b""
     assert len(store.messages(BOB)) == 3 and len(server.locks) == 0
     assert [e.reason for e in world.events if isinstance(e, ConnectionClosed)] == ["shutdown"]
+
+
+def test_quit_sent_with_a_half_close_during_a_login_delay_is_still_obeyed() -> None:
+    world, client, _, store = pop_world(throttle=ThrottleConfig(free=0, base_delay=5.0))
+
+    async def hasty():
+        c = await AsyncPop3.connect(POP_IP)
+        # A failed PASS (delayed 5 s), then a good login, DELE, QUIT, and EOF at once.
+        c.writer.write(b"USER bob\r\nPASS bad\r\nUSER bob\r\nPASS " + USERS["bob"].encode()
+                       + b"\r\nDELE 1\r\nQUIT\r\n")
+        c.writer.write_eof()
+        return (await c.reader.read()).split(b"\r\n")
+
+    replies = world.run_until_complete(client, hasty())
+    assert replies[1] == b"-ERR [AUTH] authentication failed"
+    assert replies[-2].startswith(b"+OK") and b"(2 messages left)" in replies[-2]
+    assert len(store.messages(BOB)) == 2
+    assert [e.reason for e in world.events if isinstance(e, ConnectionClosed)] == ["quit"]
+
+
+def test_same_seed_same_event_log() -> None:
+    def one_run():
+        world, client, _, _ = pop_world(seed=11)
+        world.run_until_complete(client, dialogue(POP_IP, 110))
+
+        async def bad():
+            c = await AsyncPop3.connect(POP_IP)
+            for _ in range(3):
+                await c.cmd("USER bob")
+                await c.cmd("PASS x")
+            await c.cmd("QUIT")
+            await c.close()
+
+        world.run_until_complete(client, bad())
+        return [e.to_dict() for e in world.events]
+
+    first = one_run()
+    assert first == one_run()
+    assert {"pop3_login", "policy_decision", "connection_closed"} <= {e["kind"] for e in first}

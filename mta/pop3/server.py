@@ -62,6 +62,7 @@ class Pop3Protocol(asyncio.Protocol):
         self.paused = False              # we paused reading (too many pipelined lines)
         self.write_paused = False        # the transport asked us to stop writing
         self.closing = False
+        self.eof = False                 # the client half-closed with lines still queued
         self.ended = False
         self.reason = ""
         self.deadline = 0.0
@@ -135,6 +136,11 @@ class Pop3Protocol(asyncio.Protocol):
             self._pump()
 
     def eof_received(self) -> bool:
+        if self.pending or self.busy:
+            # A client may send "DELE 1\r\nQUIT\r\n" and half-close at once:
+            # answer what it sent (the QUIT included), then close.
+            self.eof = True
+            return True
         self.reason = self.reason or "closed"
         return False             # close our side too; the lock is freed in connection_lost
 
@@ -171,6 +177,8 @@ class Pop3Protocol(asyncio.Protocol):
                 self.delay_handle = loop.call_later(step.delay, self._send_delayed, step)
                 break
             self._send(step)
+        if self.eof and not self.pending and not self.busy and not self.closing:
+            self._close("closed")
         if self.paused and len(self.pending) <= MAX_PENDING // 2 and not self.closing:
             self.paused = False
             self.transport.resume_reading()
