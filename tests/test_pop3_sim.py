@@ -312,3 +312,32 @@ def test_same_seed_same_event_log() -> None:
     first = one_run()
     assert first == one_run()
     assert {"pop3_login", "policy_decision", "connection_closed"} <= {e["kind"] for e in first}
+
+
+def test_stls_on_the_simulated_transport_fails_cleanly_today() -> None:
+    """The simulated transport does not support ``loop.start_tls`` yet (it
+    lacks asyncio's ``_start_tls_compatible`` and does not feed buffered
+    protocols): STLS is answered, the handshake fails, and that is recorded
+    and unlocks, never a crash.  When the simulation gains TLS this test
+    fails and should become the simulated twin of the loopback STLS test."""
+    import ssl
+
+    import trustme
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("pop.customer.example").configure_cert(ctx)
+    world, client, server, _ = pop_world(ssl=ctx)
+
+    async def stls():
+        c = await AsyncPop3.connect(POP_IP)
+        caps = await c.multi("CAPA")
+        r = await c.cmd("STLS")
+        return caps[1], r, await c.close()
+
+    caps, r, rest = world.run_until_complete(client, stls())
+    assert b"STLS" in caps and r == b"+OK Begin TLS negotiation" and rest == b""
+    notes = [e for e in world.events if isinstance(e, PolicyDecision)]
+    assert [(e.stage, e.decision) for e in notes] == [("pop3-stls", "handshake-failed")]
+    assert "TypeError" in notes[0].detail
+    assert [e.reason for e in world.events if isinstance(e, ConnectionClosed)] == ["tls-failed"]
+    assert not server.active
