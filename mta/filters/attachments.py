@@ -11,8 +11,10 @@ A name is normalised the way Windows resolves it before its extension is
 compared, case-insensitively:
 
 * only the last path component counts (``C:\\tmp\\a.exe``, ``../a.exe``);
-* an NTFS stream suffix goes (``a.exe::$DATA``, ``a.exe:zone``);
+* an NTFS stream suffix goes (``a.exe::$DATA``, ``a.exe:zone``), and the
+  name as written is checked too (``a:b.exe``);
 * a NUL ends the name (C APIs stop there), and both forms are checked;
+* CR and LF are dropped (the walk removes them: they are header folding);
 * trailing dots and spaces go (``a.exe. .``: Windows ignores them);
 * the last extension decides, so ``report.txt.exe`` is blocked (and
   flagged as a double extension) while ``setup.exe.txt`` is not.
@@ -79,18 +81,28 @@ class BlockedAttachment:
         return blocked_attachment(self.name, self.extension)
 
 
-def normalise(name: str) -> str:
-    """``name`` as Windows would resolve it (see the module docstring),
-    lower-cased; NFKC folds full-width letters, so ``ｅｘｅ`` is ``exe``."""
-    name = unicodedata.normalize("NFKC", name)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    if ":" in name:               # NTFS alternate data stream: a.exe::$DATA
-        name = name.split(":", 1)[0]
+def _basename(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _trim(name: str) -> str:
     return name.rstrip(". \t").lower()
 
 
+def normalise(name: str) -> str:
+    """``name`` as Windows would resolve it (see the module docstring),
+    lower-cased; NFKC folds full-width letters, so ``ｅｘｅ`` is ``exe``."""
+    name = _basename(name)
+    if ":" in name:               # NTFS alternate data stream: a.exe::$DATA
+        name = name.split(":", 1)[0]
+    return _trim(name)
+
+
 def _candidates(name: str) -> list[str]:
-    forms = [normalise(name)]
+    """Every form a client might save ``name`` as: resolved as Windows does,
+    cut at a NUL, and as written (a client that replaces ``:`` rather than
+    reading it as a stream name); a name is blocked if any form is."""
+    forms = [normalise(name), _trim(_basename(name))]
     if "\0" in name:
         forms.append(normalise(name.split("\0", 1)[0]))
     return forms
