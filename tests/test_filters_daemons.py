@@ -19,6 +19,7 @@ from mta.filters.spam import BuiltinScorer
 from mta.filters.spamd import SpamdScorer
 from mta.filters.virus import BuiltinScanner, Status
 from helpers import filter_daemons as daemons
+from helpers.filter_suites import SpamScorerSuite, VirusScannerSuite, base_name
 from helpers.filter_corpus import (GTUBE_MAIL, HAM, RULE_SPAM, SPAM_CORPUS, TEXT, VIRUS_CORPUS,
                                    attachment, multipart, zip_of)
 
@@ -42,9 +43,16 @@ def spamd(tmp_path_factory):
         yield daemon
 
 
-def base_name(signature: str) -> str:
-    # clamd marks names from unsigned databases, as ours is
-    return signature.removesuffix(".UNOFFICIAL")
+class TestClamd(VirusScannerSuite):
+    @pytest.fixture
+    def scanner(self, clamd):
+        return ClamdScanner("127.0.0.1", clamd.port, timeout=60)
+
+
+class TestSpamd(SpamScorerSuite):
+    @pytest.fixture
+    def scorer(self, spamd):
+        return SpamdScorer("127.0.0.1", spamd.port, timeout=60)
 
 
 def scan_both(clamd, message: bytes):
@@ -54,10 +62,9 @@ def scan_both(clamd, message: bytes):
 
 @pytest.mark.parametrize("name", sorted(VIRUS_CORPUS))
 def test_clamd_and_builtin_agree_on_the_corpus(clamd, name):
-    message, infected = VIRUS_CORPUS[name]
+    message, _ = VIRUS_CORPUS[name]
     real, builtin = scan_both(clamd, message)
     assert real.status is builtin.status, (real, builtin)
-    assert real.status is (Status.INFECTED if infected else Status.CLEAN), real
     assert [base_name(s) for s in real.signatures] == list(builtin.signatures)
 
 
@@ -102,16 +109,10 @@ ON = SpamSettings(enabled=True)
 
 
 @pytest.mark.parametrize("name", sorted(SPAM_CORPUS))
-def test_spamd_levels_and_actions_on_the_corpus(spamd, name):
-    message, level = SPAM_CORPUS[name]
+def test_spamd_and_builtin_levels_agree_on_the_corpus(spamd, name):
+    message, _ = SPAM_CORPUS[name]
     real = asyncio.run(SpamdScorer("127.0.0.1", spamd.port, timeout=60).score(message))
-    assert real.ok, real.error
-    decided = ON.decide(real)
-    assert decided.level.value == level, real
-    assert ON.decide(BuiltinScorer().score_sync(message)).level is decided.level
-    new, done = apply(decided, message)
-    expected = {SpamLevel.NONE: (message, "none"), SpamLevel.HIGH: (None, "deleted")}
-    assert (new, done) == expected[decided.level]
+    assert ON.decide(BuiltinScorer().score_sync(message)).level is ON.decide(real).level
 
 
 def test_spamd_scores_gtube_about_1000_and_ham_low(spamd):

@@ -169,3 +169,19 @@ def test_walk_never_raises_on_mime_shaped_garbage(atoms):
     result = walk(b"".join(atoms))
     for part in result.parts:
         assert isinstance(part.data, bytes)
+
+
+def nested_multiparts(levels: int) -> bytes:
+    msg = b""
+    for i in range(levels):
+        msg += f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
+    msg += b"Content-Type: text/plain\r\n\r\nleaf\r\n"
+    for i in reversed(range(levels)):
+        msg += f"--b{i}--\r\n".encode()
+    return msg
+
+
+@pytest.mark.parametrize("levels", [50, 3000])
+def test_deep_nesting_is_a_limit_not_a_crash(levels):
+    result = walk(nested_multiparts(levels))
+    assert [p.kind for p in result.unscanned] == ["limit-depth"]

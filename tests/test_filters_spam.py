@@ -13,8 +13,9 @@ from mta.filters.levels import (LevelAction, SpamAction, SpamLevel, SpamSettings
 from mta.filters.replies import TEMPFAIL
 from mta.filters.spam import RULES, BuiltinScorer, SpamScore
 from mta.filters.spamd import SpamdScorer, parse_report
-from helpers.filter_corpus import GTUBE_MAIL, HAM, RULE_SPAM, SPAM_CORPUS, plain
+from helpers.filter_corpus import GTUBE_MAIL, HAM, RULE_SPAM, plain
 from helpers.filter_daemons import free_port
+from helpers.filter_suites import SpamScorerSuite
 
 ON = SpamSettings(enabled=True)
 
@@ -23,10 +24,10 @@ def score(message: bytes) -> SpamScore:
     return asyncio.run(BuiltinScorer().score(message))
 
 
-@pytest.mark.parametrize("name", sorted(SPAM_CORPUS))
-def test_builtin_levels_on_the_corpus(name):
-    message, level = SPAM_CORPUS[name]
-    assert ON.decide(score(message)).level.value == level
+class TestBuiltinScorer(SpamScorerSuite):
+    @pytest.fixture
+    def scorer(self):
+        return BuiltinScorer()
 
 
 def test_gtube_scores_1000_and_ham_nothing():

@@ -95,6 +95,9 @@ class SpamSettings:
     actions: dict[SpamLevel, SpamAction] = field(default_factory=_default_actions)
 
     def __post_init__(self) -> None:
+        for level, action in self.actions.items():
+            if not isinstance(level, SpamLevel) or not isinstance(action, SpamAction):
+                raise ValueError(f"actions map SpamLevel to SpamAction, got {level!r}: {action!r}")
         if self.actions.get(SpamLevel.NONE, SpamAction.NONE) is not SpamAction.NONE:
             raise ValueError("the seed allows no action at level none")
 

@@ -5,7 +5,6 @@ share one spelling of each.
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 
@@ -36,17 +35,8 @@ def quote_name(name: str) -> str:
     """``name`` made safe for one reply line: ASCII only (other characters as
     ``?``), no control characters, no quotes, at most 200 characters with
     the tail (the extension) kept."""
-    out = []
-    for ch in name:
-        if ch == '"' or ch == "\\":
-            out.append("_")
-        elif 0x20 <= ord(ch) < 0x7F:
-            out.append(ch)
-        elif unicodedata.category(ch).startswith("C"):
-            out.append("?")
-        else:
-            out.append("?")
-    text = "".join(out)
+    text = "".join("_" if ch in '"\\' else ch if 0x20 <= ord(ch) < 0x7F else "?"
+                   for ch in name)
     if len(text) > _MAX_QUOTED:
         text = "..." + text[-(_MAX_QUOTED - 3):]
     return text
