@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import filter_daemons as daemons  # noqa: E402
-from helpers.filter_corpus import (GTUBE_MAIL, RULE_SPAM, attachment_100k, clean_2k,  # noqa: E402
-                                   eicar_zip)
+from helpers.filter_corpus import (GTUBE_MAIL, RULE_SPAM, TEXT, attachment,  # noqa: E402
+                                   attachment_100k, clean_2k, eicar_zip, multipart, zip_of)
 
 from mta.filters.clamav import ClamdScanner  # noqa: E402
 from mta.filters.spam import BuiltinScorer  # noqa: E402
@@ -42,6 +42,10 @@ from mta.filters.virus import BuiltinScanner  # noqa: E402
 
 CASES = {"clean-2k": clean_2k(), "attachment-100k": attachment_100k(), "eicar-zip": eicar_zip()}
 SPAM_CASES = {**CASES, "rule-spam": RULE_SPAM, "gtube": GTUBE_MAIL}
+# Two 12 MiB members of zeros (48 kB on the wire): past the test clamd's
+# MaxScanSize (20 MiB) and the built-in ratio limit; virus scanners only.
+BOMB = {"zip-bomb-24M": multipart([TEXT, attachment("application/zip", zip_of(
+    [("a.bin", b"\0" * (12 << 20)), ("b.bin", b"\0" * (12 << 20))]))])}
 
 
 def line(scanner: str, case: str, size: int, verdict: str, walls: list[float],
@@ -86,7 +90,8 @@ def measure_sync(call, message: bytes, runs: int) -> tuple[str, list[float], lis
 
 
 def virus_label(v) -> str:
-    return v.status.value + (f"({','.join(v.signatures)})" if v.signatures else "")
+    detail = ",".join(v.signatures) or v.reason.split(":")[0].replace(" ", "_")
+    return v.status.value + (f"({detail})" if detail else "")
 
 
 def main() -> int:
@@ -95,7 +100,7 @@ def main() -> int:
     args = parser.parse_args()
     runs = args.runs
     builtin_scanner, builtin_scorer = BuiltinScanner(), BuiltinScorer()
-    for case, message in CASES.items():
+    for case, message in {**CASES, **BOMB}.items():
         v, w, c = measure_sync(builtin_scanner.scan_sync, message, runs)
         print(line("builtin-virus", case, len(message), virus_label(v), w, c), flush=True)
     for case, message in SPAM_CASES.items():
@@ -104,7 +109,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mxsim-filters-") as tmp:
         with daemons.clamd(Path(tmp) / "clamd") as clamd:
             scanner = ClamdScanner("127.0.0.1", clamd.port, timeout=60)
-            for case, message in CASES.items():
+            for case, message in {**CASES, **BOMB}.items():
                 asyncio.run(scanner.scan(message))            # warm-up
                 v, w, c = asyncio.run(measure_async(scanner.scan, message, runs))
                 print(line("clamd", case, len(message), virus_label(v), w, c), flush=True)
