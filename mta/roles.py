@@ -42,7 +42,8 @@ from mta.policy import (ClientBlockList, ConnectAllowList, DnsblStage, DnsblZone
                         RelayControl, SizeLimit, Stage)
 from mta.policy.recipients import MODES, POSTFIX_RECIPIENT_LIMIT
 from mta.policy.size import POSTFIX_MESSAGE_SIZE_LIMIT, RFC_MIN_MESSAGE_SIZE
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 
 
 class RoleError(ValueError):

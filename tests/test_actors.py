@@ -20,7 +20,8 @@ from mta.queue.policy import QueueConfig
 from mta.queue.store import MemoryStore
 from sim.world.disk import SimulatedDisk
 from mta.queue.message import message_id
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 from sim.actors import generate as g
 from sim.actors.dialup import DialupCustomerActor
 from sim.actors.relay_probe import probe_relay

@@ -66,14 +66,9 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
     return found
 
 
-#: Cycles still being removed (type-only today); the test also fails when
-#: one of these is gone, so the list cannot go stale.
-KNOWN_CYCLES = [["mta.smtp.handler", "mta.smtp.server", "mta.smtp.session"]]
-
-
 def test_no_import_cycle_anywhere():
     graph = grimp.build_graph("mta", "sim", exclude_type_checking_imports=False)
-    assert strongly_connected(graph) == KNOWN_CYCLES
+    assert strongly_connected(graph) == []
 
 
 def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from mta.events import ConnectionClosed, MessageAccepted, SmtpReply
 from mta.queue.live import _loop_factory, run_relay
 from mta.roles import PrimaryMx
 from helpers.queue import Recorder, serve
-from test_server_sim import MX_IP, world_with
+from helpers.server import MX_IP, world_with
 
 PIPELINED = (b"MAIL FROM:<s@client.example>\r\nRCPT TO:<a@dest.example>\r\n"
              b"RCPT TO:<b@dest.example>\r\nDATA\r\n")

@@ -137,7 +137,8 @@ def test_etrn_and_finger_front_ends_release_through_the_queue():
     from mta.ondemand.etrn import EtrnPolicy
     from mta.ondemand.finger import FingerListener
     from mta.policy import PolicyChain
-    from mta.smtp.server import ServerConfig, SmtpServer
+    from mta.smtp.config import ServerConfig
+    from mta.smtp.server import SmtpServer
 
     world, qh, q, rec = build()
     cust = world.host("mail.dial.example")

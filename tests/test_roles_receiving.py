@@ -1,6 +1,6 @@
 """Receiving-role configurations: validation, the chains they build, and each
-role on real loopback (the 16 nmap relay probes refused by every role that
-must not relay)."""
+role's own behaviour on real loopback (the 16 nmap relay probes are in
+tests/test_server_conformance.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,55 +8,11 @@ import smtplib
 
 import pytest
 
-from mta.addresses import nmap_relay_probes
+from helpers.server import NON_RELAYING, run_loopback, run_probe
 from mta.policy import (ConnectAllowList, DnsblZone, HeloFqdnStage, RecipientLimit, RelayControl,
                         SizeLimit, Stage)
 from mta.roles import (ROLES, BackupMx, CustomerMailServer, IspOutbound, PrimaryMx, QueueingServer,
                        RoleError, SmartHost)
-from test_server_support import replies, run_loopback
-
-NON_RELAYING = {
-    "primary_mx": PrimaryMx(hostname="mx1.example.net", local_domains=("example.net",)),
-    "backup_mx": BackupMx(hostname="mx2.backup.example", relay_domains=("example.net",),
-                          relay_recipients=("alice@example.net",)),
-    "queueing_server": QueueingServer(hostname="q.isp.example", relay_domains=("dial.example",)),
-    "customer_mail_server": CustomerMailServer(
-        hostname="mail.customer.example", local_domains=("customer.example",),
-        mailboxes=("bob@customer.example",), trusted_networks=("192.168.0.0/16",)),
-    "smart_host": SmartHost(hostname="smtp.isp.example", trusted_networks=("10.0.0.0/8",),
-                            users={"cust": "pw"}, allow_auth_relay=True),
-    "isp_outbound": IspOutbound(hostname="out.isp.example", trusted_networks=("198.51.100.0/24",),
-                                untrusted_networks=("198.51.100.25",)),
-}
-
-
-def probe(port: int, srv: str, ip: str = "127.0.0.1", helo: str = "probe.nmap.example") -> list[int]:
-    """nmap smtp-open-relay: EHLO, then RSET/MAIL/RCPT for each of 16 pairs."""
-    s = smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=10)
-    s.ehlo()
-    codes = []
-    for sender, rcpt in nmap_relay_probes(srv, ip):
-        s.rset()
-        s.docmd("MAIL", "FROM:" + sender)
-        codes.append(s.docmd("RCPT", "TO:" + rcpt)[0])
-    s.quit()
-    return codes
-
-
-def run_probe(role):
-    async def go(port, server):
-        return await asyncio.to_thread(probe, port, role.hostname)
-    return run_loopback(role, go)
-
-
-@pytest.mark.parametrize("name", sorted(NON_RELAYING))
-def test_sixteen_relay_probes_refused(name: str) -> None:
-    codes, sink, _ = run_probe(NON_RELAYING[name])
-    assert len(codes) == 16
-    assert all(500 <= c < 600 for c in codes), codes
-    rcpt = replies(sink, "RCPT")
-    assert len(rcpt) == 16 and not [e for e in rcpt if e.code < 400]
-    assert {e.stage for e in rcpt} == {"relay"}
 
 
 def test_probe_detects_an_open_relay() -> None:

@@ -91,12 +91,12 @@ def test_missing_component_is_refused_with_the_key():
         "  - {role: smtp-feed, host: mx2.example.net, client_domains: example.net}")
     # validation refuses it, naming the key ...
     with pytest.raises(ScenarioError, match=r"feed.yaml:\d+:\d+: roles\[1\]\.(greylisting|"
-                                            r"virus_scan): this run needs mta\.policy\."):
+                                            r"virus_scan): this run needs the smtp-feed."):
         load_text(text, "feed.yaml")
     # ... and so does the runner, for a model that skipped the loader
     sc = Scenario.model_validate(yaml.safe_load(text))
     with pytest.raises(RunnerError, match=r"roles\[1\]\.(greylisting|virus_scan): this run "
-                                          r"needs mta\.policy\."):
+                                          r"needs the smtp-feed"):
         run_scenario(sc, write=False)
 
 

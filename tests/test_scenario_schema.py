@@ -144,7 +144,7 @@ def test_settings_without_a_component_are_errors_at_their_key():
     found = {(p.path, p.line) for p in info.value.problems}
     assert ("roles[3].pop_before_smtp", 71) in found
     assert any(path == "roles[5].greylisting" for path, _ in found)
-    assert all("not part of mxsim yet" in p.message for p in info.value.problems)
+    assert all("which mxsim does not run yet" in p.message for p in info.value.problems)
 
 
 def test_full_example_loads_with_units_and_shorthands():

@@ -8,7 +8,7 @@ import dataclasses
 
 from mta.events import ComponentError, MessageAccepted
 from mta.roles import CustomerMailServer
-from test_server_support import RawClient, replies, run_loopback
+from helpers.server import RawClient, replies, run_loopback
 
 ROLE = CustomerMailServer(hostname="mail.customer.example", local_domains=("customer.example",),
                           mailboxes=("u1@customer.example", "u2@customer.example"),

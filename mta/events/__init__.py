@@ -68,7 +68,7 @@ class ComponentError(Event):
 # -- Connections and the SMTP dialogue (server side unless stated) -----------
 
 #: The listener a connection arrived on.
-Service = Literal["smtp", "finger"]
+Service = Literal["smtp", "finger", "pop3"]
 SERVICES: tuple[Service, ...] = get_args(Service)
 
 
@@ -88,7 +88,9 @@ class ConnectionOpened(Event):
 #: out, or the server dropped the client (a 4xx greeting, too many errors,
 #: a non-SMTP command, a command-count limit).
 CloseReason = Literal["quit", "eof", "closed", "reset", "timeout", "deferred-at-connect",
-                      "too-many-errors", "non-smtp-command", "call-limit"]
+                      "too-many-errors", "non-smtp-command", "call-limit",
+                      # POP3: too many failed logins, a failed STLS handshake, server stop
+                      "cut-off", "tls-failed", "shutdown"]
 CLOSE_REASONS: tuple[CloseReason, ...] = get_args(CloseReason)
 
 
@@ -371,7 +373,11 @@ class FingerQuery(Event):
 #: relay grant, a recipient dropped over the limit, a DNSBL listing, a bogus
 #: DNSBL answer, a DNSBL failure let through (open) or refused (closed).
 PolicyNote = Literal["relay-permitted", "dropped-over-limit", "listed", "bogus-answer",
-                     "fail-open", "fail-closed"]
+                     "fail-open", "fail-closed",
+                     # POP3 logins (stage pop3-auth) and STLS (stage pop3-stls)
+                     "fail", "delay", "disconnect", "in-use", "handshake-failed",
+                     # greylisting (stage greylist)
+                     "greylist", "pass", "expired", "store-error"]
 POLICY_NOTES: tuple[PolicyNote, ...] = get_args(PolicyNote)
 
 

@@ -30,7 +30,8 @@ from mta.queue.manager import QueueManager
 from mta.queue.policy import QueueConfig
 from mta.queue.sqlite_store import SqliteStore
 from mta.retry.presets import preset
-from mta.smtp.server import ServerConfig, SmtpServer
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
 
 
 class JsonlSink:

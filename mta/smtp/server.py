@@ -1,77 +1,27 @@
 """The receiving SMTP server: aiosmtpd with a policy chain and an event log.
 
 :class:`SmtpServer` is built once per listening server from a HostContext,
-a :class:`~mta.policy.PolicyChain`, a :class:`ServerConfig` and the
+a :class:`~mta.policy.PolicyChain`, a :class:`~mta.smtp.config.ServerConfig`
+(protocol settings) and the
 :class:`~mta.interfaces.MessageSink` that takes accepted mail.  Each
 connection gets a :class:`~mta.smtp.session.ReceivingSMTP` (an aiosmtpd
-``SMTP`` subclass: what it changes in aiosmtpd is listed there) and the
-shared :class:`~mta.smtp.handler.PolicyHandler`, whose aiosmtpd hooks run
-the chain.
-
-The parts live in their own modules: :mod:`mta.smtp.session` (the
-connection), :mod:`mta.smtp.handler` (the hooks), :mod:`mta.smtp.data`
-(DATA under a size limit), :mod:`mta.smtp.replies` (reply texts) and
-:mod:`mta.smtp.init_cache` (aiosmtpd's constructor without per-connection
-introspection).  Their public names are importable from here as before.
+``SMTP`` subclass: what it changes in aiosmtpd is listed there), which
+consults the pure rules of :mod:`mta.smtp.rules` and
+:mod:`mta.smtp.transaction` and asks the chain for every decision.  The
+aiosmtpd handler is :class:`~mta.smtp.replies.ReplyHooks`, which only gives
+reply texts.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 from mta.context import HostContext
-from mta.smtp.data import DataReader
-from mta.ondemand.etrn import EtrnPolicy
 from mta.interfaces import MessageSink, ReleaseTarget
 from mta.policy import PolicyChain
-from mta.smtp.handler import RECIPIENT_OVERSHOOT_LIMIT, PolicyHandler
-from mta.smtp.replies import (R_AUTH_DISABLED, R_AUTH_IN_TRANSACTION, R_BAD_SYNTAX, R_BYE,
-                         R_DATA_SYNTAX, R_HEADER_AS_COMMAND, R_LINE_TOO_LONG, R_MAIL_SYNTAX,
-                         R_NEED_MAIL, R_NEED_RCPT, R_NESTED_MAIL, R_NOT_ASCII, R_NUL,
-                         R_QUEUE_ERROR, R_RCPT_SYNTAX, R_SEND_HELO, R_START_DATA, R_UNKNOWN,
-                         R_VRFY)
-from mta.smtp.session import FORBIDDEN_COMMANDS, ReceivingSMTP
-
-__all__ = [
-    "SmtpServer", "ServerConfig", "ReceivingSMTP", "PolicyHandler", "DataReader",
-    "FORBIDDEN_COMMANDS", "RECIPIENT_OVERSHOOT_LIMIT",
-    "R_AUTH_DISABLED", "R_AUTH_IN_TRANSACTION", "R_BAD_SYNTAX", "R_BYE", "R_DATA_SYNTAX",
-    "R_HEADER_AS_COMMAND", "R_LINE_TOO_LONG", "R_MAIL_SYNTAX", "R_NEED_MAIL", "R_NEED_RCPT",
-    "R_NESTED_MAIL", "R_NOT_ASCII", "R_NUL", "R_QUEUE_ERROR", "R_RCPT_SYNTAX", "R_SEND_HELO",
-    "R_START_DATA", "R_UNKNOWN", "R_VRFY",
-]
-
-
-@dataclass
-class ServerConfig:
-    """Protocol settings of one listening server (policy lives in the chain).
-
-    Defaults are Postfix's where Postfix has the setting: 300 s idle
-    timeout, hard error limit 20; 512-octet command lines (RFC 5321).
-    ``users`` (name -> password) switches AUTH PLAIN/LOGIN on; simulation
-    has no TLS, so ``auth_require_tls`` defaults to False.
-    """
-
-    banner: str = ""                      # greeting text; default "<host> ESMTP"
-    idle_timeout: float = 300.0
-    command_size_limit: int = 512
-    line_length_limit: int = 1001
-    hard_error_limit: int = 20
-    command_call_limits: dict[str, int] | None = None
-    users: dict[str, str] | None = None
-    auth_require_tls: bool = False
-    etrn: EtrnPolicy = field(default_factory=lambda: EtrnPolicy(enabled=False))
-    add_received: bool = True
-    port: int = 25
-
-    def __post_init__(self) -> None:
-        if self.idle_timeout <= 0:
-            raise ValueError("idle_timeout must be positive")
-        if self.command_size_limit < 512:
-            raise ValueError("RFC 5321 §4.5.3.1.4: command lines of 512 octets must be accepted")
-        if self.hard_error_limit < 1:
-            raise ValueError("hard_error_limit must be at least 1")
+from mta.smtp.config import ServerConfig
+from mta.smtp.replies import ReplyHooks
+from mta.smtp.session import ReceivingSMTP
 
 
 class SmtpServer:
@@ -85,7 +35,7 @@ class SmtpServer:
         self.sink = sink
         self.config = config or ServerConfig()
         self.release = release
-        self.handler = PolicyHandler(self)
+        self.handler = ReplyHooks()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connections: list["ReceivingSMTP"] = []   # live ones
         self.data_peak = 0    # most DATA octets any connection held at once

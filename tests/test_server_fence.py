@@ -1,5 +1,5 @@
-"""mta.smtp.init_cache: aiosmtpd's constructor with the method tables found once
-per class pair.  The tables (and every other attribute) must be what
+"""mta.smtp.aiosmtpd_fence: aiosmtpd's constructor with the method tables found
+once per class pair, and the public face of aiosmtpd's private methods.  The tables (and every other attribute) must be what
 aiosmtpd 1.4.6's own ``SMTP.__init__`` builds, bound to the right objects,
 and the introspection must not run again for later connections."""
 from __future__ import annotations
@@ -12,14 +12,16 @@ import warnings
 import pytest
 from aiosmtpd.smtp import SMTP, auth_mechanism
 
-import mta.smtp.init_cache as smtp_init
+import mta.smtp.aiosmtpd_fence as fence
 from mta.smtp.basic import send_message
 from mta.context import HostContext
 from mta.events import ConnectionOpened
 from mta.events.sinks import MemorySink
 from mta.roles import CustomerMailServer
-from mta.smtp.server import ReceivingSMTP, ServerConfig, SmtpServer
-from mta.smtp.init_cache import FastInitSMTP
+from mta.smtp.aiosmtpd_fence import FencedSMTP
+from mta.smtp.config import ServerConfig
+from mta.smtp.server import SmtpServer
+from mta.smtp.session import ReceivingSMTP
 from sim.world.core import World
 
 MX_IP = "192.0.2.25"
@@ -60,7 +62,7 @@ class OldEhloHandler:
 
 
 def test_constructor_replica_is_of_this_aiosmtpd_constructor() -> None:
-    """FastInitSMTP.__init__ copies aiosmtpd 1.4.6's SMTP.__init__: if that
+    """FencedSMTP.__init__ copies aiosmtpd 1.4.6's SMTP.__init__: if that
     source changes, compare the two again and update the digest."""
     source = inspect.getsource(SMTP.__init__).encode()
     assert hashlib.sha256(source).hexdigest() == (
@@ -101,9 +103,9 @@ def _compare(ref: SMTP, fast: SMTP) -> None:
 
 
 def _reference(monkeypatch: pytest.MonkeyPatch, make):
-    """Build with aiosmtpd's own constructor in place of FastInitSMTP's."""
+    """Build with aiosmtpd's own constructor in place of FencedSMTP's."""
     with monkeypatch.context() as m:
-        m.setattr(FastInitSMTP, "__init__", SMTP.__init__)
+        m.setattr(FencedSMTP, "__init__", SMTP.__init__)
         return make()
 
 
@@ -123,7 +125,7 @@ def test_receiving_smtp_matches_aiosmtpd_constructor(monkeypatch, users) -> None
         _compare(ref, fast2)
         assert fast._smtp_methods["ETRN"].__self__ is fast       # our own command
         assert fast2._smtp_methods["MAIL"].__func__ is ReceivingSMTP.smtp_MAIL
-        assert fast2._handle_hooks["RCPT"].__self__ is server.handler
+        assert fast2._handle_hooks["RSET"].__self__ is server.handler
         assert list(fast._auth_methods) == ["LOGIN", "PLAIN"]     # aiosmtpd's builtins
     finally:
         loop.close()
@@ -138,7 +140,7 @@ def test_plain_subclass_matches_plain_smtp_on_same_handler(monkeypatch) -> None:
         kw = dict(hostname="h.example", auth_exclude_mechanism=["LOGIN"],
                   command_call_limit={"NOOP": 3}, auth_require_tls=False, loop=loop)
         plain = SMTP(handler, **kw)
-        fast = FastInitSMTP(handler, **kw)
+        fast = FencedSMTP(handler, **kw)
         assert list(plain._auth_methods) == list(fast._auth_methods)
         assert "LOGIN" not in fast._auth_methods
         assert {"X_TEST", "X-NAMED", "CRAM-MD5", "PLAIN"} <= set(fast._auth_methods)
@@ -149,8 +151,8 @@ def test_plain_subclass_matches_plain_smtp_on_same_handler(monkeypatch) -> None:
         assert list(fast._smtp_methods) == list(plain._smtp_methods)
         for cmd, method in fast._smtp_methods.items():
             assert method.__self__ is fast and method.__func__ is plain._smtp_methods[cmd].__func__
-        _compare(_reference(monkeypatch, lambda: FastInitSMTP(handler, **kw)),
-                 FastInitSMTP(handler, **kw))
+        _compare(_reference(monkeypatch, lambda: FencedSMTP(handler, **kw)),
+                 FencedSMTP(handler, **kw))
     finally:
         loop.close()
 
@@ -160,15 +162,15 @@ def test_old_ehlo_hook_warns_every_time_and_odd_handlers_are_not_cached() -> Non
     try:
         for _ in range(2):                 # aiosmtpd warns per construction
             with pytest.warns(DeprecationWarning):
-                assert FastInitSMTP(OldEhloHandler(), hostname="h", loop=loop)._ehlo_hook_ver == "old"
+                assert FencedSMTP(OldEhloHandler(), hostname="h", loop=loop)._ehlo_hook_ver == "old"
         # A hook set on one handler instance only must not leak to others.
         odd = RichHandler()
         odd.handle_NOOP = lambda *a: "250 odd"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            assert "NOOP" in FastInitSMTP(odd, hostname="h", loop=loop)._handle_hooks
-            assert "NOOP" not in FastInitSMTP(RichHandler(), hostname="h", loop=loop)._handle_hooks
-            assert "NOOP" in FastInitSMTP(odd, hostname="h", loop=loop)._handle_hooks
+            assert "NOOP" in FencedSMTP(odd, hostname="h", loop=loop)._handle_hooks
+            assert "NOOP" not in FencedSMTP(RichHandler(), hostname="h", loop=loop)._handle_hooks
+            assert "NOOP" in FencedSMTP(odd, hostname="h", loop=loop)._handle_hooks
     finally:
         loop.close()
 
@@ -203,19 +205,50 @@ def _count_getmembers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def test_introspection_runs_once_not_per_connection(monkeypatch) -> None:
-    monkeypatch.setattr(smtp_init, "_CACHE", {})    # start cold
+    monkeypatch.setattr(fence, "_CACHE", {})    # start cold
     calls = _count_getmembers(monkeypatch)
     transcripts, opened = _sessions(5)
     assert len(opened) == 5
     assert all(t[-2][1] == 250 for t in transcripts)
     # The first connection walks the protocol and the handler; later ones do not.
-    assert [type(c).__name__ for c in calls] == ["ReceivingSMTP", "PolicyHandler"]
+    assert [type(c).__name__ for c in calls] == ["ReceivingSMTP", "ReplyHooks"]
 
 
 def test_aiosmtpd_constructor_would_introspect_every_connection(monkeypatch) -> None:
     """The counter sees aiosmtpd's path: two walks per connection."""
-    monkeypatch.setattr(FastInitSMTP, "__init__", SMTP.__init__)
+    monkeypatch.setattr(FencedSMTP, "__init__", SMTP.__init__)
     calls = _count_getmembers(monkeypatch)
     transcripts, opened = _sessions(3)
     assert len(opened) == 3 and len(calls) == 6
     assert all(t[-2][1] == 250 for t in transcripts)
+
+
+def test_public_face_of_the_private_tables() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        plain = FencedSMTP(RichHandler(), hostname="h", auth_require_tls=False, loop=loop)
+        assert plain.offered_auth() == sorted(plain._auth_methods)
+        assert FencedSMTP(RichHandler(), hostname="h", auth_require_tls=True,
+                          loop=loop).offered_auth() == []     # no TLS here: nothing offered
+        assert plain.command_method("NOOP").__func__ is SMTP.smtp_NOOP
+        assert plain.command_method("XYZZY") is None
+    finally:
+        loop.close()
+
+
+def test_isolated_command_limits_leave_the_class_dict_alone() -> None:
+    before = dict(SMTP.command_size_limits)
+    loop = asyncio.new_event_loop()
+    try:
+        server = SmtpServer(HostContext("mx.example.net", sink=MemorySink()),
+                            CustomerMailServer(hostname="mx.example.net",
+                                               local_domains=("example.net",),
+                                               mailboxes=("a@example.net",)).build_chain(),
+                            None, ServerConfig(command_size_limit=2048))
+        smtp = ReceivingSMTP(server, loop)
+        assert smtp.command_size_limit == 2048 and smtp.line_length_limit >= 2048 + 28
+        assert smtp._stream_reader._limit == smtp.line_length_limit
+        assert "command_size_limits" in vars(smtp)
+    finally:
+        loop.close()
+    assert dict(SMTP.command_size_limits) == before
