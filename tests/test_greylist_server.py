@@ -122,3 +122,30 @@ def test_sqlite_store_keeps_triplets_across_a_server_restart_on_loopback(tmp_pat
     assert d1 == ["greylist"]
     assert d2 == ["reason=triplet-found remaining=0 delay=301 awl=1 "
                   "triplet=127.0.0.0/alice@sender.example/bob@example.net"]
+
+
+def test_the_queues_postfix_retry_gets_through_and_the_delay_shows_in_latency(world, zones):
+    """The project's own queue and delivery client (Postfix retry preset)
+    against a greylisting MX: deferred at RCPT, relayed on the first retry."""
+    from mta import events as ev
+    from mta.delivery.client import DeliveryConfig
+    from mta.queue import MemoryStore, QueueConfig, QueueManager
+
+    mx = world.add_host("mx1.example.net", "192.0.2.10")
+    sender = world.add_host("mail.sender.example", SENDER_IP)
+    world.set_zones(zones)
+    server = greylisting_mx(mx.ctx, MemoryGreylistStore())
+    world.run_until_complete(mx, server.start(None, 25))
+    queue = QueueManager(sender.ctx, MemoryStore(), QueueConfig(), DeliveryConfig())
+    world.run_until_complete(sender, queue.start())
+    world.run_until_complete(sender, queue.submit("alice@sender.example", ["bob@example.net"], BODY))
+    world.run(until=3600)
+
+    deferred = [e for e in world.events if isinstance(e, ev.Deferred)]
+    relayed = [e for e in world.events if isinstance(e, ev.Relayed)]
+    assert [(e.code, "Greylisted" in e.text) for e in deferred] == [(450, True)]
+    assert len(relayed) == 1 and relayed[0].dest_host == "mx1.example.net"
+    queued = next(e for e in world.events if isinstance(e, ev.Queued))
+    latency = relayed[0].t - queued.t
+    assert 300 <= latency <= 300 + 300 + 60      # Postfix: 300 s backoff, next 300 s queue scan
+    assert len(server.sink.messages("bob@example.net")) == 1
