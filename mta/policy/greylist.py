@@ -4,12 +4,9 @@ Everything here copies postgrey 1.37 (``schweikert/postgrey``, the script
 ``postgrey``; line numbers below are that file's) as Postfix runs it with
 ``check_policy_service``:
 
-* **Triplet** ``lc "client_net/sender/recipient"`` (lines 396-399).  The
-  client network is the address masked to ``ipv4cidr`` (24) or
-  ``ipv6cidr`` (64) bits; with ``--lookup-by-host`` the whole address,
-  written as NetAddr::IP prints it (``192.0.2.7/32``) (lines 156-176).
-  The sender is normalised (lines 124-153): BATV ``prvs=`` tags removed,
-  ``+extension`` stripped, every stand-alone number replaced by ``#``.
+* **Triplet** ``lc "client_net/sender/recipient"`` (lines 396-399), with
+  the client network /24 or /64 and the sender normalised: see
+  :mod:`mta.policy.greylist_triplet`, which also holds the options.
 * **Decision** (lines 403-478), in whole seconds (Perl's ``time``): a
   triplet whose record shows a past success (``last - first >= delay``)
   passes; otherwise ``first`` restarts when ``now - first > retry_window``;
@@ -39,159 +36,23 @@ and writes a store around it inside the policy chain.
 """
 from __future__ import annotations
 
-import ipaddress
-import math
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from mta.policy.access import Networks
 from mta.policy.chain import Stage
 from mta.policy.decision import Decision, Facts, Note
 from mta.policy.greylist_store import (ClientRecord, GreylistStore, StoreUpdate,
                                        TripletRecord, client_expired, triplet_expired)
+from mta.policy.greylist_triplet import (DAY, DSN_PREFIX, HOUR, POSTGREY_TEXT, X_GREYLIST,
+                                         GreylistConfig, Query, client_network,
+                                         normalise_sender, query_for)
 
 GREYLIST_CODE = 450            # Postfix DEF_MAP_DEFER_CODE (access_map_defer_code)
 GREYLIST_STATUS = "4.2.0"      # postgrey line 469
-#: postgrey's default ``--greylist-text`` (line 626); ``%r`` is the
-#: recipient's domain, ``%s`` the seconds still to wait.
-POSTGREY_TEXT = "Greylisted, see http://postgrey.schweikert.ch/help/%r.html"
-#: postgrey's ``--x-greylist-header`` (line 635), naming us instead of postgrey-1.37.
-X_GREYLIST = "delayed %t seconds by mxsim-greylist at %h; %d"
 #: Postfix ``smtpd_policy_service_default_action``: the reply when the
 #: policy service (here: the store) fails.
 STORE_FAILED = (451, "4.3.5", "Server configuration problem")
-#: postgrey's shipped ``postgrey_whitelist_recipients``.
-POSTGREY_WHITELIST_RECIPIENTS = ("postmaster@", "abuse@")
-DAY = 86400
-HOUR = 3600
-
-_DSN_TEXT = re.compile(r"([245])\.\d{1,3}\.\d{1,3}(?:\s+|\Z)")
-_NUMBER = re.compile(r"\b\d+\b", re.ASCII)
-_BATV_TAG = re.compile(r"[0-9a-z]{10}")
-
-
-def _seconds(name: str, value: float, minimum: int) -> int:
-    if isinstance(value, bool) or value != int(value) or value < minimum:
-        raise ValueError(f"greylist {name}: whole seconds >= {minimum} expected, got {value!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class GreylistConfig:
-    """postgrey's options, with its defaults (lines 613-636).
-
-    Durations are seconds.  ``auto_whitelist_clients`` 0 switches the
-    auto-whitelist off (``--auto-whitelist-clients=0``).  ``whitelist_clients``
-    are IP networks, ``whitelist_recipients`` postgrey's recipient syntax
-    (``domain``, ``user@``, ``user@domain``, ``/regexp/``).
-    ``x_greylist_header`` None adds no header.
-    """
-
-    delay: float = 300
-    max_age: float = 35 * DAY
-    retry_window: float = 2 * DAY
-    lookup_by_host: bool = False
-    ipv4_cidr: int = 24
-    ipv6_cidr: int = 64
-    normalise_sender: bool = True
-    auto_whitelist_clients: int = 5
-    greylist_text: str = POSTGREY_TEXT
-    x_greylist_header: str | None = X_GREYLIST
-    whitelist_clients: tuple[str, ...] = ()
-    whitelist_recipients: tuple[str, ...] = POSTGREY_WHITELIST_RECIPIENTS
-
-    def __post_init__(self) -> None:
-        for name, minimum in (("delay", 1), ("max_age", 1), ("retry_window", 1)):
-            object.__setattr__(self, name, _seconds(name, getattr(self, name), minimum))
-        if not 0 <= self.ipv4_cidr <= 32 or not 0 <= self.ipv6_cidr <= 128:
-            raise ValueError("greylist ipv4_cidr must be 0-32 and ipv6_cidr 0-128")
-        if self.auto_whitelist_clients < 0:
-            raise ValueError("greylist auto_whitelist_clients must be >= 0 (0: off)")
-        m = _DSN_TEXT.match(self.greylist_text)
-        if not self.greylist_text or (m and m.group(1) != "4"):
-            raise ValueError(f"greylist greylist_text: a 4.x.x text expected, "
-                             f"got {self.greylist_text!r}")
-        # Parsed once; a bad entry raises ValueError naming it.
-        object.__setattr__(self, "_clients", Networks(self.whitelist_clients))
-        object.__setattr__(self, "_rcpt_patterns",
-                           tuple(_recipient_pattern(w) for w in self.whitelist_recipients))
-
-
-def _recipient_pattern(entry: str) -> re.Pattern[str]:
-    """postgrey ``read_recipients_whitelists`` (lines 91-112)."""
-    if len(entry) > 2 and entry.startswith("/") and entry.endswith("/"):
-        return re.compile(entry[1:-1], re.I)
-    if not entry or any(c.isspace() for c in entry):
-        raise ValueError(f"greylist whitelist_recipients: {entry!r} is not an address")
-    user, at, domain = entry.partition("@")
-    if at and domain:
-        return re.compile(rf"^{re.escape(user)}(?:\+[^@]+)?@{re.escape(domain)}$", re.I)
-    if at:
-        return re.compile(rf"^{re.escape(user)}(?:\+[^@]+)?@", re.I)
-    return re.compile(rf"(?:@|\.){re.escape(user)}$", re.I)
-
-
-def normalise_sender(addr: str) -> str:
-    """postgrey ``do_sender_substitutions`` (lines 124-153), verbatim."""
-    user, at, domain = addr.partition("@")
-    if not at:
-        return addr
-    if user.startswith("prvs="):
-        parts = user.split("=")
-        while parts and parts[-1] == "":       # Perl's split drops trailing empties
-            parts.pop()
-        if len(parts) == 3:
-            tag1, tag2 = _BATV_TAG.match(parts[1]), _BATV_TAG.match(parts[2])
-            if tag1 and not tag2:
-                user = parts[2]
-            elif tag2 and not tag1:
-                user = parts[1]
-            else:
-                user = parts[2]                 # "throw a coin, pick the standard"
-    user = re.sub(r"\+.*", "", user, count=1)
-    user = _NUMBER.sub("#", user)
-    return f"{user}@{domain}"
-
-
-def client_network(cfg: GreylistConfig, client_ip: str) -> str | None:
-    """The client part of the triplet (None: not an IP address)."""
-    try:
-        ip = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return None
-    if cfg.lookup_by_host:
-        return f"{ip}/{ip.max_prefixlen}"       # NetAddr::IP's string form
-    bits = cfg.ipv4_cidr if ip.version == 4 else cfg.ipv6_cidr
-    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False).network_address)
-
-
-@dataclass(frozen=True)
-class Query:
-    """The facts of one RCPT as greylisting sees them.  ``now`` is whole
-    seconds; ``client`` the full address (the auto-whitelist key); ``key``
-    the triplet; ``header_due`` whether this message has no X-Greylist yet."""
-
-    client_ip: str
-    sender: str
-    recipient: str
-    now: int
-    client: str = ""
-    key: str = ""
-    header_due: bool = True
-
-
-def query_for(cfg: GreylistConfig, client_ip: str, sender: str, recipient: str,
-              now: float, header_due: bool = True) -> Query:
-    """Build the :class:`Query` (the triplet key and the client address)."""
-    net = client_network(cfg, client_ip)
-    if net is None:
-        return Query(client_ip, sender, recipient, math.floor(now), header_due=header_due)
-    s = normalise_sender(sender) if cfg.normalise_sender else sender
-    return Query(client_ip, sender, recipient, math.floor(now),
-                 client=str(ipaddress.ip_address(client_ip)),
-                 key=f"{net}/{s}/{recipient}".lower(), header_due=header_due)
 
 
 @dataclass(frozen=True)
@@ -215,17 +76,22 @@ class Verdict:
     @property
     def detail(self) -> str:
         """``key=value`` words, the triplet last (it may hold spaces)."""
-        words = [f"reason={self.reason.replace(' ', '-')}", f"remaining={self.remaining}"]
-        if self.waited is not None:
-            words.append(f"delay={self.waited}")
-        if self.awl_count is not None:
-            words.append(f"awl={self.awl_count}")
-        words.append(f"triplet={self.key}")
-        return " ".join(words)
+        return _detail(self.reason, self.remaining, self.waited, self.awl_count, self.key)
 
     @property
     def note(self) -> Note:
         return Note(self.action, self.detail)
+
+
+def _detail(reason: str, remaining: int, waited: int | None, awl_count: int | None,
+            key: str) -> str:
+    words = [f"reason={reason.replace(' ', '-')}", f"remaining={remaining}"]
+    if waited is not None:
+        words.append(f"delay={waited}")
+    if awl_count is not None:
+        words.append(f"awl={awl_count}")
+    words.append(f"triplet={key}")
+    return " ".join(words)
 
 
 def _postfix_text(recipient: str, text: str) -> str:
@@ -236,7 +102,7 @@ def _greylist_reply(cfg: GreylistConfig, q: Query, diff: int) -> tuple[str, str]
     """Enhanced code and text as postgrey formats and Postfix wraps them."""
     msg = cfg.greylist_text.replace("%s", str(diff), 1)
     msg = msg.replace("%r", q.recipient.rsplit("@", 1)[-1], 1)
-    m = _DSN_TEXT.match(msg)
+    m = DSN_PREFIX.match(msg)
     if m:                       # postfix dsn_split: the text brings its own code
         return msg[:m.end()].strip(), _postfix_text(q.recipient, msg[m.end():])
     if msg[:1].isdigit():       # postgrey adds no 4.2.0; Postfix's default is 4.7.1
@@ -260,12 +126,11 @@ def _verdict(stage: str, update: StoreUpdate, action: str, reason: str, key: str
              remaining: int = 0, waited: int | None = None, awl_count: int | None = None,
              reply: tuple[str, str] | None = None,
              headers: tuple[tuple[str, str], ...] = ()) -> Verdict:
-    v = Verdict(Decision.accept(stage), update, action, reason, key, remaining, waited,
-                awl_count)
+    note = Note(action, _detail(reason, remaining, waited, awl_count, key))
     if reply is not None:
-        d = Decision.defer(stage, GREYLIST_CODE, reply[0], reply[1], notes=(v.note,))
+        d = Decision.defer(stage, GREYLIST_CODE, reply[0], reply[1], notes=(note,))
     else:
-        d = Decision.accept(stage, notes=(v.note,), headers=headers)
+        d = Decision.accept(stage, notes=(note,), headers=headers)
     return Verdict(d, update, action, reason, key, remaining, waited, awl_count)
 
 
@@ -281,7 +146,7 @@ def decide(cfg: GreylistConfig, q: Query, record: TripletRecord | None,
     nothing = StoreUpdate()
     if not q.key:
         return _verdict(stage, nothing, "pass", "no client address", "")
-    if q.client in cfg._clients:                                  # type: ignore[attr-defined]
+    if cfg.whitelist_clients and q.client in cfg._clients:        # type: ignore[attr-defined]
         return _verdict(stage, nothing, "pass", "client whitelist", q.key)
     if any(p.search(q.recipient) for p in cfg._rcpt_patterns):  # type: ignore[attr-defined]
         return _verdict(stage, nothing, "pass", "recipient whitelist", q.key)
@@ -366,23 +231,25 @@ class GreylistStage(Stage):
         due = not any(name == "X-Greylist" for name, _ in facts.headers)
         q = query_for(cfg, facts.client_ip, facts.mail_from.mailbox, rcpt.mailbox,
                       self.clock(), header_due=due)
-        try:
+        try:                            # the I/O: read both records
             notes = self._maintain(q.now)
             record = self.store.triplet(q.key) if q.key else None
             client = (self.store.client(q.client)
                       if q.client and cfg.auto_whitelist_clients else None)
-            v = decide(cfg, q, record, client, hostname=self.hostname, stage=self.name)
+        except Exception as exc:        # a store error is any exception: tempfail, logged
+            return self._store_failed(q, exc)
+        v = decide(cfg, q, record, client, hostname=self.hostname, stage=self.name)
+        try:                            # ... and write what the decision changed
             self.store.apply(v.update)
-        except Exception as exc:        # the store failed: tempfail, logged
-            code, status, text = STORE_FAILED
-            return Decision.defer(self.name, code, status, _postfix_text(q.recipient, text),
-                                  notes=(Note("store-error", f"{type(exc).__name__}: {exc} "
-                                                             f"triplet={q.key}"),))
-        if notes:
-            d = v.decision
-            return Decision(d.action, d.stage, d.code, d.enhanced, d.text, d.headers,
-                            d.tags, notes + d.notes)
-        return v.decision
+        except Exception as exc:
+            return self._store_failed(q, exc)
+        return replace(v.decision, notes=notes + v.decision.notes) if notes else v.decision
+
+    def _store_failed(self, q: Query, exc: Exception) -> Decision:
+        code, status, text = STORE_FAILED
+        return Decision.defer(self.name, code, status, _postfix_text(q.recipient, text),
+                              notes=(Note("store-error",
+                                          f"{type(exc).__name__}: {exc} triplet={q.key}"),))
 
     def _maintain(self, now: int) -> tuple[Note, ...]:
         if self.last_maintenance is None:
@@ -401,4 +268,4 @@ class GreylistStage(Stage):
 
 __all__ = ["GreylistConfig", "GreylistStage", "Query", "Verdict", "decide", "query_for",
            "normalise_sender", "client_network", "GREYLIST_CODE", "GREYLIST_STATUS",
-           "POSTGREY_TEXT", "X_GREYLIST"]
+           "POSTGREY_TEXT", "X_GREYLIST", "DAY", "HOUR"]
