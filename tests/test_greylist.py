@@ -328,3 +328,22 @@ def test_a_failing_store_tempfails_and_says_so(tmp_path):
                        "Server configuration problem")
     assert d.notes[0].decision == "store-error" and "OperationalError" in d.notes[0].detail
     store.close()
+
+
+def test_hostile_input_is_decided_never_crashes(tmp_path):
+    store = SqliteGreylistStore(str(tmp_path / "g.db"))
+    now = [0.0]
+    stage = GreylistStage(store=store, clock=lambda: now[0])
+    d = stage.on_rcpt(facts(ip=""), Address("bob", "example.net"))
+    assert not d.refused and d.notes[0].detail.startswith("reason=no-client-address")
+    odd = Address("x'); DROP TABLE triplets; --", "example.net", quoted=True)
+    sender = Facts(client_ip="::ffff:192.0.2.1")
+    sender.mail_from = Address("ünï côdé", "sender.example", quoted=True)
+    assert stage.on_rcpt(sender, odd).code == 450
+    assert store.counts() == (1, 0)
+    now[0] = 100.0
+    again = stage.on_rcpt(sender, odd)       # the odd key was stored and found again
+    assert again.notes[0].detail == ('reason=early-retry remaining=200 triplet='
+                                     '::/"ünï côdé"@sender.example/'
+                                     '"x\'); drop table triplets; --"@example.net')
+    store.close()

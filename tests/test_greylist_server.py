@@ -86,8 +86,11 @@ def test_sender_that_retries_after_5_minutes_gets_through_spammer_never(world):
     assert legit_notes == [("greylist", f"reason=new remaining=300 triplet={trip}"),
                            ("pass", f"reason=triplet-found remaining=0 delay=300 awl=1 "
                                     f"triplet={trip}")]
+    spam_notes = [e for e in notes if e.client_ip == SPAMMER_IP]
+    assert len(spam_notes) == 50            # every decision is on the record
     assert all(e.decision == "greylist" and e.conn and e.host == "mx.example.net"
-               for e in notes if e.client_ip == SPAMMER_IP)
+               and "reason=new remaining=300 triplet=203.0.113.0/x@spam.example/user" in e.detail
+               for e in spam_notes)
 
 
 def test_sqlite_store_keeps_triplets_across_a_server_restart_on_loopback(tmp_path):
