@@ -7,7 +7,8 @@ import asyncio
 import aiosmtplib
 
 from mta.context import HostContext
-from mta.events import MemorySink, PolicyDecision, SmtpReply
+from mta.events import PolicyDecision, SmtpReply
+from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
 from mta.policy.greylist import GreylistStage
 from mta.policy.greylist_store import MemoryGreylistStore, SqliteGreylistStore
@@ -132,14 +133,17 @@ def test_the_queues_postfix_retry_gets_through_and_the_delay_shows_in_latency(wo
     against a greylisting MX: deferred at RCPT, relayed on the first retry."""
     from mta import events as ev
     from mta.delivery.client import DeliveryConfig
-    from mta.queue import MemoryStore, QueueConfig, QueueManager
+    from mta.queue.manager import QueueManager
+    from mta.queue.policy import QueueConfig
+    from mta.queue.store import MemoryStore
+    from sim.world.disk import SimulatedDisk
 
     mx = world.add_host("mx1.example.net", "192.0.2.10")
     sender = world.add_host("mail.sender.example", SENDER_IP)
     world.set_zones(zones)
     server = greylisting_mx(mx.ctx, MemoryGreylistStore())
     world.run_until_complete(mx, server.start(None, 25))
-    queue = QueueManager(sender.ctx, MemoryStore(), QueueConfig(), DeliveryConfig())
+    queue = QueueManager(sender.ctx, MemoryStore(SimulatedDisk()), QueueConfig(), DeliveryConfig())
     world.run_until_complete(sender, queue.start())
     world.run_until_complete(sender, queue.submit("alice@sender.example", ["bob@example.net"], BODY))
     world.run(until=3600)
