@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(name)
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
+        # Descriptions come from docstrings: drop their reST literal markup.
+        if p.description:
+            p.description = p.description.replace("``", "")
     return parser
 
 

@@ -194,3 +194,25 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out.startswith("mxsim ")
+
+
+def test_messages_speak_the_users_language(tmp_path, capsys):
+    """No Python keyword errors, no 34 IDs on one line, no reST in --help,
+    no detail cut mid-word."""
+    from sim.cli import build_parser, main
+    from sim.commands.run import _short
+
+    text = SMALL.replace("rate: 8/h,", "rate: 8/h, retry: {preset: exim, factor: 2},")
+    text = text.replace("  - guarantee: bounce-dsn\n", "  - guarantee: bounce-dns\n")
+    scenario = write(tmp_path, "words.yaml", text)
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert "the exim preset has no 'factor' setting; with exim a scenario may set" in err
+    assert "__init__" not in err and "keyword argument" not in err
+    assert "expected a guarantee ID of docs/catalogue.md, got 'bounce-dns' (did you mean " \
+           "'bounce-dsn'?)" in err
+    assert "'smart-host'" not in err                     # the 34 IDs are not listed
+    for action in build_parser()._subparsers._group_actions[0].choices.values():
+        assert "``" not in (action.description or "")
+    cut = _short("alpha beta gamma delta epsilon zeta eta theta", 20)
+    assert cut.endswith(" ...") and all(w in "alpha beta gamma delta" for w in cut[:-4].split())

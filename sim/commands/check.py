@@ -8,6 +8,7 @@ one is not, 2 when a file is invalid or cannot run.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
               f"({format_duration(result.sim_time)} simulated, {result.wall_time:.2f} s)")
         for cname, g in zip(v.case_names(), v.guarantees):
             print(f"  {'ok  ' if g.met else 'FAIL'} {cname}: expected {g.expected}, "
-                  f"{g.result}: {' '.join(g.detail.split())[:100]}")
+                  f"{g.result}: {textwrap.shorten(g.detail, 100, placeholder=' ...')}")
     if junit is not None:
         junit_xml(results).write(prepare_file(junit), encoding="utf-8", xml_declaration=True)
     if any(r is None for _, r in results):

@@ -10,6 +10,7 @@ flight) is shown only when standard output is a terminal.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import sys
 import time
 from pathlib import Path
@@ -84,8 +85,8 @@ def summary(result: RunResult) -> str:
 
 
 def _short(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    """One line of at most ``limit`` characters, cut between words."""
+    return textwrap.shorten(text, limit, placeholder=" ...")
 
 
 def report_location(result: RunResult) -> str:
