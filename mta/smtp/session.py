@@ -15,13 +15,21 @@ aiosmtpd 1.4.6:
   bytes past the size limit, still reads to the final dot, and answers
   552 5.3.4;
 * AUTH inside a mail transaction gets 503 5.5.1 (aiosmtpd answers 235);
+  every AUTH that does not end in 235 is a ``PolicyDecision`` (stage
+  ``smtp-auth``, ``fail``) naming the mechanism and reply, and an
+  over-long response to a 334 challenge gets ``500 5.5.6`` (RFC 4954 §4)
+  instead of an exception out of aiosmtpd's reader;
 * the idle timeout answers "421 4.4.2" before closing (Postfix);
 * every reply given is an :class:`~mta.events.SmtpReply` event.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from typing import Any, Protocol
+
+from aiosmtpd.smtp import MISSING
 
 from mta.context import HostContext
 from mta.events import (ComponentError, ConnectionClosed, ConnectionOpened,
@@ -373,12 +381,41 @@ class ReceivingSMTP(FencedSMTP):
         return R.R_QUEUED.format(qid=qid)
 
     async def smtp_AUTH(self, arg: str) -> None:
+        was = bool(self.session.authenticated)
+        self._stage = "smtp-auth"
         await super().smtp_AUTH(arg)
-        if self.session.authenticated:
+        if self.session.authenticated and not was:
             self.facts.authenticated = True
             login = getattr(self.session.auth_data, "login", b"")
             self.facts.auth_user = login.decode("utf-8", "replace") if isinstance(login, bytes) \
                 else str(login)
+        elif self.transport is not None:
+            # Bad base64, bad credentials, an aborted exchange, a replay after
+            # success: the reply is on the record, and so is the failure.
+            mech = (arg or "").split()[0].upper() if (arg or "").split() else ""
+            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-auth", decision="fail",
+                             detail=f"mechanism={mech or '-'} reply={self._last_code}",
+                             client_ip=self.facts.client_ip)
+
+    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
+                             log_client_response: bool = False) -> Any:
+        """aiosmtpd's 334 exchange, reading the answer with our line reader
+        so an over-long answer gets 500 5.5.6 instead of a ValueError."""
+        challenge = challenge.encode() if isinstance(challenge, str) else challenge
+        await self.push(b"334 " + (base64.b64encode(challenge) if encode_to_b64 else challenge))
+        line = await self._read_line()
+        if line is None:
+            await self.push(R.R_AUTH_LINE_TOO_LONG)
+            return MISSING
+        blob = line.strip()
+        if blob == b"*":                          # RFC 4954 §4: the client cancels
+            await self.push(R.R_AUTH_ABORTED)
+            return MISSING
+        try:
+            return base64.b64decode(blob, validate=True)
+        except binascii.Error:
+            await self.push(R.R_AUTH_BAD_BASE64)
+            return MISSING
 
     async def smtp_ETRN(self, arg: str | None) -> None:
         """ETRN [@|#]node (RFC 1985): start delivery of held mail."""
