@@ -421,7 +421,8 @@ class ClientSubmission(Event):
     ``outcome`` is one of :data:`SUBMIT_OUTCOMES`: ``intercepted`` means the
     banner did not name the server the client asked for (an access ISP
     redirecting port 25); ``code`` is the SMTP reply that decided (0 when
-    none); ``detail`` says the rest (the banner, the refused command).
+    none); ``detail`` says the rest (the banner, the refused command);
+    ``mail_from`` and ``attachments`` (file names) describe the message sent.
     """
 
     actor: str
@@ -432,6 +433,8 @@ class ClientSubmission(Event):
     outcome: SubmitOutcome
     code: int = 0
     detail: str = ""
+    mail_from: str = ""
+    attachments: tuple[str, ...] = ()
     kind: ClassVar[str] = "client_submission"
 
     def _validate(self) -> None:
