@@ -133,7 +133,11 @@ def test_auth_required_bad_credentials_and_auth_in_transaction() -> None:
     assert codes == [220, 250, 250, 530, 503, 250, 535, 535, 334, 235, 250, 250]
     assert out[3][1] == "5.7.0 Authentication required"
     assert out[6][1].startswith("5.7.8")
-    fails = [e for e in world.events if isinstance(e, PolicyDecision) and e.stage == "smtp-auth"]
+    fails = [e for e in world.events if isinstance(e, PolicyDecision) and e.stage == "smtp-auth"
+             and e.decision == "fail"]
+    passes = [e.detail for e in world.events if isinstance(e, PolicyDecision)
+              and e.decision == "pass"]
+    assert passes == ["mechanism=LOGIN user=dan"]
     # (the 503 is the command-order table's, before AUTH runs: its SmtpReply is the record)
     assert [e.detail for e in fails] == ["mechanism=PLAIN reply=535", "mechanism=PLAIN reply=535"]
 

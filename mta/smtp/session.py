@@ -384,17 +384,21 @@ class ReceivingSMTP(FencedSMTP):
         was = bool(self.session.authenticated)
         self._stage = "smtp-auth"
         await super().smtp_AUTH(arg)
+        mech = (arg or "").split()[0].upper() if (arg or "").split() else "-"
         if self.session.authenticated and not was:
             self.facts.authenticated = True
             login = getattr(self.session.auth_data, "login", b"")
             self.facts.auth_user = login.decode("utf-8", "replace") if isinstance(login, bytes) \
                 else str(login)
+            # Postfix logs sasl_method and sasl_username: who sent is on the record.
+            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-auth", decision="pass",
+                             detail=f"mechanism={mech} user={self.facts.auth_user[:64]}",
+                             client_ip=self.facts.client_ip)
         elif self.transport is not None:
             # Bad base64, bad credentials, an aborted exchange, a replay after
             # success: the reply is on the record, and so is the failure.
-            mech = (arg or "").split()[0].upper() if (arg or "").split() else ""
             self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-auth", decision="fail",
-                             detail=f"mechanism={mech or '-'} reply={self._last_code}",
+                             detail=f"mechanism={mech} reply={self._last_code}",
                              client_ip=self.facts.client_ip)
 
     async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
