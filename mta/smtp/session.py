@@ -29,7 +29,7 @@ import base64
 import binascii
 from typing import Any, Protocol
 
-from aiosmtpd.smtp import MISSING
+from aiosmtpd.smtp import MISSING, TLSSetupException
 
 from mta.context import HostContext
 from mta.events import (ComponentError, ConnectionClosed, ConnectionOpened,
@@ -41,7 +41,7 @@ from mta.smtp import replies as R
 from mta.smtp.aiosmtpd_fence import FencedSMTP, isolate_command_limits
 from mta.smtp.config import ServerConfig
 from mta.smtp.data import DataReader
-from mta.smtp.rules import (COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
+from mta.smtp.rules import (BEFORE_STARTTLS, COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
                             SessionState, ehlo_keywords, lockdown_refusal, multiline,
                             order_refusal, screen_line, split_reply)
 from mta.smtp.transaction import (data_refusal, mail_reply, parse_mail, parse_rcpt,
@@ -93,7 +93,7 @@ class ReceivingSMTP(FencedSMTP):
             server.handler, hostname=server.ctx.hostname, ident="ESMTP",
             data_size_limit=server.chain.max_message_size, timeout=cfg.idle_timeout,
             auth_require_tls=cfg.auth_require_tls, authenticator=cfg.authenticator(),
-            loop=loop)
+            tls_context=cfg.tls_context, require_starttls=cfg.require_starttls, loop=loop)
 
     # -- connection life -------------------------------------------------
     def on_transaction_reset(self) -> None:
@@ -265,6 +265,9 @@ class ReceivingSMTP(FencedSMTP):
         refusal = lockdown_refusal(verb, self.facts.client_ip) if self._access_denied else None
         if refusal is not None:
             return await self.push(refusal)
+        if self.server.config.require_starttls and not self.tls_active() \
+                and verb not in BEFORE_STARTTLS:
+            return await self.push(R.R_MUST_STARTTLS)
         if verb in calls:
             if calls[verb] < 1:
                 return await self._close_with(R.R_CALL_LIMIT.format(verb=verb), "call-limit")
@@ -300,7 +303,8 @@ class ReceivingSMTP(FencedSMTP):
         await self.push(multiline(250, ehlo_keywords(
             self.hostname, policy_keywords=self.server.chain.ehlo_keywords(),
             etrn=self.server.config.etrn.enabled,
-            auth_mechanisms=self.offered_auth() if users is not None else None)))
+            auth_mechanisms=self.offered_auth() if users is not None else None,
+            starttls=self.server.config.tls_context is not None and not self.tls_active())))
 
     async def smtp_HELO(self, hostname: str) -> None:
         await self._helo(hostname, extended=False)
@@ -420,6 +424,39 @@ class ReceivingSMTP(FencedSMTP):
         except binascii.Error:
             await self.push(R.R_AUTH_BAD_BASE64)
             return MISSING
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """RFC 3207 through aiosmtpd; a failed handshake is the peer's fault:
+        recorded and the connection closed, never an internal error."""
+        if self.tls_active():
+            return await self.push(R.R_TLS_ACTIVE)
+        try:
+            await super().smtp_STARTTLS(arg)
+        except (TLSSetupException, OSError, AttributeError) as exc:
+            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-starttls",
+                             decision="handshake-failed",
+                             detail=f"{type(exc.__cause__ or exc).__name__}",
+                             client_ip=self.facts.client_ip)
+            self._close_reason = "tls-failed"
+            if self._original_transport_close():
+                # The TLS layer never reached us as its app protocol, so it
+                # will not pass connection_lost on: record the close here.
+                self._closed_logged = True
+                self.server.emit(ConnectionClosed, conn=self.conn, reason="tls-failed")
+                if self in self.server.connections:
+                    self.server.connections.remove(self)
+            raise ConnectionResetError("TLS handshake failed") from None
+        if self.tls_active():
+            self.facts.helo = ""       # RFC 3207 §4.2: the client starts over with EHLO
+
+    def _original_transport_close(self) -> bool:
+        """Close the connection under a failed TLS layer; True if it was open."""
+        if self._closed_logged:
+            return False
+        for t in (self.transport, self.plain_transport()):
+            if t is not None and not t.is_closing():
+                t.close()
+        return True
 
     async def smtp_ETRN(self, arg: str | None) -> None:
         """ETRN [@|#]node (RFC 1985): start delivery of held mail."""
