@@ -5,6 +5,8 @@ POP-before-SMTP with poplib then smtplib."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import poplib
 import smtplib
 import ssl
@@ -180,3 +182,36 @@ def test_pop_before_smtp_with_poplib_then_smtplib() -> None:
     assert (before, foreign, refused) == (554, 553, {})
     greetings = [e.code for e in sink.of_kind(SmtpReply) if e.command == "CONNECT"]
     assert greetings == [554, 220]
+
+
+def _swaks(*args: str) -> subprocess.CompletedProcess:
+    path = shutil.which("swaks")
+    if path is None:     # the slow suite needs it: fail, never skip silently
+        pytest.fail("swaks is not installed: apt-get install -y swaks libnet-ssleay-perl "
+                    "libio-socket-ssl-perl")
+    return subprocess.run([path, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.slow
+def test_swaks_starttls_and_auth(ca, tmp_path) -> None:
+    server_ctx, _ = contexts(ca)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    common = ["--from", "dan@dan.example", "--to", "x@example.net", "--helo", "dan.example.org"]
+
+    def go(port, _):
+        ok = _swaks("-s", "127.0.0.1", "-p", str(port), "--tls", "--tls-verify",
+                    "--tls-ca-path", str(ca_file), "--tls-sni", HOST,
+                    "-a", "LOGIN", "-au", "dan", "-ap", "s3cret", *common)
+        bad = _swaks("-s", "127.0.0.1", "-p", str(port), "--tls", "--tls-ca-path", str(ca_file),
+                     "-a", "PLAIN", "-au", "dan", "-ap", "wrong", *common)
+        none = _swaks("-s", "127.0.0.1", "-p", str(port), *common)
+        return ok, bad, none
+
+    (ok, bad, none), sink = run(go, tls=server_ctx)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "<~  235 2.7.0 Authentication successful" in ok.stdout
+    assert "250 2.0.0 Ok: queued as" in ok.stdout
+    assert bad.returncode != 0 and "535 5.7.8" in bad.stdout
+    assert none.returncode != 0 and "530 5.7.0 Authentication required" in none.stdout
+    assert len(sink.of_kind(MessageAccepted)) == 1
