@@ -4,7 +4,8 @@ Each stage is its own module and imports only the stages before it; this
 module is the one place that calls them in order, for every face that runs
 scenarios (``mxsim run`` and ``check``, the pytest plugin, notebooks):
 
-* :func:`sim.scenario.loader.load_scenario` (file -> validated model);
+* :func:`load` (file -> validated model: :func:`sim.scenario.loader.load_scenario`
+  with each expectation's parameters checked by its check's parameter model);
 * :func:`planned_expectations`: the expectations with the parameters the
   evidence layer completes from the converted configuration;
 * :func:`sim.runner.run` (wire and run -> the event log);
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from mta import events as ev
 from sim.convert import host_retry
+from sim.evidence.checks import validate_params
 from sim.evidence.derive import complete_params
 from sim.evidence.lifecycle import Counts
 from sim.evidence.log import read_jsonl, write_jsonl
@@ -28,7 +30,28 @@ from sim.evidence.model import Evidence
 from sim.evidence.verdict import Verdict, build_verdict
 from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
 from sim.runner import PartialRun, Planned, Progress, RunnerError, run
+from sim.scenario.loader import Problem, load_scenario, load_text
 from sim.scenario.schema import Scenario
+
+
+def check_params(guarantee: str, params: dict, hosts: list[str]) -> list[tuple[tuple, str]]:
+    """The loader's parameter validation: each expectation's ``params``
+    against its check's parameter model (unknown keys, wrong types, host
+    names that are not the scenario's)."""
+    return [((key,) if key else (), message)
+            for key, message in validate_params(guarantee, params, hosts)]
+
+
+def load(path: str | Path, warnings: list[Problem] | None = None) -> Scenario:
+    """Read and validate a scenario file, check parameters included; raises
+    :class:`~sim.scenario.loader.ScenarioError` listing every problem."""
+    return load_scenario(path, warnings=warnings, check_params=check_params)
+
+
+def load_string(text: str, filename: str = "<scenario>",
+                warnings: list[Problem] | None = None) -> Scenario:
+    """:func:`load` for scenario text."""
+    return load_text(text, filename, warnings=warnings, check_params=check_params)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from sim.evidence.verdict import case_names
-from sim.pipeline import RunResult, run_scenario
+from sim.pipeline import RunResult, load, run_scenario
 from sim.report.failures import failure_text
 from sim.runner import RunnerError
-from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.loader import ScenarioError
 
 REPORTS = Path("reports")
 
@@ -70,7 +70,7 @@ class ScenarioFile(pytest.File):
 
     def collect(self):
         try:
-            self.scenario = load_scenario(self.path)
+            self.scenario = load(self.path)
         except ScenarioError as exc:
             yield InvalidScenario.from_parent(self, name="scenario", message=str(exc))
             return

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 from mta.units import format_duration
 from sim.commands.report import print_out
-from sim.pipeline import RunResult, run_scenario
+from sim.pipeline import RunResult, load, run_scenario
 from sim.runner import RunnerError
-from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.loader import ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -100,7 +100,7 @@ def run_file(path: str, *, seed: int | None = None, out: str | None = None,
     ``reports/<name>``."""
     stderr = stderr or sys.stderr
     try:
-        sc = load_scenario(path)
+        sc = load(path)
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=stderr)
