@@ -17,9 +17,19 @@ from sim.world.core import World
 RELAY_IP, ROAMER_IP, OTHER_IP = "192.0.2.50", "198.51.100.77", "203.0.113.9"
 
 
+class RelayWorld(World):
+    """A world whose ``run_until_complete`` also lets the servers see the
+    client's close (a few virtual seconds), so no connection is left open."""
+
+    def run_until_complete(self, host, coro):
+        result = super().run_until_complete(host, coro)
+        self.run(until=self.now() + 5)
+        return result
+
+
 def relay_world(role: RestrictedRelay):
     """The relay's SMTP server on 25 and 2525 and (with POP) its POP3 server."""
-    world = World(seed=5, scenario="relay")
+    world = RelayWorld(seed=5, scenario="relay")
     relay = world.add_host(role.hostname, RELAY_IP)
     roamer = world.add_host("roamer.dialup.example", ROAMER_IP)
     other = world.add_host("other.dialup.example", OTHER_IP)
