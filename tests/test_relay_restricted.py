@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mta.events import PolicyDecision, Pop3Login, SmtpReply
 from mta.mailbox import MailboxStore
@@ -209,3 +211,29 @@ def test_role_refuses_settings_that_cannot_work() -> None:
         RestrictedRelay(hostname="r.example", blocked_attachments=(".",))
     with pytest.raises(RoleError, match="grant table"):
         RestrictedRelay(hostname="r.example", pop_users={"c": "d"}).build_chain()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mech=st.sampled_from([b"PLAIN", b"LOGIN", b"plain", b"CRAM-MD5", b"X"]),
+       initial=st.one_of(st.none(), st.binary(max_size=80)),
+       answers=st.lists(st.binary(max_size=300).filter(lambda b: b"\n" not in b), max_size=3))
+def test_any_auth_exchange_gets_a_reply_never_a_crash(mech, initial, answers) -> None:
+    world, roamer, _, _ = relay_world(AUTH_RELAY)
+    line = b"AUTH " + mech + (b" " + initial.replace(b"\n", b"").replace(b"\r", b"")
+                              if initial is not None else b"")
+    out = world.run_until_complete(roamer, dialogue([b"EHLO r.example", line, *answers,
+                                                     b"RSET", b"NOOP"]))
+    # (RSET and NOOP may be read as answers to a 334: any reply, never none)
+    assert len(out) == len(answers) + 5 and all(200 <= code < 600 for code, _ in out)
+    assert not [e for e in world.events if type(e).__name__ == "ComponentError"]
+    assert world.run_until_complete(roamer, dialogue([b"NOOP"]))[1][0] == 250
+
+
+def test_auth_guessing_in_a_loop_hits_the_hard_error_limit() -> None:
+    world, roamer, _, _ = relay_world(AUTH_RELAY)
+    wrong = b"AUTH PLAIN " + base64.b64encode(b"\0dan\0guess")
+    out = world.run_until_complete(roamer, dialogue([b"EHLO r.example"] + [wrong] * 25))
+    codes = [c for c, _ in out]
+    assert codes[2:22] == [535] * 20 and codes[-1] == 421      # Postfix's limit of 20
+    fails = [e for e in world.events if isinstance(e, PolicyDecision) and e.decision == "fail"]
+    assert len(fails) == 20
