@@ -223,8 +223,10 @@ def test_any_auth_exchange_gets_a_reply_never_a_crash(mech, initial, answers) ->
                               if initial is not None else b"")
     out = world.run_until_complete(roamer, dialogue([b"EHLO r.example", line, *answers,
                                                      b"RSET", b"NOOP"]))
-    # (RSET and NOOP may be read as answers to a 334: any reply, never none)
-    assert len(out) == len(answers) + 5 and all(200 <= code < 600 for code, _ in out)
+    # (RSET and NOOP may be read as answers to a 334: any reply, never none,
+    # unless the server hung up on purpose: a header sent as a command, 221)
+    assert all(200 <= code < 600 for code, _ in out)
+    assert len(out) == len(answers) + 5 or out[-1][0] in (221, 421)
     assert not [e for e in world.events if type(e).__name__ == "ComponentError"]
     assert world.run_until_complete(roamer, dialogue([b"NOOP"]))[1][0] == 250
 
