@@ -68,8 +68,9 @@ def pop_before_smtp(ev: Evidence, params: PopBeforeSmtpParams):
         return undecidable(gid, f"no POP3 login on {relay}")
     cxs, inside, outside = [], 0, 0
     for conn, rs in ev.replies_by_conn(relay).items():
-        if not rs or ip_matches(rs[0].client_ip, params.networks):
-            continue
+        if not rs or ip_matches(rs[0].client_ip, params.networks) \
+                or authenticated_before(rs, len(rs)):
+            continue                            # trusted, or SMTP AUTH: not this rule's
         ip = rs[0].client_ip
         user = _grant(logins, ip, rs[0].t, window)
         if user is not None:
