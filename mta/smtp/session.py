@@ -15,21 +15,15 @@ aiosmtpd 1.4.6:
   bytes past the size limit, still reads to the final dot, and answers
   552 5.3.4;
 * AUTH inside a mail transaction gets 503 5.5.1 (aiosmtpd answers 235);
-  every AUTH that does not end in 235 is a ``PolicyDecision`` (stage
-  ``smtp-auth``, ``fail``) naming the mechanism and reply, and an
-  over-long response to a 334 challenge gets ``500 5.5.6`` (RFC 4954 §4)
-  instead of an exception out of aiosmtpd's reader;
+  AUTH and STARTTLS on the record and hostile AUTH input answered:
+  :mod:`mta.smtp.secure`;
 * the idle timeout answers "421 4.4.2" before closing (Postfix);
 * every reply given is an :class:`~mta.events.SmtpReply` event.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from typing import Any, Protocol
-
-from aiosmtpd.smtp import MISSING, TLSSetupException
 
 from mta.context import HostContext
 from mta.events import (ComponentError, ConnectionClosed, ConnectionOpened,
@@ -38,9 +32,10 @@ from mta.interfaces import MessageSink, ReleaseTarget
 from mta.ondemand.etrn import etrn_reply
 from mta.policy import Facts, Outcome, Phase, PolicyChain, prefetch
 from mta.smtp import replies as R
-from mta.smtp.aiosmtpd_fence import FencedSMTP, isolate_command_limits
+from mta.smtp.aiosmtpd_fence import isolate_command_limits
 from mta.smtp.config import ServerConfig
 from mta.smtp.data import DataReader
+from mta.smtp.secure import SecureCommands
 from mta.smtp.rules import (BEFORE_STARTTLS, COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
                             SessionState, ehlo_keywords, lockdown_refusal, multiline,
                             order_refusal, screen_line, split_reply)
@@ -67,7 +62,7 @@ class Listener(Protocol):
     def emit(self, event_cls: type, **kw: Any) -> None: ...
 
 
-class ReceivingSMTP(FencedSMTP):
+class ReceivingSMTP(SecureCommands):
     """One server-side SMTP connection (see module docstring)."""
 
     def __init__(self, server: Listener, loop: asyncio.AbstractEventLoop) -> None:
@@ -180,23 +175,6 @@ class ReceivingSMTP(FencedSMTP):
                             bool(env.rcpt_tos), self.server.config.users is not None)
 
     # -- the command loop -------------------------------------------------
-    async def _read_line(self) -> bytes | None:
-        """One command line, or None if it was too long for the reader
-        (the rest of the line has then been read and thrown away)."""
-        reader = self.reader
-        try:
-            return await reader.readuntil()
-        except asyncio.IncompleteReadError:
-            raise ConnectionResetError("connection closed") from None
-        except asyncio.LimitOverrunError as exc:
-            await reader.read(exc.consumed)
-            while True:
-                try:
-                    await reader.readuntil()
-                    return None
-                except asyncio.LimitOverrunError as e:
-                    await reader.read(e.consumed)
-
     async def _greet(self) -> bool:
         """The greeting, after the chain's connect decision; False if the
         connection is closed at once."""
@@ -383,80 +361,6 @@ class ReceivingSMTP(FencedSMTP):
                              error=f"{type(exc).__name__}: {exc}")
             return R.R_QUEUE_ERROR
         return R.R_QUEUED.format(qid=qid)
-
-    async def smtp_AUTH(self, arg: str) -> None:
-        was = bool(self.session.authenticated)
-        self._stage = "smtp-auth"
-        await super().smtp_AUTH(arg)
-        mech = (arg or "").split()[0].upper() if (arg or "").split() else "-"
-        if self.session.authenticated and not was:
-            self.facts.authenticated = True
-            login = getattr(self.session.auth_data, "login", b"")
-            self.facts.auth_user = login.decode("utf-8", "replace") if isinstance(login, bytes) \
-                else str(login)
-            # Postfix logs sasl_method and sasl_username: who sent is on the record.
-            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-auth", decision="pass",
-                             detail=f"mechanism={mech} user={self.facts.auth_user[:64]}",
-                             client_ip=self.facts.client_ip)
-        elif self.transport is not None:
-            # Bad base64, bad credentials, an aborted exchange, a replay after
-            # success: the reply is on the record, and so is the failure.
-            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-auth", decision="fail",
-                             detail=f"mechanism={mech} reply={self._last_code}",
-                             client_ip=self.facts.client_ip)
-
-    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
-                             log_client_response: bool = False) -> Any:
-        """aiosmtpd's 334 exchange, reading the answer with our line reader
-        so an over-long answer gets 500 5.5.6 instead of a ValueError."""
-        challenge = challenge.encode() if isinstance(challenge, str) else challenge
-        await self.push(b"334 " + (base64.b64encode(challenge) if encode_to_b64 else challenge))
-        line = await self._read_line()
-        if line is None:
-            await self.push(R.R_AUTH_LINE_TOO_LONG)
-            return MISSING
-        blob = line.strip()
-        if blob == b"*":                          # RFC 4954 §4: the client cancels
-            await self.push(R.R_AUTH_ABORTED)
-            return MISSING
-        try:
-            return base64.b64decode(blob, validate=True)
-        except binascii.Error:
-            await self.push(R.R_AUTH_BAD_BASE64)
-            return MISSING
-
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        """RFC 3207 through aiosmtpd; a failed handshake is the peer's fault:
-        recorded and the connection closed, never an internal error."""
-        if self.tls_active():
-            return await self.push(R.R_TLS_ACTIVE)
-        try:
-            await super().smtp_STARTTLS(arg)
-        except (TLSSetupException, OSError, AttributeError) as exc:
-            self.server.emit(PolicyDecision, conn=self.conn, stage="smtp-starttls",
-                             decision="handshake-failed",
-                             detail=f"{type(exc.__cause__ or exc).__name__}",
-                             client_ip=self.facts.client_ip)
-            self._close_reason = "tls-failed"
-            if self._original_transport_close():
-                # The TLS layer never reached us as its app protocol, so it
-                # will not pass connection_lost on: record the close here.
-                self._closed_logged = True
-                self.server.emit(ConnectionClosed, conn=self.conn, reason="tls-failed")
-                if self in self.server.connections:
-                    self.server.connections.remove(self)
-            raise ConnectionResetError("TLS handshake failed") from None
-        if self.tls_active():
-            self.facts.helo = ""       # RFC 3207 §4.2: the client starts over with EHLO
-
-    def _original_transport_close(self) -> bool:
-        """Close the connection under a failed TLS layer; True if it was open."""
-        if self._closed_logged:
-            return False
-        for t in (self.transport, self.plain_transport()):
-            if t is not None and not t.is_closing():
-                t.close()
-        return True
 
     async def smtp_ETRN(self, arg: str | None) -> None:
         """ETRN [@|#]node (RFC 1985): start delivery of held mail."""
