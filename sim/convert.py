@@ -111,9 +111,6 @@ NOT_WIRED = {
     "greylisting": "the smtp-feed's greylisting stage (mta.policy.greylist is not wired in)",
     "virus_scan": "the smtp-feed's virus stage (mta.filters.virus is not wired in)",
     "spam": "the smtp-feed's spam stage (mta.filters.spam is not wired in)",
-    "pop_before_smtp": "POP-before-SMTP relaying (mta.pop3.grants is not wired in)",
-    "sender_domains": "the sender-affiliation rule",
-    "blocked_attachments": "the attachment stage (mta.filters.attachments is not wired in)",
 }
 
 
@@ -127,9 +124,6 @@ def check_supported(role: Any, where: str) -> None:
         wanted.append("virus_scan")
     if getattr(role, "spam", None) is not None and role.spam.enabled:
         wanted.append("spam")
-    for key in ("pop_before_smtp", "sender_domains", "blocked_attachments"):
-        if getattr(role, key, None):
-            wanted.append(key)
     for key in wanted:
         raise Unsupported(
             f"{where}.{key}: this run needs {NOT_WIRED[key]}, which mxsim does not run "
@@ -190,9 +184,27 @@ def role_config(role: Any) -> mroles.ReceivingRole:
     if isinstance(role, sr.SmtpFeed):
         return mroles.BackupMx(relay_domains=tuple(role.client_domains), **kw)
     if isinstance(role, sr.Relay):
-        users = dict(role.auth.users) if role.auth is not None else None
-        return mroles.ReceivingRole(users=users, allow_auth_relay=users is not None, **kw)
+        return mroles.RestrictedRelay(**_relay(role), **kw)
     raise TypeError(f"unknown role {role!r}")
+
+
+def _relay(role: sr.Relay) -> dict[str, Any]:
+    """The restricted relay's own settings (seeds 002/003)."""
+    users = dict(role.auth.users) if role.auth is not None else None
+    kw: dict[str, Any] = dict(users=users, allow_auth_relay=users is not None)
+    pop = role.pop_before_smtp
+    if pop is not None:
+        kw.update(pop_users=dict(pop.users), pop_mailboxes=dict(pop.mailboxes) or None,
+                  pop_window=pop.window, pop_port=pop.port, refuse_at=pop.refuse_at)
+    if role.sender_domains:
+        if isinstance(role.sender_domains, dict):
+            kw["sender_domains"] = {u: tuple(d) for u, d in role.sender_domains.items()}
+        else:     # one list for every account
+            accounts = sorted(set(users or {}) | set(pop.users if pop is not None else {}))
+            kw["sender_domains"] = {u: tuple(role.sender_domains) for u in accounts}
+    if role.blocked_attachments:
+        kw["blocked_attachments"] = tuple(role.blocked_attachments)
+    return kw
 
 
 def route(nexthop: str) -> Route:
