@@ -145,8 +145,9 @@ def test_markdown_report(demo_report):
 def test_empty_run_reports_without_crashing_and_without_empty_panels():
     rep = build_report(LogBuilder("empty").end(10))
     assert rep.verdict.guarantees == () and rep.verdict.ok
-    # no single-bar fates chart and no empty latency plot: queues and links remain
-    assert len(pngs(rep.html)) == 2
+    # no single-bar fates chart, no empty latency, queue or link plot: words instead
+    assert len(pngs(rep.html)) == 0
+    assert "No mail was queued." in rep.html and "Every link stayed up." in rep.html
     assert "No recipient was delivered to a mailbox." in rep.html
     assert "No recipient was delivered to a mailbox." in rep.markdown
 
@@ -354,3 +355,19 @@ def test_the_report_explains_the_run(tmp_path):
     why = next(e.why for e in fallback.expectations if e.why)
     out = run_scenario(fallback, out=tmp_path / "fallback").out
     assert why in (out / "report.md").read_text() and why in (out / "report.html").read_text()
+
+
+def test_releases_are_marked_on_the_queue_and_link_plots():
+    from sim.report import plots
+    from sim.evidence.links import LinkPeriod
+
+    periods = [LinkPeriod("dial.example", "dial.example", "down", 0.0, 50.0),
+               LinkPeriod("dial.example", "dial.example", "up", 50.0, 100.0)]
+    depths = {"q.example": [(10.0, 3), (60.0, 0)]}
+    plain = plots.queues_png(depths, periods, 0.0, 100.0)
+    marked = plots.queues_png(depths, periods, 0.0, 100.0, [(55.0, "q.example", "etrn")])
+    assert marked != plain
+    assert plots.links_png(periods, 0.0, 100.0, [(55.0, "q.example", "finger")]) != \
+        plots.links_png(periods, 0.0, 100.0)
+    # a release on another host does not mark this host's queue
+    assert plots.queues_png(depths, periods, 0.0, 100.0, [(55.0, "other", "etrn")]) == plain

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
+from mta.events import Released
 from sim.evidence.model import Evidence, percentile
 from sim.evidence.queue_replay import queue_depths
 from sim.evidence.verdict import Verdict
@@ -33,11 +34,13 @@ def figures(v: Verdict, evidence: Evidence) -> dict[str, bytes]:
     lat = evidence.latencies
     pcts = {f"p{q}": percentile(lat, q) for q in (50, 90, 99)} if lat else {}
     periods = evidence.link_periods
+    releases = [(e.t, e.host, e.trigger) for e in evidence.of(Released)]
     return {
         "fates": plots.fates_png(v.counts),
         "latency": plots.latency_png(lat, pcts),
-        "queues": plots.queues_png(queue_depths(evidence.events), periods, v.t_start, v.t_end),
-        "links": plots.links_png(periods, v.t_start, v.t_end),
+        "queues": plots.queues_png(queue_depths(evidence.events), periods, v.t_start, v.t_end,
+                                   releases),
+        "links": plots.links_png(periods, v.t_start, v.t_end, releases),
     }
 
 
@@ -135,8 +138,10 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
         p.append(img(figs["latency"], "delivery latency CDF"))
     else:
         p.append("<p>No recipient was delivered to a mailbox.</p>")
-    p.append("<h2>Queues</h2>" + img(figs["queues"], "queue depth per host"))
-    p.append("<h2>Links</h2>" + img(figs["links"], "link timeline"))
+    p.append("<h2>Queues</h2>" + (img(figs["queues"], "queue depth per host")
+                                  if queue_depths(evidence.events) else "<p>No mail was queued.</p>"))
+    p.append("<h2>Links</h2>" + (img(figs["links"], "link timeline") if evidence.link_periods
+                                 else "<p>Every link stayed up.</p>"))
     for i, g in enumerate(v.guarantees):
         if g.status != "fail":
             continue

@@ -7,6 +7,7 @@ no version string; the same log gives the same bytes.
 from __future__ import annotations
 
 import io
+from typing import Any, Iterable
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -95,9 +96,37 @@ def latency_png(latencies: list[float], pcts: dict[str, float]) -> bytes:
     return _png(fig)
 
 
+#: Marker colour per release trigger (ETRN, finger, probe).
+_RELEASE = {"etrn": "#6a1b9a", "finger": "#ef6c00", "probe": "#00838f"}
+
+
+def _mark_releases(ax: Any, releases: Iterable[tuple[float, str, str]], div: float,
+                   host: str | None = None) -> set[str]:
+    """Dotted lines where held mail was released (on ``host``, or any);
+    returns the triggers drawn, for the legend."""
+    drawn = set()
+    for t, h, trigger in releases:
+        if host is None or h == host:
+            ax.axvline(t / div, color=_RELEASE.get(trigger, "#555"), ls=":", lw=1)
+            drawn.add(trigger)
+    return drawn
+
+
+def _release_legend(ax: Any, triggers: set[str], extra: list | None = None) -> None:
+    from matplotlib.lines import Line2D
+    handles = list(extra or [])
+    handles += [Line2D([], [], color=_RELEASE.get(k, "#555"), ls=":", label=f"released by {k}")
+                for k in sorted(triggers)]
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
+
+
 def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPeriod],
-               start: float, end: float) -> bytes:
-    """Queue depth per host over time, link-down periods of that host shaded."""
+               start: float, end: float,
+               releases: Iterable[tuple[float, str, str]] = ()) -> bytes:
+    """Queue depth per host over time, link-down periods of that host shaded,
+    releases of held mail (ETRN, finger, probe) marked."""
+    releases = list(releases)
     hosts = sorted(depths, key=lambda h: (-max(d for _, d in depths[h]), h))[:_MAX_HOSTS]
     hosts.sort()
     div, unit = time_unit(end - start)
@@ -112,6 +141,7 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     # link: a queue usually grows on one host while *another* host is down.
     links = sorted({(p.host, p.link) for p in periods if p.state == "down"})
     shade = {k: _SHADES[i % len(_SHADES)] for i, k in enumerate(links)}
+    drawn: set[str] = set()
     for ax, host in zip(axes, hosts):
         steps = depths[host]
         xs = [start / div] + [t / div for t, _ in steps] + [end / div]
@@ -121,6 +151,7 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
                 ax.axvspan(p.start / div, p.end / div, color=shade[(p.host, p.link)],
                            alpha=0.18, lw=0)
         ax.step(xs, ys, where="post", color="#1565c0")
+        drawn |= _mark_releases(ax, releases, div, host)
         ax.set_ylabel("recipients", fontsize=8)
         ax.set_title(host, fontsize=9, loc="left")
         ax.set_ylim(bottom=0)
@@ -129,15 +160,16 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     axes[-1].set_xlabel(f"simulated time ({unit}); shaded: a link down")
     fig.suptitle("Queue depth per host")
     fig.tight_layout()
-    if links:
-        from matplotlib.patches import Patch
-        handles = [Patch(color=shade[k], alpha=0.4, label=f"{k[0]} down") for k in links[:6]]
-        axes[0].legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
+    from matplotlib.patches import Patch
+    handles = [Patch(color=shade[k], alpha=0.4, label=f"{k[0]} down") for k in links[:6]]
+    _release_legend(axes[0], drawn, handles)
     return _png(fig)
 
 
-def links_png(periods: list[LinkPeriod], start: float, end: float) -> bytes:
-    """One row per link: up periods green, down periods red."""
+def links_png(periods: list[LinkPeriod], start: float, end: float,
+              releases: Iterable[tuple[float, str, str]] = ()) -> bytes:
+    """One row per link: up periods green, down periods red; releases of
+    held mail marked across the rows (they follow a customer's link-up)."""
     links = sorted({(p.host, p.link) for p in periods})
     div, unit = time_unit(end - start)
     fig = Figure(figsize=(8, max(2.4, 1.2 + 0.45 * len(links))))
@@ -153,6 +185,7 @@ def links_png(periods: list[LinkPeriod], start: float, end: float) -> bytes:
                                color="#2e7d32" if p.state == "up" else "#c62828")
     ax.set_yticks(range(len(links)))
     ax.set_yticklabels([f"{h} ({lk})" if lk != h else h for h, lk in links], fontsize=8)
+    _release_legend(ax, _mark_releases(ax, releases, div))
     ax.set_xlabel(f"simulated time ({unit}); green up, red down")
     ax.set_xlim(start / div, max(end, start + 1e-9) / div)
     ax.set_title("Link timeline")
