@@ -106,8 +106,10 @@ def draw_recipients(rng: random.Random, pool: list[str], k: int) -> list[str]:
     return out
 
 
-def draw_one(rng: random.Random, pool: list[str]) -> str:
-    return pool[rng.randrange(len(pool))].replace("{n}", "1")
+def draw_one(rng: random.Random, pool: list[str], n: int = 1) -> str:
+    """One address of ``pool``; a ``{n}`` template gives the ``n``-th
+    (a spammer's ``deals{n}@...`` is a fresh sender for every message)."""
+    return pool[rng.randrange(len(pool))].replace("{n}", str(n))
 
 
 def build_message(*, mail_from: str, rcpts: list[str], size: int, msgid: str, t: float,

@@ -54,7 +54,7 @@ class SpammerActor:
         spec = self.spec
         k = g.draw_count(self.rng, spec.recipients)
         rcpts = g.draw_recipients(self.rng, spec.to, k)
-        mail_from = g.draw_one(self.rng, spec.from_)
+        mail_from = g.draw_one(self.rng, spec.from_, n)
         size = g.draw_size(self.rng, spec.size)
         loop = asyncio.get_running_loop()
         msgid = f"{self.name}.{n}@{self.ctx.hostname}"
