@@ -58,8 +58,9 @@ class SpammerActor:
         size = g.draw_size(self.rng, spec.size)
         loop = asyncio.get_running_loop()
         msgid = f"{self.name}.{n}@{self.ctx.hostname}"
-        data = g.build_message(mail_from=mail_from, rcpts=rcpts, size=size, msgid=msgid,
-                               t=loop.time(), subject="cheap watches")
+        kind = g.draw_content(self.rng, spec.content)
+        data = g.build_content(kind, self.rng, spec.content, mail_from=mail_from, rcpts=rcpts,
+                               size=size, msgid=msgid, t=loop.time(), subject="cheap watches")
         by_domain: dict[str, list[str]] = {}
         for r in rcpts:
             by_domain.setdefault(r.rpartition("@")[2], []).append(r)
