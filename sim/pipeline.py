@@ -4,65 +4,87 @@ Each stage is its own module and imports only the stages before it; this
 module is the one place that calls them in order, for every face that runs
 scenarios (``mxsim run`` and ``check``, the pytest plugin, notebooks):
 
-* :func:`sim.scenario.loader.load_scenario` (file -> validated model);
+* :func:`load` (file -> validated model: :func:`sim.scenario.loader.load_scenario`
+  with each expectation's parameters checked by its check's parameter model);
 * :func:`planned_expectations`: the expectations with the parameters the
   evidence layer completes from the converted configuration;
 * :func:`sim.runner.run` (wire and run -> the event log);
 * :func:`write_outputs` / :func:`sim.evidence.verdict.build_verdict` (judge)
   and :func:`sim.report.write.write_report` (show).
+
+The judged run is a :class:`RunResult` holding the typed
+:class:`~sim.evidence.verdict.Verdict`, which every face reads.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mta import events as ev
 from sim.convert import host_retry
+from sim.evidence.checks import validate_params
 from sim.evidence.derive import complete_params
+from sim.evidence.lifecycle import Counts
 from sim.evidence.log import read_jsonl, write_jsonl
-from sim.evidence.verdict import build_verdict
+from sim.evidence.model import Evidence
+from sim.evidence.verdict import Verdict, build_verdict
 from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
 from sim.runner import PartialRun, Planned, Progress, RunnerError, run
+from sim.scenario.loader import Problem, load_scenario, load_text
 from sim.scenario.schema import Scenario
 
 
-@dataclass
-class Expectation:
-    """One expectation and what the run showed."""
-
-    guarantee: str
-    expected: str
-    status: str            # the check's result: pass (held) or fail
-    detail: str
-    decided: bool
-    met: bool
-    counterexamples: list[dict[str, Any]] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+def check_params(guarantee: str, params: dict, hosts: list[str]) -> list[tuple[tuple, str]]:
+    """The loader's parameter validation: each expectation's ``params``
+    against its check's parameter model (unknown keys, wrong types, host
+    names that are not the scenario's)."""
+    return [((key,) if key else (), message)
+            for key, message in validate_params(guarantee, params, hosts)]
 
 
-@dataclass
+def load(path: str | Path, warnings: list[Problem] | None = None) -> Scenario:
+    """Read and validate a scenario file, check parameters included; raises
+    :class:`~sim.scenario.loader.ScenarioError` listing every problem."""
+    return load_scenario(path, warnings=warnings, check_params=check_params)
+
+
+def load_string(text: str, filename: str = "<scenario>",
+                warnings: list[Problem] | None = None) -> Scenario:
+    """:func:`load` for scenario text."""
+    return load_text(text, filename, warnings=warnings, check_params=check_params)
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """What one run produced, judged."""
+    """What one run produced, judged: the log and its verdict."""
 
     scenario: Scenario
     seed: int
-    out: Path | None
+    out: Path | None               # None: nothing was written
     events: list[ev.Event]
-    expectations: list[Expectation]
-    counts: dict[str, int]
+    verdict: Verdict
     sim_time: float
     wall_time: float
-    verdict: dict[str, Any]
     files: list[Path] = field(default_factory=list)
 
     @property
     def met(self) -> bool:
-        return all(e.met for e in self.expectations)
+        """Every expectation is met."""
+        return self.verdict.ok
+
+    @property
+    def counts(self) -> Counts:
+        return self.verdict.counts
 
     def in_flight(self) -> int:
         """Recipients still queued at the end of the run."""
-        return int(self.counts.get("queued", 0))
+        return self.verdict.counts.queued
+
+    def properties(self) -> list[tuple[str, float | int]]:
+        """The run's figures for test reports (JUnit properties, pytest
+        user properties): seed, simulated time, events, then every count."""
+        return [("seed", self.seed), ("sim_time", self.sim_time),
+                ("events", len(self.events)), *self.verdict.counts.items()]
 
 
 def planned_expectations(sc: Scenario) -> list[Planned]:
@@ -96,21 +118,14 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
             folder.mkdir(parents=True, exist_ok=True)
             where = f"; the log so far is in {write_jsonl(exc.events, folder / 'events.jsonl')}"
         raise RunnerError(f"{exc}{where}") from None
-    result = RunResult(sc, seed, None, done.events, [], {}, done.sim_time, done.wall_time, {})
-    if write:
-        result.out = folder
-        result.files, result.verdict = write_outputs(folder, done.events)
-    else:
-        result.verdict = build_verdict(done.events)
-    result.counts = dict(result.verdict.get("counts", {}))
-    result.expectations = [
-        Expectation(g["id"], g["expected"], g["status"], g["detail"], g["decided"], g["met"],
-                    list(g.get("counterexamples", [])), dict(g.get("params", {})))
-        for g in result.verdict.get("guarantees", [])]
-    return result
+    if not write:
+        return RunResult(sc, seed, None, done.events, build_verdict(Evidence(done.events)),
+                         done.sim_time, done.wall_time)
+    files, verdict = write_outputs(folder, done.events)
+    return RunResult(sc, seed, folder, done.events, verdict, done.sim_time, done.wall_time, files)
 
 
-def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], dict[str, Any]]:
+def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], Verdict]:
     """``events.jsonl`` and the evidence layer's verdict and report.
 
     The report is built from the log as written (read back), so that

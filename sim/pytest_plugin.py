@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
-from sim.pipeline import RunResult, run_scenario
+from sim.evidence.verdict import case_names
+from sim.pipeline import RunResult, load, run_scenario
+from sim.report.failures import failure_text
 from sim.runner import RunnerError
-from sim.scenario.loader import ScenarioError, load_scenario
+from sim.scenario.loader import ScenarioError
 
 REPORTS = Path("reports")
 
@@ -68,15 +70,12 @@ class ScenarioFile(pytest.File):
 
     def collect(self):
         try:
-            self.scenario = load_scenario(self.path)
+            self.scenario = load(self.path)
         except ScenarioError as exc:
             yield InvalidScenario.from_parent(self, name="scenario", message=str(exc))
             return
-        ids = [e.guarantee for e in self.scenario.expectations]
-        seen: dict[str, int] = {}
-        for index, gid in enumerate(ids):
-            seen[gid] = seen.get(gid, 0) + 1
-            name = gid if ids.count(gid) == 1 else f"{gid}[{seen[gid]}]"
+        names = case_names([e.guarantee for e in self.scenario.expectations])
+        for index, name in enumerate(names):
             yield ExpectationItem.from_parent(self, name=name, index=index)
 
     def result(self) -> RunResult:
@@ -117,16 +116,11 @@ class ExpectationItem(pytest.Item):
         self.index = index
 
     def runtest(self) -> None:
-        from sim.commands.check import failure_text
-        from sim.commands.run import COUNT_KEYS
-
         result = self.parent.result()
-        e = result.expectations[self.index]
-        self.user_properties += [("seed", result.seed), ("sim_time", result.sim_time),
-                                 ("events", len(result.events)), ("status", e.status)]
-        self.user_properties += [(k, result.counts.get(k, 0)) for k in COUNT_KEYS]
-        if not e.met:
-            raise ExpectationNotMet(failure_text(result, self.index))
+        g = result.verdict.guarantees[self.index]
+        self.user_properties += [*result.properties(), ("status", g.status)]
+        if not g.met:
+            raise ExpectationNotMet(failure_text(result.verdict, self.index, result.events))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (ExpectationNotMet, ScenarioProblem)):

@@ -105,17 +105,35 @@ def test_check_with_an_invalid_file_exits_2(tmp_path, capsys):
 
 
 def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
-    from sim.commands.check import failure_text
     from sim.pipeline import run_scenario
+    from sim.report.failures import failure_text
     from sim.scenario.loader import load_text
 
     text = SMALL.replace("  - guarantee: conservation\n",
                          "  - guarantee: conservation\n    expect: violated\n")
     result = run_scenario(load_text(text), write=False)
     # conservation holds here; expecting it violated gives a plain "not met"
-    assert "expected violated, the check says pass" in failure_text(result, 1)
+    text = failure_text(result.verdict, 1, result.events)
+    assert text.startswith("small: conservation expected violated, the check says pass")
     wrong = run_scenario(load_text(
         SMALL.replace("  - guarantee: mx-fallback\n    params: {primary: mx1.example.net,",
                       "  - guarantee: mx-fallback\n    params: {primary: mx2.example.net,")
         .replace("secondary: mx2.example.net}", "secondary: mx1.example.net}")), write=False)
-    assert not wrong.expectations[0].met
+    assert not wrong.verdict.guarantees[0].met
+    assert "undecidable: no LinkDown of the primary mx2.example.net" in \
+        failure_text(wrong.verdict, 0, wrong.events)
+
+
+def test_run_output_cut_short_by_its_reader_is_not_an_error(tmp_path):
+    """``mxsim run ... | head -0``: the reader leaves before the summary."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = write(tmp_path, "small", SMALL)
+    mxsim = Path(sys.executable).with_name("mxsim")
+    proc = subprocess.Popen([str(mxsim), "run", str(path), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+    assert (tmp_path / "out" / "verdict.json").is_file()

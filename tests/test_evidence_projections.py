@@ -17,10 +17,12 @@ from __future__ import annotations
 import pytest
 
 from sim.evidence.handlog import LogBuilder
-from sim.evidence.projections import (
-    BOUNCED, DELIVERED, LOST, QUEUED, RELAYED, RELAYED_OUT, counts, in_domain, lifecycles,
-    link_periods, outcomes, queue_depths, queue_intervals, replay,
-    smtp_transactions)
+from sim.evidence.lifecycle import (
+    BOUNCED, DELIVERED, LOST, QUEUED, RELAYED, RELAYED_OUT, Counts, in_domain, lifecycles,
+    outcomes)
+from sim.evidence.links import link_periods, smtp_transactions
+from sim.evidence.model import Evidence, percentile
+from sim.evidence.queue_replay import queue_depths, queue_intervals, replay
 
 A, B, C = "a@example.org", "b@example.org", "c@example.org"
 MX1, MX2 = "mx1.example", "mx2.example"
@@ -94,9 +96,11 @@ def test_outcomes_and_counts():
     assert outs[("t1", A)].hops == [MX2, MX1]
     assert outs[("t1", B)].fate == BOUNCED
     assert outs[("t2", C)].fate == QUEUED
-    c = counts(story())
-    assert c == {"accepted": 3, "delivered": 1, "bounced": 1, "discarded": 0, "queued": 1,
-                 "relayed_out": 0, "lost": 0, "duplicates": 0, "dsns": 1}
+    c = Evidence(story()).counts
+    assert c == Counts(accepted=3, delivered=1, bounced=1, queued=1, dsns=1)
+    assert c.to_dict() == {"accepted": 3, "delivered": 1, "bounced": 1, "discarded": 0,
+                           "queued": 1, "relayed_out": 0, "lost": 0, "duplicates": 0,
+                           "dsns": 1}
 
 
 def test_relay_to_host_outside_log_and_lost():
@@ -106,7 +110,8 @@ def test_relay_to_host_outside_log_and_lost():
     ev = L.end(10)
     fates = {lf.rcpt: lf.fate for lf in lifecycles(ev)}
     assert fates == {A: RELAYED_OUT, B: LOST}
-    assert counts(ev)["lost"] == 1 and counts(ev)["relayed_out"] == 1
+    c = Evidence(ev).counts
+    assert (c.lost, c.relayed_out) == (1, 1)
 
 
 def test_queue_depths():
@@ -156,3 +161,43 @@ def test_queue_intervals_frame():
         (MX1, "mx1/m1", A, 1100.0, 1200.0, "delivered_to_mailbox"),
         (MX1, "mx1/m2", C, 1500.0, None, ""),
     ]
+
+
+# -- the evidence model -------------------------------------------------------------
+
+def test_evidence_computes_each_projection_once():
+    ev = Evidence(story())
+    assert ev.lifecycles is ev.lifecycles and ev.outcomes is ev.outcomes
+    assert [(lf.host, lf.msg, lf.rcpt) for lf in ev.lifecycles] == \
+        [(lf.host, lf.msg, lf.rcpt) for lf in lifecycles(story())]
+    assert ev.outcomes == outcomes(story())
+    assert len(ev.mail_outcomes) == ev.counts.accepted == 3
+    assert ev.latencies == [1100]
+    assert ev.bounds == (0.0, 3000.0) and ev.down_periods(MX1) == [(0, 1000), (2000, 3000)]
+    assert [lf.msg for lf in ev.lives_on(MX1)] == ["mx1/m1", "mx1/m2"]
+    assert ev.attempts_of(MX2)[("mx2/m1", A)] == [300, 1100]
+    assert ev.attempts_of("nobody.example") == {}
+
+
+@pytest.mark.parametrize("t", [0, 100, 150, 200, 330, 1099, 1100, 1200, 1300, 1499, 1500, 3000])
+def test_queued_at_agrees_with_replay(t):
+    ev = Evidence(story())
+    state = replay(story(), t)
+    for host in (MX1, MX2):
+        want = [(e.msg, e.rcpt, e.domain, e.since) for e in state.queues.get(host, [])]
+        assert [(s.msg, s.rcpt, s.domain, s.enter) for s in ev.queued_at(host, t)] == want
+
+
+def test_held_copies_match_the_domain_and_its_subdomains():
+    L = LogBuilder()
+    L.accept(10, MX2, "m1", "t1", ["x@sub.example.org", "y@other.example"],
+             queue=["x@sub.example.org", "y@other.example"])
+    ev = Evidence(L.end(100))
+    assert [s.rcpt for s in ev.held_copies(MX2, "example.org", 50)] == ["x@sub.example.org"]
+    assert ev.held_copies(MX2, "example.org", 5) == []
+
+
+def test_percentile_interpolates():
+    assert percentile([5.0], 90) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([4.0, 1.0, 3.0, 2.0], 100) == 4.0

@@ -18,8 +18,11 @@ from sim.commands import replay as replay_cmd
 from sim.commands import report as report_cmd
 from sim.evidence.handlog import LogBuilder
 from sim.evidence.log import write_jsonl
-from sim.report.write import (
-    REPORT_HTML, REPORT_MD, VERDICT, build_report, fmt_t, met, write_report)
+from sim.evidence.lifecycle import Counts
+from sim.evidence.verdict import met
+from sim.report.tables import fmt_t
+from sim.report.timeline import row_details, timeline
+from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, build_report, write_report
 
 A, B, C = "a@example.org", "b@example.org", "c@example.org"
 MX1, MX2 = "mx1.example", "mx2.example"
@@ -58,8 +61,19 @@ def pngs(html: str) -> list[bytes]:
                                                     html)]
 
 
-def test_verdict_contract(demo_report):
+def test_verdict_is_typed(demo_report):
     v = demo_report.verdict
+    assert (v.scenario, v.seed, v.ok, v.met_count) == ("report-demo", 7, False, 1)
+    assert v.counts == Counts(accepted=3, delivered=1, queued=1, lost=1)
+    assert [g.id for g in v.guarantees if not g.met] == [
+        "conservation", "dialup-primary-loses-mail", "mx-fallback"]
+    assert v.guarantees[0].counterexamples[0]["rcpt"] == B
+    assert v.case_names() == ["conservation", "bounce-dsn", "dialup-primary-loses-mail",
+                              "mx-fallback"]
+
+
+def test_verdict_contract(demo_report):
+    v = json.loads(demo_report.verdict.to_json())
     assert v["scenario"] == "report-demo" and v["seed"] == 7
     assert v["counts"] == {"accepted": 3, "delivered": 1, "bounced": 0, "discarded": 0,
                            "queued": 1, "relayed_out": 0, "lost": 1, "duplicates": 0,
@@ -76,7 +90,16 @@ def test_verdict_contract(demo_report):
     assert g["dialup-primary-loses-mail"]["status"] == "pass"
     assert not g["dialup-primary-loses-mail"]["met"]
     assert g["mx-fallback"]["status"] == "fail"     # t2 still on mx2 20 h after mx1 returned
-    assert v["ok"] is False
+    assert g["mx-fallback"]["params"] == {"primary": MX1, "secondary": MX2}
+    assert v["ok"] is False and list(v) == sorted(v)
+
+
+def test_failure_text_gives_the_counterexample_timeline(demo_report):
+    from sim.report.failures import failure_text
+    text = failure_text(demo_report.verdict, 0, run_log())
+    assert text.startswith("report-demo: conservation expected holds, the check says fail: ")
+    assert "counterexample 1: lost: accepted (the client was told 250)" in text
+    assert "1d 07:00:00  mx1.example" in text and "message_accepted" in text
 
 
 def test_met_rules():
@@ -120,7 +143,7 @@ def test_markdown_report(demo_report):
 
 def test_empty_run_reports_without_crashing():
     rep = build_report(LogBuilder("empty").end(10))
-    assert rep.verdict["guarantees"] == [] and rep.verdict["ok"]
+    assert rep.verdict.guarantees == () and rep.verdict.ok
     assert len(pngs(rep.html)) == 4
 
 
@@ -244,13 +267,12 @@ def test_real_run_is_re_reported_byte_identically(tmp_path):
     report_dir(tmp_path / "run", again)
     for n in (VERDICT, REPORT_MD, REPORT_HTML):
         assert (again / n).read_bytes() == (tmp_path / "run" / n).read_bytes(), n
-    assert result.verdict["counts"]["accepted"] > 0
+    assert result.verdict.counts.accepted > 0
 
 
 def test_long_timelines_condense_repeated_rounds_and_keep_the_give_up():
     """Five days of half-hourly retries must not push the give-up out of the
     counterexample timeline: identical rounds are condensed into one row."""
-    from sim.report.write import _summary, timeline
     L = LogBuilder()
     L.submit(0, "s.example", "s.example/m1", "t1", ["b@far.example"])
     for k in range(100):
@@ -265,4 +287,33 @@ def test_long_timelines_condense_repeated_rounds_and_keep_the_give_up():
     assert "bounced" in kinds[-2:]
     assert kinds.count("attempt_started") == 2 and len(rows) < 12
     [repeated] = [d for d in rows if d["kind"] == "repeated"]
-    assert "98 more delivery rounds" in _summary(repeated) and "421 4.4.2 timed out" in _summary(repeated)
+    assert "98 more delivery rounds" in row_details(repeated)
+    assert "421 4.4.2 timed out" in row_details(repeated)
+
+
+def test_judging_and_rendering_fold_the_log_once(monkeypatch):
+    """Every check and report section reads one Evidence: the lifecycles and
+    outcomes of a log are folded once per report, however many ask."""
+    import sim.evidence.model as model
+    calls = {"lifecycles": 0, "outcomes": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kw):
+            calls[name] += 1
+            return fn(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(model, "lifecycles", counted("lifecycles", model.lifecycles))
+    monkeypatch.setattr(model, "outcomes", counted("outcomes", model.outcomes))
+    rep = build_report(run_log())
+    assert len(rep.verdict.guarantees) == 4
+    assert calls == {"lifecycles": 1, "outcomes": 1}
+
+
+def test_guarantee_result_in_one_word(demo_report):
+    g = {x.id: x for x in demo_report.verdict.guarantees}
+    assert g["conservation"].result == "fail" and g["bounce-dsn"].result == "pass"
+    L = LogBuilder("nothing-happens")
+    L.expect("mx-fallback", primary=MX1, secondary=MX2)
+    [nothing] = build_report(L.end(10)).verdict.guarantees
+    assert (nothing.status, nothing.decided, nothing.result) == ("fail", False, "undecided")

@@ -39,8 +39,8 @@ def test_run_writes_the_contracted_files(small_run):
 
 
 def test_the_small_world_behaves(small_run):
-    assert small_run.met, [(e.guarantee, e.detail) for e in small_run.expectations]
-    assert small_run.counts["accepted"] > 10 and small_run.counts["lost"] == 0
+    assert small_run.met, [(g.id, g.detail) for g in small_run.verdict.guarantees]
+    assert small_run.counts.accepted > 10 and small_run.counts.lost == 0
     # mail reached the secondary while the primary was down
     taken = [e for e in small_run.events if isinstance(e, ev.MessageAccepted)
              and e.host == "mx2.example.net"]
@@ -71,8 +71,8 @@ def test_same_seed_same_bytes_other_seed_other_log(small_run, tmp_path):
 
 def test_an_unmet_expectation_is_reported_not_hidden():
     result = run_scenario(load_text(WRONG, "wrong.yaml"), write=False)
-    first = result.expectations[0]
-    assert first.guarantee == "mx-fallback" and first.expected == "violated"
+    first = result.verdict.guarantees[0]
+    assert first.id == "mx-fallback" and first.expected == "violated"
     assert first.status == "pass" and not first.met and not result.met
 
 

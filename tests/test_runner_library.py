@@ -18,10 +18,10 @@ LIBRARY = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.
 @pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
 def test_library_scenario_meets_its_expectations_with_its_golden_verdict(path):
     result = run_scenario(load_scenario(path), write=False)
-    unmet = [(e.guarantee, e.expected, e.status, e.detail) for e in result.expectations
-             if not e.met]
+    unmet = [(g.id, g.expected, g.status, g.detail) for g in result.verdict.guarantees
+             if not g.met]
     assert not unmet
-    drift = check_golden(path.stem, result.verdict)
+    drift = check_golden(path.stem, result.verdict.to_dict())
     assert drift is None, "the verdict drifted from its golden file:\n" + drift
 
 

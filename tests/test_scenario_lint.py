@@ -84,3 +84,32 @@ def test_a_zone_mistake_is_named_at_its_line_in_plain_words():
     [p] = errors_of(SMALL.replace("    @     MX 10 mx1.example.net.\n", "    @     MX mx1.example.net.\n"))
     assert p.line == 14 and "an MX record needs a preference and a host name" in p.message
     assert "<string>" not in p.message
+
+
+# --------------------------------------------------------------------------
+# Check parameters, validated with the scenario (through the pipeline)
+# --------------------------------------------------------------------------
+
+def test_a_misspelled_check_parameter_is_an_error_at_its_line():
+    from sim.pipeline import load_string
+
+    text = SMALL.replace("    params: {primary: mx1.example.net, secondary: mx2.example.net}",
+                         "    params: {primray: mx1.example.net, secondary: mx2.example.net}")
+    with pytest.raises(ScenarioError) as info:
+        load_string(text, "x.yaml")
+    found = {p.path: (p.line, p.message) for p in info.value.problems}
+    assert found["expectations[0].params.primray"][0] == 29
+    assert "unknown key; did you mean 'primary'?" in found["expectations[0].params.primray"][1]
+    assert "required" in found["expectations[0].params.primary"][1]
+    load_text(text, "x.yaml")          # the loader alone does not know the checks
+
+
+def test_a_check_parameter_naming_no_host_of_the_scenario_is_an_error():
+    from sim.pipeline import load_string
+
+    text = SMALL.replace("secondary: mx2.example.net}", "secondary: mx3.example.net}")
+    with pytest.raises(ScenarioError) as info:
+        load_string(text, "x.yaml")
+    [p] = info.value.problems
+    assert p.path.startswith("expectations[0].params")
+    assert "mx3.example.net" in p.message and "mx2.example.net" in p.message

@@ -11,7 +11,8 @@ from hypothesis import given, strategies as st
 from mta.retry.presets import preset
 from mta.units import format_duration, parse_duration
 from sim.cli import main
-from sim.evidence.checks.base import ParamError, p_dur
+from sim.evidence.checks import REGISTRY, validate_params
+from sim.evidence.checks.params import parse
 from sim.evidence.handlog import LogBuilder
 from sim.evidence.log import write_jsonl
 from sim.scenario.loader import ScenarioError, load_text
@@ -87,7 +88,11 @@ def _scenario(value: object) -> float:
 
 
 def _check_param(value: object) -> float:
-    return p_dur({"within": value}, "within")
+    params = {"exchangers": ["a.example"], "domain": "d.example", "within": value}
+    problems = validate_params("etrn-flush", params)
+    if problems:
+        raise ValueError("; ".join(f"{key}: {msg}" for key, msg in problems))
+    return parse(REGISTRY["etrn-flush"].params, params).within
 
 
 def _retry_rule(value: object) -> float:
@@ -138,7 +143,7 @@ def test_errors_keep_their_context():
     with pytest.raises(ScenarioError, match=r"<scenario>:2:11: duration: expected units "
                                             r"largest first"):
         _scenario("4h2d")
-    with pytest.raises(ParamError, match=r"parameter 'within': expected a duration"):
+    with pytest.raises(ValueError, match=r"^within: expected a duration"):
         _check_param("1M")
 
 

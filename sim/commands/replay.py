@@ -7,15 +7,14 @@ TIME count as happened).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from mta.units import parse_duration
 from sim.cli import UsageError
-from sim.commands.report import _log_path
+from sim.commands.report import log_path, print_out
 from sim.evidence.log import LogError, read_jsonl
-from sim.evidence.projections import hosts_in_log, replay
-from sim.report.write import fmt_t
+from sim.evidence.lifecycle import hosts_in_log
+from sim.evidence.queue_replay import replay
+from sim.report.tables import fmt_t
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -60,14 +59,10 @@ def run(args: argparse.Namespace) -> int:
         t = parse_duration(args.at)
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
-    path = _log_path(args.dir)
+    path = log_path(args.dir)
     try:
         events = read_jsonl(path)
     except LogError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        print(render(events, t))
-        sys.stdout.flush()
-    except BrokenPipeError:      # `mxsim replay ... | head`: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print_out(render(events, t))
     return 0

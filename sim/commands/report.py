@@ -25,7 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _log_path(arg: str) -> Path:
+def log_path(arg: str) -> Path:
+    """The event log a DIR argument names: ``DIR/events.jsonl``, or the file itself."""
     path = Path(arg)
     if path.is_dir():
         path = path / "events.jsonl"
@@ -34,8 +35,17 @@ def _log_path(arg: str) -> Path:
     return path
 
 
+def print_out(text: str) -> None:
+    """Print ``text``; a reader that stopped early (``mxsim ... | head``) is not an error."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run(args: argparse.Namespace) -> int:
-    path = _log_path(args.dir)
+    path = log_path(args.dir)
     try:
         events = read_jsonl(path)
     except LogError as exc:
@@ -43,20 +53,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else path.parent
     rep = write_report(events, out)
     v = rep.verdict
-    met = sum(g["met"] for g in v["guarantees"])
-    lines = [f"{v['scenario'] or '(unnamed run)'} seed {v['seed']}: "
-             f"{met}/{len(v['guarantees'])} expectations met"]
-    for g in v["guarantees"]:
-        mark = "ok  " if g["met"] else "FAIL"
-        lines.append(f"  {mark} {g['id']} (expected {g['expected']}, {g['status']}): "
-                     f"{g['detail']}")
-    c = v["counts"]
-    lines.append("  recipients: " + ", ".join(f"{k} {c[k]}" for k in (
-        "accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")))
+    lines = [f"{v.scenario or '(unnamed run)'} seed {v.seed}: "
+             f"{v.met_count}/{len(v.guarantees)} expectations met"]
+    for g in v.guarantees:
+        mark = "ok  " if g.met else "FAIL"
+        lines.append(f"  {mark} {g.id} (expected {g.expected}, {g.status}): {g.detail}")
+    lines.append("  recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items()))
     lines.append(f"report written to {out / 'report.html'}")
-    try:
-        print("\n".join(lines))
-        sys.stdout.flush()
-    except BrokenPipeError:      # `mxsim report DIR | head`: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0 if v["ok"] else 1
+    print_out("\n".join(lines))
+    return 0 if v.ok else 1

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mta.units import format_duration
-from sim.pipeline import RunResult, run_scenario
+from sim.commands.report import print_out
+from sim.pipeline import RunResult, load, run_scenario
 from sim.runner import RunnerError
-from sim.scenario.loader import ScenarioError, load_scenario
-
-COUNT_KEYS = ("accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates")
+from sim.scenario.loader import ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -67,21 +66,19 @@ class ProgressLine:
 
 def summary(result: RunResult) -> str:
     """The short summary table printed after a run."""
-    sc = result.scenario
+    sc, v = result.scenario, result.verdict
     lines = [f"{sc.name} (seed {result.seed}): {format_duration(result.sim_time)} simulated "
              f"in {result.wall_time:.2f} s, {len(result.events)} events",
-             "recipients: " + ", ".join(f"{k} {result.counts.get(k, 0)}" for k in COUNT_KEYS)]
+             "recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items())]
     rows = [("guarantee", "expected", "result", "met", "detail")]
-    for e in result.expectations:
-        rows.append((e.guarantee, e.expected, e.status if e.decided else "undecided",
-                     "yes" if e.met else "NO", _short(e.detail)))
+    for g in v.guarantees:
+        rows.append((g.id, g.expected, g.result, "yes" if g.met else "NO", _short(g.detail)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-    if not result.expectations:
+    if not v.guarantees:
         lines.append("  (no expectations)")
-    met = sum(e.met for e in result.expectations)
-    lines.append(f"expectations met: {met}/{len(result.expectations)}")
+    lines.append(f"expectations met: {v.met_count}/{len(v.guarantees)}")
     return "\n".join(lines)
 
 
@@ -103,7 +100,7 @@ def run_file(path: str, *, seed: int | None = None, out: str | None = None,
     ``reports/<name>``."""
     stderr = stderr or sys.stderr
     try:
-        sc = load_scenario(path)
+        sc = load(path)
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=stderr)
@@ -129,6 +126,5 @@ def run(args: argparse.Namespace) -> int:
             line.clear()
     if result is None:
         return 2
-    print(summary(result))
-    print(report_location(result))
+    print_out(summary(result) + "\n" + report_location(result))
     return 0 if result.met else 1

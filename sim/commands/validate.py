@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.scenario.loader import Problem, ScenarioError, load_scenario
+from sim.pipeline import load
+from sim.scenario.loader import Problem, ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     for path in scenario_files(args.files):
         warnings: list[Problem] = []
         try:
-            sc = load_scenario(path, warnings=warnings)
+            sc = load(path, warnings=warnings)
         except ScenarioError as exc:
             bad += 1
             for problem in exc.problems:

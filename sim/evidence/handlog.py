@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mta import events as E
 from sim.events import GuaranteeExpected, LinkDown, LinkUp, RunEnded, RunStarted
-from sim.evidence.projections import domain_of
+from sim.evidence.lifecycle import domain_of
 
 
 class LogBuilder:

@@ -3,16 +3,16 @@
 * :func:`lifecycles`: per (host, msg, rcpt) from acceptance to fate, with
   every attempt and deferral;
 * :func:`outcomes`: per (trace, rcpt) across hops, the end-to-end fate;
-* :func:`counts`: the verdict's per-recipient counts;
+* :class:`Counts`, :func:`count_outcomes`: the verdict's per-recipient counts;
 
 plus the fate vocabulary (``DELIVERED`` ... ``LOSS_FATES``, ``TERMINAL``) and
-the address helpers the checks share.  Pure functions of the log; re-exported
-by :mod:`sim.evidence.projections`.
+the address helpers the checks share.  Pure functions of the log;
+:class:`sim.evidence.model.Evidence` computes each once per log.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 from mta import events as E
@@ -56,6 +56,7 @@ def in_domain(addr: str, domain: str) -> bool:
 
 
 def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
+    """Every host that logged something other than run events (the runner aside)."""
     return {e.host for e in events if not isinstance(e, (RunStarted, RunEnded,
                                                          GuaranteeExpected))}
 
@@ -257,17 +258,49 @@ def outcomes(events: list[E.Event], lives: list[RecipientLife] | None = None) ->
     return out
 
 
-def counts(events: list[E.Event], lives: list[RecipientLife] | None = None) -> dict[str, int]:
-    """The verdict's per-recipient counts over non-DSN (trace, rcpt) pairs."""
-    outs = [o for o in outcomes(events, lives) if not o.is_dsn]
-    c = {k: 0 for k in ("accepted", "delivered", "bounced", "discarded", "queued",
-                         "relayed_out", "lost", "duplicates")}
+@dataclass(frozen=True)
+class Counts:
+    """The verdict's per-recipient counts, over non-DSN (trace, rcpt) pairs.
+
+    The fields, in order, are the one list of count keys: the rows of the
+    report's "recipients by fate" table, the run summary and the JUnit
+    properties all iterate :meth:`items`.
+    """
+
+    accepted: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    discarded: int = 0
+    queued: int = 0
+    relayed_out: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    dsns: int = 0
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The count names, in table order."""
+        return tuple(f.name for f in fields(cls))
+
+    def items(self) -> list[tuple[str, int]]:
+        """(name, count) in table order."""
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.items())
+
+
+# End-to-end fate -> the count it adds to (anything else is lost).
+_COUNTED = {DELIVERED: "delivered", BOUNCED: "bounced", DISCARDED: "discarded",
+            QUEUED: "queued", RELAYED_OUT: "relayed_out"}
+
+
+def count_outcomes(outs: Iterable[Outcome], dsns: int) -> Counts:
+    """The counts of the given (non-DSN) outcomes, and ``dsns`` DSNs created."""
+    c = dict.fromkeys(Counts.keys(), 0)
     for o in outs:
         c["accepted"] += 1
         c["duplicates"] += o.duplicates
-        key = {DELIVERED: "delivered", BOUNCED: "bounced", DISCARDED: "discarded",
-               QUEUED: "queued", RELAYED_OUT: "relayed_out"}.get(o.fate, "lost")
-        c[key] += 1
-    c["dsns"] = sum(1 for e in events if isinstance(e, E.DsnCreated))
-    return c
-
+        c[_COUNTED.get(o.fate, "lost")] += 1
+    c["dsns"] = dsns
+    return Counts(**c)

@@ -1,10 +1,11 @@
 """Links, the SMTP transaction log and run bounds, from an event log.
 
 * :func:`run_bounds`: the run's (start, end);
-* :func:`link_periods`, :func:`down_periods`: each link's up/down periods;
+* :func:`link_periods`: each link's up/down periods;
 * :func:`smtp_transactions`: one entry per server-side connection.
 
-Pure functions of the log; re-exported by :mod:`sim.evidence.projections`.
+Pure functions of the log; :class:`sim.evidence.model.Evidence` holds the
+link periods of a run.
 """
 from __future__ import annotations
 
@@ -57,12 +58,6 @@ def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
             state, t0 = s, t
         out.append(LinkPeriod(host, link, state, t0, max(end, t0)))
     return out
-
-
-def down_periods(events: list[E.Event], host: str) -> list[tuple[float, float]]:
-    """(start, end) of every period when a link of ``host`` was down."""
-    return [(p.start, p.end) for p in link_periods(events)
-            if p.host == host and p.state == "down"]
 
 
 @dataclass

@@ -5,8 +5,7 @@
 * :func:`queue_intervals`: one row per queue stay (pandas).
 
 Time convention: an event stamped exactly ``t`` has happened "at t", so
-``replay(events, t)`` includes it.  Re-exported by
-:mod:`sim.evidence.projections`.
+``replay(events, t)`` includes it.
 """
 from __future__ import annotations
 

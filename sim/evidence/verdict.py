@@ -1,41 +1,22 @@
-"""The verdict of a run, and the tables both report renderers draw from.
+"""The verdict of a run: one typed value from the judge to every face.
 
-* :func:`build_verdict`: the verdict.json contract of DESIGN.md, from the
-  GuaranteeExpected events and the checks; :func:`dump_json` its bytes;
-* :func:`host_rows`, :func:`undelivered`: per-host fates and the recipients
-  that never reached a mailbox;
-* :func:`fmt_t`: the stable time format of every table.
-
-Re-exported by :mod:`sim.report.write`.
+:func:`build_verdict` judges a run's :class:`~sim.evidence.model.Evidence`
+(the GuaranteeExpected events and the checks) into a :class:`Verdict`.  The
+CLI, the report renderers, the pytest plugin and the JUnit output read its
+attributes; :meth:`Verdict.to_json` gives the bytes of ``verdict.json``, the
+contract of DESIGN.md (plus ``met``, ``decided``, ``params`` per guarantee
+and ``ok`` overall).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from mta import events as E
-from sim.events import GuaranteeExpected, RunStarted
+from sim.events import RunStarted
 from sim.evidence.checks import run_check
-from sim.evidence.projections import (
-    counts as count_fates, lifecycles, outcomes, run_bounds)
-
-
-def fmt_t(t: float | None) -> str:
-    """``93784.5`` -> ``1d 02:03:04.5``; stable, for tables."""
-    if t is None:
-        return "-"
-    sign = "-" if t < 0 else ""
-    t = abs(float(t))
-    d, rem = divmod(t, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    frac = f"{s:06.3f}".rstrip("0").rstrip(".") if s != int(s) else f"{int(s):02d}"
-    day = f"{int(d)}d " if d else ""
-    return f"{sign}{day}{int(h):02d}:{int(m):02d}:{frac}"
-
-
-def expectations(events: list[E.Event]) -> list[GuaranteeExpected]:
-    return [e for e in events if isinstance(e, GuaranteeExpected)]
+from sim.evidence.lifecycle import Counts
+from sim.evidence.model import Evidence
 
 
 def met(expected: str, status: str, decided: bool) -> bool:
@@ -45,91 +26,89 @@ def met(expected: str, status: str, decided: bool) -> bool:
         (expected == "violated" and status == "fail" and decided)
 
 
-def build_verdict(events: list[E.Event]) -> dict[str, Any]:
-    """The verdict.json contract of DESIGN.md (plus ``met``, ``decided``,
-    ``params`` per guarantee and ``ok`` overall)."""
-    started = next((e for e in events if isinstance(e, RunStarted)), None)
-    start, end = run_bounds(events)
-    lives = lifecycles(events)
+@dataclass(frozen=True)
+class GuaranteeResult:
+    """One expectation of the run and what its check found."""
+
+    id: str
+    expected: str                  # "holds" or "violated"
+    params: dict[str, Any]         # as written in the log (completed by the pipeline)
+    status: str                    # the check's result: "pass" or "fail"
+    decided: bool                  # False: the log could not decide the check
+    met: bool
+    detail: str
+    counterexamples: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def result(self) -> str:
+        """The check's result in one word: pass, fail or undecided."""
+        return self.status if self.decided else "undecided"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "expected": self.expected, "params": self.params,
+                "status": self.status, "decided": self.decided, "met": self.met,
+                "detail": self.detail, "counterexamples": list(self.counterexamples)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judged run: scenario, seed, time span, counts and guarantees."""
+
+    scenario: str
+    seed: int | None
+    t_start: float
+    t_end: float
+    counts: Counts
+    guarantees: tuple[GuaranteeResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every expectation is met."""
+        return all(g.met for g in self.guarantees)
+
+    @property
+    def met_count(self) -> int:
+        """How many expectations are met."""
+        return sum(g.met for g in self.guarantees)
+
+    def case_names(self) -> list[str]:
+        """One test-case name per expectation (see :func:`case_names`)."""
+        return case_names([g.id for g in self.guarantees])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "seed": self.seed,
+                "t_start": self.t_start, "t_end": self.t_end,
+                "counts": self.counts.to_dict(),
+                "guarantees": [g.to_dict() for g in self.guarantees], "ok": self.ok}
+
+    def to_json(self) -> str:
+        """The text of ``verdict.json``: sorted keys, two-space indent, no NaN,
+        a final newline."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def case_names(ids: list[str]) -> list[str]:
+    """One name per expectation: the guarantee ID, numbered when repeated
+    (``feed-queue-2d[1]``, ``feed-queue-2d[2]``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for gid in ids:
+        seen[gid] = seen.get(gid, 0) + 1
+        out.append(gid if ids.count(gid) == 1 else f"{gid}[{seen[gid]}]")
+    return out
+
+
+def build_verdict(evidence: Evidence) -> Verdict:
+    """Judge every expectation in the log on ``evidence``."""
+    started: RunStarted | None = evidence.started
+    start, end = evidence.bounds
     guarantees = []
-    for exp in expectations(events):
-        res = run_check(exp.guarantee, events, exp.params)
-        guarantees.append({
-            "id": exp.guarantee, "expected": exp.expected, "params": exp.params,
-            "status": res.status, "decided": res.decided,
-            "met": met(exp.expected, res.status, res.decided),
-            "detail": res.detail, "counterexamples": res.counterexamples})
-    return {
-        "scenario": started.scenario if started else "",
-        "seed": started.seed if started else None,
-        "t_start": start, "t_end": end,
-        "counts": count_fates(events, lives),
-        "guarantees": guarantees,
-        "ok": all(g["met"] for g in guarantees),
-    }
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n"
-
-
-
-_HOST_COLS = ["taken", "delivered", "relayed", "relayed-out", "bounced", "discarded", "queued",
-              "lost"]
-_UNDELIVERED_MAX = 100
-
-
-def host_rows(events: list[E.Event]) -> list[dict[str, Any]]:
-    """Per host: copies taken and their fates (loss fates summed as lost)."""
-    from sim.evidence.projections import LOSS_FATES, BOUNCED_NULL_SENDER
-    rows: dict[str, dict[str, Any]] = {}
-    for lf in lifecycles(events):
-        r = rows.setdefault(lf.host, {"host": lf.host, **{c: 0 for c in _HOST_COLS}})
-        r["taken"] += 1
-        fate = "lost" if lf.fate in LOSS_FATES else \
-            "bounced" if lf.fate == BOUNCED_NULL_SENDER else lf.fate
-        r[fate] += 1
-    return [rows[h] for h in sorted(rows)]
-
-
-def undelivered(events: list[E.Event]) -> tuple[list[dict[str, Any]], int]:
-    """Recipients (not DSNs) that did not reach a mailbox: the first 100, and how many."""
-    lives = lifecycles(events)
-    by_key: dict[tuple[str, str], list] = {}
-    for lf in lives:
-        by_key.setdefault((lf.trace, lf.rcpt), []).append(lf)
-    rows = []
-    for o in outcomes(events, lives):
-        if o.is_dsn or o.fate == "delivered":
-            continue
-        rows.append({"trace": o.trace, "rcpt": o.rcpt, "fate": o.fate,
-                     "path": " > ".join(dict.fromkeys(o.hops)),
-                     "accepted": o.accepted_t, "at": o.fate_t,
-                     "why": _why(by_key.get((o.trace, o.rcpt), []))})
-    return rows[:_UNDELIVERED_MAX], len(rows)
-
-
-def _why(group: list) -> str:
-    """A short reason for a recipient's end-to-end fate, from its copies."""
-    for lf in group:
-        fe = lf.fate_event
-        if isinstance(fe, E.Bounced):
-            return f"{lf.host}: {fe.code} {fe.text} ({fe.reason})"
-        if isinstance(fe, E.Discarded):
-            return f"{lf.host}: discarded by {fe.policy or '(no policy)'}: {fe.reason}"
-    for lf in group:
-        if lf.detail:
-            return f"{lf.host}: {lf.detail}"
-    held = [lf for lf in group if lf.fate == "queued"]
-    if held:
-        lf = held[-1]
-        last = lf.deferrals[-1] if lf.deferrals else None
-        tail = f"; last reply {last.code} {last.text}" if last else ""
-        return f"still queued on {lf.host} after {len(lf.attempts)} attempts{tail}"
-    return ""
-
-
-
-# Rows of the "recipients by fate" table, in order (keys of verdict counts).
-_COUNT_KEYS = ["accepted", "delivered", "bounced", "discarded", "queued", "relayed_out",
-               "lost", "duplicates", "dsns"]
+    for exp in evidence.expectations:
+        res = run_check(exp.guarantee, evidence, exp.params)
+        guarantees.append(GuaranteeResult(
+            id=exp.guarantee, expected=exp.expected, params=exp.params, status=res.status,
+            decided=res.decided, met=met(exp.expected, res.status, res.decided),
+            detail=res.detail, counterexamples=tuple(res.counterexamples)))
+    return Verdict(scenario=started.scenario if started else "",
+                   seed=started.seed if started else None, t_start=start, t_end=end,
+                   counts=evidence.counts, guarantees=tuple(guarantees))

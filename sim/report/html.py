@@ -1,75 +1,67 @@
 """The HTML report (report.html): the Markdown report's tables plus latency
-percentiles, the figures (inline PNGs) and every failure's counterexample.
-
-Re-exported by :mod:`sim.report.write`.
-"""
+percentiles, the figures (inline PNGs) and every failure's counterexample."""
 from __future__ import annotations
 
 import base64
 import html
-from typing import Any
 
-from mta import events as E
+from sim.evidence.model import Evidence, percentile
+from sim.evidence.queue_replay import queue_depths
+from sim.evidence.verdict import Verdict
 from sim.report import plots
-from sim.evidence.checks.feed import percentile
-from sim.evidence.projections import link_periods, outcomes, queue_depths
-from sim.report.timeline import _summary, timeline
-from sim.evidence.verdict import _COUNT_KEYS, _HOST_COLS, fmt_t, host_rows, undelivered
+from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, undelivered
+from sim.report.timeline import row_details, timeline
 
-
-_CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:72em;
+CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:72em;
 color:#222}table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;
 padding:.25em .6em;font-size:.9em;vertical-align:top}th{background:#eee}
 td.num{text-align:right}.pass{color:#2e7d32}.fail{color:#c62828}.no{background:#fde0e0}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{font-size:.9em}"""
 
 
-def _img(png: bytes, alt: str) -> str:
+def img(png: bytes, alt: str) -> str:
+    """An ``<img>`` with the PNG inline (the report is one self-contained file)."""
     return (f'<img alt="{html.escape(alt)}" src="data:image/png;base64,'
             f'{base64.b64encode(png).decode("ascii")}">')
 
 
-def figures(verdict: dict[str, Any], events: list[E.Event]) -> dict[str, bytes]:
+def figures(v: Verdict, evidence: Evidence) -> dict[str, bytes]:
     """The report's PNGs by name (deterministic bytes)."""
-    start, end = verdict["t_start"], verdict["t_end"]
-    outs = [o for o in outcomes(events) if not o.is_dsn]
-    lat = [o.latency for o in outs if o.latency is not None]
+    lat = evidence.latencies
     pcts = {f"p{q}": percentile(lat, q) for q in (50, 90, 99)} if lat else {}
-    periods = link_periods(events)
+    periods = evidence.link_periods
     return {
-        "fates": plots.fates_png(verdict["counts"]),
-        "latency": plots.latency_png(outs, pcts),
-        "queues": plots.queues_png(queue_depths(events), periods, start, end),
-        "links": plots.links_png(periods, start, end),
+        "fates": plots.fates_png(v.counts),
+        "latency": plots.latency_png(lat, pcts),
+        "queues": plots.queues_png(queue_depths(evidence.events), periods, v.t_start, v.t_end),
+        "links": plots.links_png(periods, v.t_start, v.t_end),
     }
 
 
-def render_html(verdict: dict[str, Any], events: list[E.Event],
-                figs: dict[str, bytes]) -> str:
-    v, esc = verdict, html.escape
-    outs = [o for o in outcomes(events) if not o.is_dsn]
-    lat = [o.latency for o in outs if o.latency is not None]
+def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
+    """The text of report.html, with the ``figs`` of :func:`figures` inline."""
+    esc = html.escape
+    lat = evidence.latencies
     p = []
     p.append(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mxsim report: "
-             f"{esc(v['scenario'])}</title><style>{_CSS}</style></head><body>")
-    p.append(f"<h1>mxsim report: {esc(v['scenario'] or '(unnamed run)')}</h1>")
-    p.append(f"<p>seed {esc(str(v['seed']))}; simulated time {esc(fmt_t(v['t_start']))} to "
-             f"{esc(fmt_t(v['t_end']))}; expectations met: "
-             f"<b class=\"{'pass' if v['ok'] else 'fail'}\">"
-             f"{sum(g['met'] for g in v['guarantees'])}/{len(v['guarantees'])}</b></p>")
+             f"{esc(v.scenario)}</title><style>{CSS}</style></head><body>")
+    p.append(f"<h1>mxsim report: {esc(v.scenario or '(unnamed run)')}</h1>")
+    p.append(f"<p>seed {esc(str(v.seed))}; simulated time {esc(fmt_t(v.t_start))} to "
+             f"{esc(fmt_t(v.t_end))}; expectations met: "
+             f"<b class=\"{'pass' if v.ok else 'fail'}\">"
+             f"{v.met_count}/{len(v.guarantees)}</b></p>")
     p.append("<h2>Recipients by fate</h2><table id=\"counts\"><tr><th>fate</th>"
              "<th>recipients</th></tr>")
-    p += [f"<tr><td>{k}</td><td class=\"num\">{v['counts'].get(k, 0)}</td></tr>"
-          for k in _COUNT_KEYS]
+    p += [f"<tr><td>{k}</td><td class=\"num\">{n}</td></tr>" for k, n in v.counts.items()]
     p.append("</table>")
-    p.append(_img(figs["fates"], "recipients by fate"))
+    p.append(img(figs["fates"], "recipients by fate"))
     p.append("<h2>Hosts</h2><table id=\"hosts\"><tr><th>host</th>"
-             + "".join(f"<th>{c}</th>" for c in _HOST_COLS) + "</tr>")
-    for r in host_rows(events):
+             + "".join(f"<th>{c}</th>" for c in HOST_COLUMNS) + "</tr>")
+    for r in host_rows(evidence):
         p.append(f"<tr><td>{esc(r['host'])}</td>"
-                 + "".join(f"<td class=\"num\">{r[c]}</td>" for c in _HOST_COLS) + "</tr>")
+                 + "".join(f"<td class=\"num\">{r[c]}</td>" for c in HOST_COLUMNS) + "</tr>")
     p.append("</table>")
-    rows, total = undelivered(events)
+    rows, total = undelivered(evidence)
     p.append(f"<h2>Recipients not delivered ({total})</h2>")
     if rows:
         p.append("<table id=\"undelivered\"><tr><th>trace</th><th>rcpt</th><th>fate</th>"
@@ -84,11 +76,11 @@ def render_html(verdict: dict[str, Any], events: list[E.Event],
             p.append(f"<p>{total - len(rows)} more not shown.</p>")
     p.append("<h2>Guarantees</h2><table id=\"guarantees\"><tr><th>guarantee</th>"
              "<th>expected</th><th>status</th><th>met</th><th>detail</th></tr>")
-    for g in v["guarantees"]:
-        p.append(f"<tr class=\"{'' if g['met'] else 'no'}\"><td><a href=\"#cx-{esc(g['id'])}\">"
-                 f"{esc(g['id'])}</a></td><td>{esc(g['expected'])}</td>"
-                 f"<td class=\"{g['status']}\">{g['status']}</td>"
-                 f"<td>{'yes' if g['met'] else 'NO'}</td><td>{esc(g['detail'])}</td></tr>")
+    for g in v.guarantees:
+        p.append(f"<tr class=\"{'' if g.met else 'no'}\"><td><a href=\"#cx-{esc(g.id)}\">"
+                 f"{esc(g.id)}</a></td><td>{esc(g.expected)}</td>"
+                 f"<td class=\"{g.status}\">{g.status}</td>"
+                 f"<td>{'yes' if g.met else 'NO'}</td><td>{esc(g.detail)}</td></tr>")
     p.append("</table>")
     p.append("<h2>Delivery latency</h2>")
     if lat:
@@ -96,31 +88,31 @@ def render_html(verdict: dict[str, Any], events: list[E.Event],
         for q in (50, 90, 99, 100):
             p.append(f"<tr><td>p{q}</td><td class=\"num\">{percentile(lat, q):.3f}</td></tr>")
         p.append("</table>")
-    p.append(_img(figs["latency"], "delivery latency CDF"))
-    p.append("<h2>Queues</h2>" + _img(figs["queues"], "queue depth per host"))
-    p.append("<h2>Links</h2>" + _img(figs["links"], "link timeline"))
-    for g in v["guarantees"]:
-        if g["status"] != "fail":
+    p.append(img(figs["latency"], "delivery latency CDF"))
+    p.append("<h2>Queues</h2>" + img(figs["queues"], "queue depth per host"))
+    p.append("<h2>Links</h2>" + img(figs["links"], "link timeline"))
+    for g in v.guarantees:
+        if g.status != "fail":
             continue
-        p.append(f"<h2 id=\"cx-{esc(g['id'])}\">{esc(g['id'])}: "
-                 f"{'undecidable' if not g['decided'] else 'counterexample'}</h2>")
-        p.append(f"<p>{esc(g['detail'])}</p>")
-        if not g["counterexamples"]:
+        p.append(f"<h2 id=\"cx-{esc(g.id)}\">{esc(g.id)}: "
+                 f"{'undecidable' if not g.decided else 'counterexample'}</h2>")
+        p.append(f"<p>{esc(g.detail)}</p>")
+        if not g.counterexamples:
             continue
-        c = g["counterexamples"][0]
+        c = g.counterexamples[0]
         p.append(f"<p><b>{esc(c['why'])}</b><br>msg <code>{esc(c.get('msg') or '-')}</code>, "
                  f"trace <code>{esc(c.get('trace') or '-')}</code>, rcpt "
                  f"<code>{esc(c.get('rcpt') or '-')}</code>, hosts "
                  f"{esc(', '.join(c.get('hosts', [])) or '-')}</p>")
         p.append("<table class=\"timeline\"><tr><th>time</th><th>t (s)</th><th>host</th>"
                  "<th>event</th><th>details</th></tr>")
-        for d in timeline(events, c):
+        for d in timeline(evidence.events, c):
             p.append(f"<tr><td>{esc(fmt_t(d['t']))}</td><td class=\"num\">{d['t']:g}</td>"
                      f"<td>{esc(d['host'])}</td><td>{esc(d['kind'])}</td>"
-                     f"<td>{esc(_summary(d))}</td></tr>")
+                     f"<td>{esc(row_details(d))}</td></tr>")
         p.append("</table>")
-        if len(g["counterexamples"]) > 1:
-            p.append(f"<p>{len(g['counterexamples']) - 1} more counterexamples in "
+        if len(g.counterexamples) > 1:
+            p.append(f"<p>{len(g.counterexamples) - 1} more counterexamples in "
                      f"verdict.json.</p>")
     p.append("</body></html>\n")
     return "\n".join(p)

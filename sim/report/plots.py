@@ -12,7 +12,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sim.evidence.projections import LinkPeriod, Outcome
+from sim.evidence.lifecycle import Counts
+from sim.evidence.links import LinkPeriod
 
 _COLOURS = {"delivered": "#2e7d32", "bounced": "#ef6c00", "discarded": "#6a1b9a",
             "queued": "#1565c0", "relayed_out": "#00838f", "lost": "#c62828",
@@ -45,27 +46,28 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def fates_png(counts: dict[str, int]) -> bytes:
+def fates_png(counts: Counts) -> bytes:
     """Bar chart: recipients by end-to-end fate."""
-    keys = ["delivered", "bounced", "discarded", "queued", "relayed_out", "lost", "duplicates"]
+    # Every count but the totals: accepted is in the title, DSNs are not recipients.
+    keys = [k for k in counts.keys() if k not in ("accepted", "dsns")]
     fig = Figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
-    vals = [counts.get(k, 0) for k in keys]
+    vals = [getattr(counts, k) for k in keys]
     bars = ax.bar(keys, vals, color=[_COLOURS[k] for k in keys])
     for b, v in zip(bars, vals):
         ax.annotate(str(v), (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom",
                     fontsize=9)
     ax.set_ylabel("recipients (count)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"Recipients by fate (accepted: {counts.get('accepted', 0)})")
+    ax.set_title(f"Recipients by fate (accepted: {counts.accepted})")
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     return _png(fig)
 
 
-def latency_png(outs: list[Outcome], pcts: dict[str, float]) -> bytes:
+def latency_png(latencies: list[float], pcts: dict[str, float]) -> bytes:
     """Empirical CDF of delivery latency with its percentiles marked."""
-    lat = sorted(o.latency for o in outs if o.latency is not None)
+    lat = sorted(latencies)
     fig = Figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
     if not lat:

@@ -2,8 +2,8 @@
 
 :func:`timeline` gathers every event of a counterexample's message (and the
 events the check named) in log order; :func:`condense_rounds` folds long
-runs of identical delivery rounds; :func:`_summary` is one row's details.
-Used by both renderers; re-exported by :mod:`sim.report.write`.
+runs of identical delivery rounds; :func:`row_details` is one row's
+details.  Used by both renderers and by :mod:`sim.report.failures`.
 """
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Any
 
 from mta import events as E
 from mta.events.codec import to_dict
-from sim.evidence.verdict import fmt_t
+from sim.report.tables import fmt_t
 
 _TIMELINE_MAX = 60    # events shown in one counterexample timeline
 
 
-def _summary(d: dict[str, Any]) -> str:
+def row_details(d: dict[str, Any]) -> str:
+    """A timeline row's fields other than time, host and kind, as ``k=v`` text."""
     if d["kind"] == "repeated":
         return d["note"]
     skip = {"t", "host", "kind"}

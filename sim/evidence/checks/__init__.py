@@ -1,28 +1,63 @@
 """Guarantee checks by GUARANTEES.md ID.
 
-``REGISTRY`` maps each implemented ID to its check; :func:`run_check` runs
-one with its parameters and never raises for a bad parameter or an unknown
-ID (both become a failing, undecided result naming the problem).
+``REGISTRY`` maps each implemented ID to its :class:`~.base.Check`.
+:func:`validate_params` is what the scenario loader calls on each
+expectation's parameters; :func:`run_check` runs one check on a run's
+evidence and never raises for a bad parameter or an unknown ID (both become
+a failing, undecided result naming the problem).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
+
+from pydantic import ValidationError
 
 from mta.events import Event
-from sim.evidence.checks.base import (
-    FAIL, PASS, REGISTRY, CheckResult, ParamError, check, undecidable)
+from sim.evidence.checks.base import FAIL, REGISTRY, CheckResult, ParamError, undecidable
+from sim.evidence.checks.params import parse, problems
+from sim.evidence.model import Evidence
 # Importing the modules registers their checks.
 from sim.evidence.checks import core, smtp, delivery, relay, ondemand, feed  # noqa: F401,E402
 
-__all__ = ["REGISTRY", "CheckResult", "ParamError", "check", "run_check", "PASS", "FAIL"]
 
+def validate_params(guarantee: str, params: dict[str, Any] | None,
+                    hosts: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """The problems with ``params`` for ``guarantee``'s check, as ``(key
+    path, message)`` pairs in plain words; ``[]`` when they are fine.
 
-def run_check(gid: str, events: list[Event], params: dict[str, Any] | None = None) -> CheckResult:
-    """Run check ``gid``; unknown IDs and bad params give a failing result."""
-    fn = REGISTRY.get(gid)
-    if fn is None:
-        return undecidable(gid, f"no check is implemented for guarantee {gid!r}")
+    Key paths are relative to ``params`` (``limit``, ``per_host.mx1.lifetime``,
+    ``exchangers``); ``""`` means the parameters as a whole (a required choice
+    between keys).
+
+    Host names are checked against ``hosts`` (the scenario's) when given.
+    A guarantee no check implements has nothing to validate here (its run
+    is reported undecidable).
+    """
+    chk = REGISTRY.get(guarantee)
+    if chk is None:
+        return []
     try:
-        return fn(events, dict(params or {}))
+        parse(chk.params, params, hosts)
+    except ValidationError as exc:
+        return problems(chk.params, exc)
+    return []
+
+
+def run_check(gid: str, evidence: Evidence | list[Event],
+              params: dict[str, Any] | None = None) -> CheckResult:
+    """Run check ``gid`` on ``evidence`` (or on a bare log, wrapped);
+    unknown IDs and bad params give a failing, undecided result."""
+    chk = REGISTRY.get(gid)
+    if chk is None:
+        return undecidable(gid, f"no check is implemented for guarantee {gid!r}")
+    if not isinstance(evidence, Evidence):
+        evidence = Evidence(evidence)
+    try:
+        model = parse(chk.params, params)
+    except ValidationError as exc:
+        text = "; ".join(f"{k}: {m}" if k else m for k, m in problems(chk.params, exc))
+        return CheckResult(gid, FAIL, f"bad parameters: {text}", [], decided=False)
+    try:
+        return chk.fn(evidence, model)
     except ParamError as exc:
         return CheckResult(gid, FAIL, f"bad parameters: {exc}", [], decided=False)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from pydantic import Field
+
 from mta import events as E
-from sim.evidence.checks.base import (
-    ParamError, check, cx, p_dur, p_list, p_num, undecidable, verdict)
-from sim.evidence.projections import (
-    LOSS_FATES, is_null_sender, lifecycles, outcomes, run_bounds)
+from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
+from sim.evidence.checks.helpers import delivery_rounds, is_give_up
+from sim.evidence.checks.params import Duration, Host, Hosts, Number, Params
+from sim.evidence.lifecycle import LOSS_FATES, is_null_sender
+from sim.evidence.model import Evidence
 
 
-@check("conservation")
-def conservation(events: list[E.Event], params: dict):
+class ConservationParams(Params):
+    duplicates_fail: bool = Field(
+        False, description="also fail when a (trace, rcpt) reached a mailbox more than once")
+
+
+@check("conservation", ConservationParams)
+def conservation(ev: Evidence, params: ConservationParams):
     """Every recipient copy a host took responsibility for has a fate.
 
     Per (host, msg, rcpt) taken by MessageAccepted (each recipient the
@@ -22,12 +30,11 @@ def conservation(events: list[E.Event], params: dict):
     sender's bounce needs none), discarded by a named policy, or still be
     queued at the end of the run.  Anything else is silent loss.
 
-    Params: ``duplicates_fail`` (bool, default false): also fail when a
-    (trace, rcpt) reached a mailbox more than once.  Duplicates are always
-    counted in the detail.
+    Params (:class:`ConservationParams`): ``duplicates_fail``.  Duplicates
+    are always counted in the detail.
     """
     gid = "conservation"
-    lives = lifecycles(events)
+    lives = ev.lifecycles
     if not lives:
         return undecidable(gid, "no MessageAccepted or MessageSubmitted events in the log")
     cxs = [cx(f"{lf.fate}: {lf.detail}", msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt,
@@ -35,12 +42,14 @@ def conservation(events: list[E.Event], params: dict):
               times=[lf.accepted_t] + ([lf.fate_t] if lf.fate_t is not None else []),
               events=lf.events)
            for lf in lives if lf.fate in LOSS_FATES]
-    dups = [o for o in outcomes(events, lives) if o.duplicates]
+    dups = [o for o in ev.outcomes if o.duplicates]
     ndup = sum(o.duplicates for o in dups)
-    if params.get("duplicates_fail"):
+    if params.duplicates_fail:
+        deliveries: dict[tuple[str, str], list[E.DeliveredToMailbox]] = defaultdict(list)
+        for d in ev.of(E.DeliveredToMailbox):
+            deliveries[(d.trace, d.rcpt)].append(d)
         for o in dups:
-            evs = [e for e in events if isinstance(e, E.DeliveredToMailbox)
-                   and e.trace == o.trace and e.rcpt == o.rcpt]
+            evs = deliveries[(o.trace, o.rcpt)]
             cxs.append(cx(f"delivered {o.deliveries} times", trace=o.trace, rcpt=o.rcpt,
                           hosts=[e.host for e in evs], times=[e.t for e in evs], events=evs))
     fates: dict[str, int] = defaultdict(int)
@@ -54,39 +63,45 @@ def conservation(events: list[E.Event], params: dict):
                        f"({summary}); duplicates {ndup}")
 
 
-def _is_give_up(b: E.Bounced) -> bool:
-    """A bounce after transient failures (queue lifetime over), not a 5xx."""
-    text = f"{b.reason} {b.text}".lower()
-    return (400 <= b.code < 500 or "expire" in text or "lifetime" in text
-            or "4.4.7" in text or "5.4.7" in text)
+class RetryBounds(Params):
+    min_backoff: Duration | None = Field(
+        None, description="shortest allowed gap between delivery rounds")
+    max_backoff: Duration | None = Field(
+        None, description="longest allowed pause while a copy is queued and not held")
+    lifetime: Duration | None = Field(
+        None, description="no give-up bounce sooner than this after queueing")
 
 
-def _rounds(life) -> list[float]:
-    """Start times of the delivery rounds of one copy.
+class RetryParams(RetryBounds):
+    hosts: Hosts | None = Field(None, description="hosts judged (default: every host "
+                                                  "that queued mail)")
+    per_host: dict[Host, RetryBounds] | None = Field(
+        None, description="bounds per host, over the ones above (the pipeline fills "
+                          "these in from each host's retry schedule: sim.evidence.derive)")
+    tolerance: Number = Field(1.0, description="seconds of slack on each bound")
 
-    A round is the run of AttemptStarted events (one per MX host tried)
-    until the Deferred that ends it; its time is its first attempt.
-    """
-    starts: list[float] = []
-    open_round = False
-    for ev in sorted(life.events, key=lambda e: e.t):
-        if isinstance(ev, E.AttemptStarted) and not open_round:
-            starts.append(float(ev.t))
-            open_round = True
-        elif isinstance(ev, E.Deferred):
-            open_round = False
-    return starts
+    def bounds(self, host: str) -> tuple[float, float, float]:
+        """(min_backoff, max_backoff, lifetime) for ``host``."""
+        own = (self.per_host or {}).get(host)
+        out = []
+        for key in ("min_backoff", "max_backoff", "lifetime"):
+            value = getattr(own, key) if own is not None else None
+            value = getattr(self, key) if value is None else value
+            if value is None:
+                raise ParamError(f"parameter {key!r} is required (a duration such as 300, "
+                                 f"90m, 5d) (for host {host})")
+            out.append(value)
+        return out[0], out[1], out[2]
 
 
-@check("retry-discipline")
-def retry_discipline(events: list[E.Event], params: dict):
+@check("retry-discipline", RetryParams)
+def retry_discipline(ev: Evidence, params: RetryParams):
     """Deferred deliveries are retried neither too soon nor too rarely, and
     not given up before the queue lifetime.
 
-    Params: ``min_backoff``, ``max_backoff``, ``lifetime`` (durations:
-    seconds or ``300``, ``90m``, ``5d``); ``hosts`` (list; default every host
-    that queued mail); ``per_host`` ({host: {same keys}} overrides);
-    ``tolerance`` (seconds of slack on each bound, default 1).
+    Params (:class:`RetryParams`): ``min_backoff``, ``max_backoff``,
+    ``lifetime``, each for every host or in ``per_host``; ``hosts``;
+    ``tolerance``.
 
     Per (host, msg, rcpt): the gap between delivery rounds is at least
     min_backoff, except right after a Released (ETRN/finger/probe) on that
@@ -96,41 +111,31 @@ def retry_discipline(events: list[E.Event], params: dict):
     or naming expiry) comes no sooner than lifetime after queueing.
     """
     gid = "retry-discipline"
-    base = {k: params[k] for k in ("min_backoff", "max_backoff", "lifetime") if k in params}
-    per_host = params.get("per_host", {}) or {}
-    tol = p_num(params, "tolerance", 1.0)
-    lives = [lf for lf in lifecycles(events) if lf.queued_t is not None]
+    tol = params.tolerance
+    lives = [lf for lf in ev.lifecycles if lf.queued_t is not None]
     if not lives:
         return undecidable(gid, "no Queued events in the log")
-    want = set(p_list(params, "hosts")) if "hosts" in params else None
+    want = set(params.hosts) if params.hosts is not None else None
     if want is not None:
         lives = [lf for lf in lives if lf.host in want]
         if not lives:
             return undecidable(gid, f"no Queued events on hosts {sorted(want)}")
     if any(lf.deferrals for lf in lives) and not any(lf.attempts for lf in lives):
         return undecidable(gid, "Deferred events but no AttemptStarted events in the log")
-    _, end = run_bounds(events)
-    releases: dict[str, list[float]] = defaultdict(list)
-    for ev in events:
-        if isinstance(ev, E.Released):
-            releases[ev.host].append(float(ev.t))
+    end = ev.end
     limits: dict[str, tuple[float, float, float]] = {}
     cxs = []
     checked = 0
     for lf in lives:
         if lf.host not in limits:
-            p = dict(base, **per_host.get(lf.host, {}))
-            try:
-                limits[lf.host] = (p_dur(p, "min_backoff"), p_dur(p, "max_backoff"),
-                                   p_dur(p, "lifetime"))
-            except ParamError as exc:
-                raise ParamError(f"{exc} (for host {lf.host})") from None
+            limits[lf.host] = params.bounds(lf.host)
         lo, hi, life_s = limits[lf.host]
-        rounds = _rounds(lf)
+        releases = ev.releases.get(lf.host, [])
+        rounds = delivery_rounds(lf)
         checked += 1
         where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host])
         for a, b in zip(rounds, rounds[1:]):
-            if b - a < lo - tol and not any(a < r <= b + tol for r in releases[lf.host]):
+            if b - a < lo - tol and not any(a < r <= b + tol for r in releases):
                 cxs.append(cx(f"retried after {b - a:g} s, below the minimum backoff {lo:g} s",
                               times=[a, b], events=lf.attempts + lf.deferrals, **where))
         if not lf.held:
@@ -146,7 +151,7 @@ def retry_discipline(events: list[E.Event], params: dict):
                                   events=lf.events, **where))
                     break
         fe = lf.fate_event
-        if isinstance(fe, E.Bounced) and _is_give_up(fe) and fe.t - lf.queued_t < life_s - tol:
+        if isinstance(fe, E.Bounced) and is_give_up(fe) and fe.t - lf.queued_t < life_s - tol:
             cxs.append(cx(f"gave up after {fe.t - lf.queued_t:g} s, before the queue "
                           f"lifetime {life_s:g} s", times=[lf.queued_t, fe.t],
                           events=lf.events, **where))
@@ -158,7 +163,7 @@ def retry_discipline(events: list[E.Event], params: dict):
 
 
 @check("bounce-dsn")
-def bounce_dsn(events: list[E.Event], params: dict):
+def bounce_dsn(ev: Evidence, params: Params):
     """Each bounce yields exactly one RFC 3464 DSN from ``<>`` to the sender.
 
     For every Bounced copy whose message had a non-null sender, exactly one
@@ -171,16 +176,14 @@ def bounce_dsn(events: list[E.Event], params: dict):
     """
     gid = "bounce-dsn"
     senders: dict[tuple[str, str], str] = {}
-    for ev in events:
-        if isinstance(ev, (E.MessageAccepted, E.MessageSubmitted)):
-            senders.setdefault((ev.host, ev.msg), ev.mail_from)
-            senders.setdefault(("trace", ev.trace), ev.mail_from)
+    for e in ev.events:
+        if isinstance(e, (E.MessageAccepted, E.MessageSubmitted)):
+            senders.setdefault((e.host, e.msg), e.mail_from)
     dsns: dict[tuple[str, str], list[E.DsnCreated]] = defaultdict(list)
-    for ev in events:
-        if isinstance(ev, E.DsnCreated):
-            dsns[(ev.host, ev.about_trace)].append(ev)
+    for d in ev.of(E.DsnCreated):
+        dsns[(d.host, d.about_trace)].append(d)
     cxs = []
-    bounces = [e for e in events if isinstance(e, E.Bounced)]
+    bounces = ev.of(E.Bounced)
     for b in bounces:
         sender = senders.get((b.host, b.msg))
         where = dict(msg=b.msg, trace=b.trace, rcpt=b.rcpt, hosts=[b.host])
@@ -212,6 +215,7 @@ def bounce_dsn(events: list[E.Event], params: dict):
             bad.append(f"bounce names DSN {b.dsn_trace!r} but the DSN is {d.trace!r}")
         if bad:
             cxs.append(cx("; ".join(bad), times=[b.t, d.t], events=[b, d], **where))
+    bounced = {(b.host, b.trace) for b in bounces}
     for ds in dsns.values():
         for d in ds:
             where = dict(msg=d.msg, trace=d.trace, hosts=[d.host], times=[d.t], events=[d])
@@ -221,8 +225,7 @@ def bounce_dsn(events: list[E.Event], params: dict):
                     not d.content_type.lower().startswith("multipart/report"):
                 cxs.append(cx(f"{d.action} DSN from {d.mail_from!r} as {d.content_type!r}, "
                               f"expected <> and multipart/report", **where))
-            elif not any(b.host == d.host and b.trace == d.about_trace for b in bounces) \
-                    and d.action == "failed":
+            elif (d.host, d.about_trace) not in bounced and d.action == "failed":
                 cxs.append(cx("failure DSN without a Bounced event", msg=d.msg,
                               trace=d.trace, hosts=[d.host], times=[d.t], events=[d]))
     ndsn = sum(len(v) for v in dsns.values())

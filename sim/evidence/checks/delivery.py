@@ -3,24 +3,30 @@ giving up, the dial-up primary warning, the queueing server, filters on
 every MX."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from mta import events as E
-from sim.evidence.checks.base import (
-    check, cx, ip_matches, p_dur, p_list, p_str, undecidable, verdict, within)
-from sim.evidence.checks.core import _is_give_up, _rounds
-from sim.evidence.checks.helpers import attempts_of, held_copies, node_domain
-from sim.evidence.projections import (
-    BOUNCED, DELIVERED, QUEUED, RELAYED, RELAYED_OUT, down_periods, in_domain, lifecycles,
-    run_bounds)
+from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
+from sim.evidence.checks.helpers import delivery_rounds, is_give_up, node_domain
+from sim.evidence.checks.params import Duration, Host, Hosts, Params, Text, Texts
+from sim.evidence.lifecycle import BOUNCED, DELIVERED, QUEUED, RELAYED, RELAYED_OUT, in_domain
+from sim.evidence.model import Evidence, within
 
 
-@check("mx-fallback")
-def mx_fallback(events: list[E.Event], params: dict):
+class MxFallbackParams(Params):
+    primary: Host = Field(description="the primary MX")
+    secondary: Host = Field(description="the secondary MX")
+    grace: Duration = Field(
+        "1h", description="a copy still queued on the secondary at the end fails only if "
+                          "the primary had been up for longer than this")
+
+
+@check("mx-fallback", MxFallbackParams)
+def mx_fallback(ev: Evidence, params: MxFallbackParams):
     """While the primary is unreachable the secondary takes the mail and
     delivers it to the primary once it is back.
 
-    Params: ``primary``, ``secondary`` (host names); ``grace`` (duration,
-    default 1h): a copy still queued on the secondary at the end of the run
-    is a failure only if the primary had been up for longer than this.
+    Params (:class:`MxFallbackParams`): ``primary``, ``secondary``, ``grace``.
 
     Needs LinkDown/LinkUp of the primary.  Fails if senders attempted the
     primary while it was down and no mail reached the secondary then; every
@@ -28,15 +34,13 @@ def mx_fallback(events: list[E.Event], params: dict):
     there) at a time the primary's link was up.
     """
     gid = "mx-fallback"
-    primary, secondary = p_str(params, "primary"), p_str(params, "secondary")
-    grace = p_dur(params, "grace", 3600)
-    downs = down_periods(events, primary)
+    primary, secondary, grace = params.primary, params.secondary, params.grace
+    downs = ev.down_periods(primary)
     if not downs:
         return undecidable(gid, f"no LinkDown of the primary {primary} in the log")
-    tried = [e for e in events if isinstance(e, E.AttemptStarted) and e.dest_host == primary
+    tried = [e for e in ev.of(E.AttemptStarted) if e.dest_host == primary
              and e.host != secondary and within(e.t, downs)]
-    got = [e for e in events if isinstance(e, E.MessageAccepted) and e.host == secondary
-           and within(e.t, downs)]
+    got = [e for e in ev.of(E.MessageAccepted) if e.host == secondary and within(e.t, downs)]
     if not tried and not got:
         return undecidable(gid, f"no delivery was attempted while {primary} was down")
     cxs = []
@@ -44,13 +48,11 @@ def mx_fallback(events: list[E.Event], params: dict):
         cxs.append(cx(f"senders tried {primary} while it was down but {secondary} accepted "
                       f"nothing then", hosts=[primary, secondary],
                       times=[a for a, _ in downs], events=tried[:5]))
-    _, end = run_bounds(events)
+    end = ev.end
     up_since = max([b for a, b in downs if b < end] + [float("-inf")])
     primary_down_at_end = any(a <= end <= b for a, b in downs)
     n = 0
-    for lf in lifecycles(events):
-        if lf.host != secondary:
-            continue
+    for lf in ev.lives_on(secondary):
         n += 1
         where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[secondary, primary],
                      events=lf.events)
@@ -70,22 +72,29 @@ def mx_fallback(events: list[E.Event], params: dict):
                    bad="{n} fallback failures")
 
 
-@check("sender-gives-up")
-def sender_gives_up(events: list[E.Event], params: dict):
+class SenderGivesUpParams(Params):
+    senders: Hosts | None = Field(
+        None, description="sending hosts judged (default: every host that submitted mail "
+                          "without SMTP, DSNs aside)")
+    min_retry_span: Duration = Field(
+        "1h", description="a give-up comes at least this long after queueing, after at "
+                          "least two rounds")
+
+
+@check("sender-gives-up", SenderGivesUpParams)
+def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
     """A sender that reaches no MX keeps retrying, then bounces: never silent.
 
-    Params: ``senders`` (list of hosts; default every host that submitted
-    mail without SMTP, DSNs aside); ``min_retry_span`` (duration, default 1h): a give-up
-    must come at least this long after queueing, after at least two rounds.
+    Params (:class:`SenderGivesUpParams`): ``senders``, ``min_retry_span``.
 
     Judged on copies on those hosts that were never relayed or delivered:
     each must end bounced with a DSN, or still be queued.
     """
     gid = "sender-gives-up"
-    lives = lifecycles(events)
-    senders = set(p_list(params, "senders")) if "senders" in params else \
+    lives = ev.lifecycles
+    senders = set(params.senders) if params.senders is not None else \
         {lf.host for lf in lives if lf.origin not in ("smtp", "dsn")}
-    span = p_dur(params, "min_retry_span", 3600)
+    span = params.min_retry_span
     # DSNs a sender generated are not the sender's own mail to give up on.
     stuck = [lf for lf in lives if lf.host in senders and lf.origin != "dsn"
              and lf.fate not in (RELAYED, RELAYED_OUT, DELIVERED)]
@@ -101,9 +110,9 @@ def sender_gives_up(events: list[E.Event], params: dict):
             cxs.append(cx(f"undeliverable copy ended {lf.fate}: {lf.detail}",
                           times=[lf.accepted_t], **where))
             continue
-        rounds = _rounds(lf)
+        rounds = delivery_rounds(lf)
         t0 = lf.queued_t if lf.queued_t is not None else lf.accepted_t
-        if isinstance(lf.fate_event, E.Bounced) and _is_give_up(lf.fate_event) and \
+        if isinstance(lf.fate_event, E.Bounced) and is_give_up(lf.fate_event) and \
                 (len(rounds) < 2 or lf.fate_t - t0 < span):
             cxs.append(cx(f"gave up after {lf.fate_t - t0:g} s and {len(rounds)} rounds "
                           f"(expected at least {span:g} s and 2 rounds)",
@@ -114,23 +123,29 @@ def sender_gives_up(events: list[E.Event], params: dict):
                    bad="{n} undeliverable copies not handled visibly")
 
 
-@check("dialup-primary-loses-mail")
-def dialup_primary_loses_mail(events: list[E.Event], params: dict):
+class DialupPrimaryParams(Params):
+    primary: Host = Field(description="the dial-up primary MX")
+    domain: Text = Field(description="the customer's mail domain")
+
+
+@check("dialup-primary-loses-mail", DialupPrimaryParams)
+def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
     """The guarantee "no mail for the dial-up primary's domain is bounced".
 
     The documented warning is that it does not hold: scenarios expect it
     ``violated``, and the counterexamples are the bounces, each with the
     give-up time and whether the primary's link was down then.
 
-    Params: ``primary`` (host), ``domain``.  Undecidable without a LinkDown
-    of the primary or without mail for the domain.
+    Params (:class:`DialupPrimaryParams`): ``primary``, ``domain``.
+    Undecidable without a LinkDown of the primary or without mail for the
+    domain.
     """
     gid = "dialup-primary-loses-mail"
-    primary, domain = p_str(params, "primary"), p_str(params, "domain")
-    downs = down_periods(events, primary)
+    primary, domain = params.primary, params.domain
+    downs = ev.down_periods(primary)
     if not downs:
         return undecidable(gid, f"no LinkDown of the primary {primary} in the log")
-    lives = [lf for lf in lifecycles(events) if in_domain(lf.rcpt, domain)]
+    lives = [lf for lf in ev.lifecycles if in_domain(lf.rcpt, domain)]
     if not lives:
         return undecidable(gid, f"no mail for {domain} in the log")
     cxs = []
@@ -147,12 +162,22 @@ def dialup_primary_loses_mail(events: list[E.Event], params: dict):
                        f"{primary} was unreachable ({len(downs)} outages)")
 
 
-@check("queueing-server-etrn")
-def queueing_server_etrn(events: list[E.Event], params: dict):
+class QueueingServerParams(Params):
+    queue_server: Host = Field(description="the ISP's queueing server")
+    delivery_server: Host = Field(description="the dial-up customer's server")
+    domain: Text = Field(description="the customer's mail domain")
+    lifetime: Duration = Field(
+        "5d", description="only copies queued during an outage longer than this may bounce")
+    within: Duration = Field(
+        60, description="each ETRN is followed this soon by attempts and a connection")
+
+
+@check("queueing-server-etrn", QueueingServerParams)
+def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     """A queueing server holds the dial-up customer's mail; ETRN releases it.
 
-    Params: ``queue_server``, ``delivery_server`` (hosts), ``domain``,
-    ``lifetime`` (duration, default 5d), ``within`` (duration, default 60 s).
+    Params (:class:`QueueingServerParams`): ``queue_server``,
+    ``delivery_server``, ``domain``, ``lifetime``, ``within``.
 
     Nothing for the domain bounces, except copies queued during an outage
     of the delivery server longer than ``lifetime``; every 2xx ETRN for the
@@ -161,29 +186,28 @@ def queueing_server_etrn(events: list[E.Event], params: dict):
     from the queueing server to the delivery server.
     """
     gid = "queueing-server-etrn"
-    qs, ds = p_str(params, "queue_server"), p_str(params, "delivery_server")
-    domain = p_str(params, "domain")
-    lifetime, win = p_dur(params, "lifetime", "5d"), p_dur(params, "within", 60)
-    etrns = [e for e in events if isinstance(e, E.EtrnRequest) and e.host == qs
+    qs, ds, domain = params.queue_server, params.delivery_server, params.domain
+    lifetime, win = params.lifetime, params.within
+    etrns = [e for e in ev.of(E.EtrnRequest) if e.host == qs
              and in_domain("x@" + node_domain(e.argument)[0], domain)]
     if not etrns:
         return undecidable(gid, f"no ETRN for {domain} reached {qs}")
-    long_downs = [(a, b) for a, b in down_periods(events, ds) if b - a > lifetime]
+    long_downs = [(a, b) for a, b in ev.down_periods(ds) if b - a > lifetime]
     cxs = []
-    for lf in lifecycles(events):
+    for lf in ev.lifecycles:
         if in_domain(lf.rcpt, domain) and isinstance(lf.fate_event, E.Bounced) \
                 and not within(lf.accepted_t, long_downs):
             cxs.append(cx("bounced although the dial-up link came up within the lifetime",
                           msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
                           times=[lf.accepted_t, lf.fate_t], events=lf.events))
-    tries = attempts_of(events, qs)
-    connects = [e for e in events if isinstance(e, E.ConnectAttempt) and e.host == qs
-                and e.dest_host == ds]
+    tries = ev.attempts_of(qs)
+    connects = [e for e in ev.of(E.ConnectAttempt) if e.host == qs and e.dest_host == ds]
     for et in etrns:
         if not 200 <= et.code < 300:
             continue
-        held = held_copies(events, qs, domain, et.t)
-        late = [h for h in held if not any(et.t <= t <= et.t + win for t in tries[(h.msg, h.rcpt)])]
+        held = ev.held_copies(qs, domain, et.t)
+        late = [h for h in held
+                if not any(et.t <= t <= et.t + win for t in tries.get((h.msg, h.rcpt), ()))]
         for h in late:
             cxs.append(cx(f"held at ETRN time, not attempted within {win:g} s", msg=h.msg,
                           trace=h.trace, rcpt=h.rcpt, hosts=[qs, ds], times=[et.t], events=[et]))
@@ -195,29 +219,34 @@ def queueing_server_etrn(events: list[E.Event], params: dict):
                    bad="{n} queueing-server failures")
 
 
-@check("filters-on-every-mx")
-def filters_on_every_mx(events: list[E.Event], params: dict):
+class FiltersParams(Params):
+    mxs: Hosts = Field(description="every MX host of the domain")
+    blocked: Texts = Field(description="addresses or CIDR blocks the filter blocks")
+
+
+@check("filters-on-every-mx", FiltersParams)
+def filters_on_every_mx(ev: Evidence, params: FiltersParams):
     """Mail from a blocked IP never reaches a mailbox, whichever MX it hit.
 
-    Params: ``mxs`` (list of MX hosts), ``blocked`` (list of IPs/CIDRs).
+    Params (:class:`FiltersParams`): ``mxs``, ``blocked``.
     Counterexamples are deliveries of traces whose first SMTP acceptance was
     from a blocked address.  Undecidable if no blocked address connected.
     """
     gid = "filters-on-every-mx"
-    mxs, blocked = set(p_list(params, "mxs")), p_list(params, "blocked")
-    tried = [e for e in events if isinstance(e, (E.ConnectionOpened, E.SmtpReply))
+    mxs, blocked = set(params.mxs), params.blocked
+    tried = [e for e in ev.events if isinstance(e, (E.ConnectionOpened, E.SmtpReply))
              and e.host in mxs and ip_matches(e.client_ip, blocked)]
     if not tried:
         return undecidable(gid, f"no connection from a blocked address to {sorted(mxs)}")
     first_from: dict[str, E.MessageAccepted] = {}
-    for e in events:
-        if isinstance(e, E.MessageAccepted) and e.trace not in first_from:
+    for e in ev.of(E.MessageAccepted):
+        if e.trace not in first_from:
             first_from[e.trace] = e
     bad_traces = {t: a for t, a in first_from.items()
                   if a.host in mxs and ip_matches(a.client_ip, blocked)}
     cxs = []
-    for e in events:
-        if isinstance(e, E.DeliveredToMailbox) and e.trace in bad_traces:
+    for e in ev.of(E.DeliveredToMailbox):
+        if e.trace in bad_traces:
             a = bad_traces[e.trace]
             cxs.append(cx(f"mail from blocked {a.client_ip} accepted by {a.host} reached a "
                           f"mailbox on {e.host}", msg=e.msg, trace=e.trace, rcpt=e.rcpt,

@@ -1,51 +1,45 @@
 """SMTP feed checks (seed 001): two-day queue, 20 s latency, lock-down."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from mta import events as E
-from sim.evidence.checks.base import (
-    check, cx, ip_matches, p_dur, p_list, p_num, p_str, undecidable, verdict, within)
-from sim.evidence.checks.core import _rounds
-from sim.evidence.checks.helpers import replies_by_conn
-from sim.evidence.projections import (
-    BOUNCED, QUEUED, RELAYED, RELAYED_OUT, down_periods, lifecycles, run_bounds)
+from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
+from sim.evidence.checks.helpers import delivery_rounds
+from sim.evidence.checks.params import Duration, Host, Number, Params, Texts
+from sim.evidence.lifecycle import BOUNCED, QUEUED, RELAYED, RELAYED_OUT, RecipientLife
+from sim.evidence.model import Evidence, percentile, within
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100) of a non-empty list."""
-    v = sorted(values)
-    if len(v) == 1:
-        return v[0]
-    pos = (len(v) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+class FeedQueueParams(Params):
+    feed: Host = Field(description="the feed server")
+    client: Host = Field(description="the client server whose link comes and goes")
+    lifetime: Duration = Field("2d", description="how long the feed holds mail")
+    max_gap: Duration = Field("1h", description="longest pause between rounds while alive")
+    tolerance: Duration = Field(1, description="slack on each bound")
 
 
-@check("feed-queue-2d")
-def feed_queue_2d(events: list[E.Event], params: dict):
+@check("feed-queue-2d", FeedQueueParams)
+def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
     """While the client is offline the feed holds and retries its mail for
     up to the lifetime; delivered if the client returns in time, bounced only
     after.
 
-    Params: ``feed``, ``client`` (hosts), ``lifetime`` (duration, default
-    2d), ``max_gap`` (duration, default 1h: longest allowed pause between
-    rounds while alive), ``tolerance`` (seconds, default 1).  Only the
-    feed's copies bound for ``client`` are judged: those with an attempt,
+    Params (:class:`FeedQueueParams`): ``feed``, ``client``, ``lifetime``,
+    ``max_gap``, ``tolerance``.  Only the feed's copies bound for ``client`` are judged: those with an attempt,
     deferral or relay naming it (a feed serves many clients).
     """
     gid = "feed-queue-2d"
-    feed, client = p_str(params, "feed"), p_str(params, "client")
-    lifetime = p_dur(params, "lifetime", "2d")
-    gap = p_dur(params, "max_gap", "1h")
-    tol = p_dur(params, "tolerance", 1)
-    downs = down_periods(events, client)
+    feed, client = params.feed, params.client
+    lifetime, gap, tol = params.lifetime, params.max_gap, params.tolerance
+    downs = ev.down_periods(client)
     if not downs:
         return undecidable(gid, f"no LinkDown of the client {client} in the log")
-    lives = [lf for lf in lifecycles(events)
-             if lf.host == feed and lf.queued_t is not None and _bound_for(lf, client)]
+    lives = [lf for lf in ev.lives_on(feed)
+             if lf.queued_t is not None and _bound_for(lf, client)]
     if not lives:
         return undecidable(gid, f"no mail for {client} was queued on the feed {feed}")
-    _, end = run_bounds(events)
+    end = ev.end
     cxs = []
     for lf in lives:
         where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[feed, client],
@@ -60,7 +54,7 @@ def feed_queue_2d(events: list[E.Event], params: dict):
         elif lf.fate not in (BOUNCED, QUEUED, RELAYED, RELAYED_OUT):
             cxs.append(cx(f"ended {lf.fate}: {lf.detail}", times=[lf.queued_t], **where))
         stop = min(lf.fate_t if lf.fate_t is not None else end, lf.queued_t + lifetime)
-        marks = [lf.queued_t] + [r for r in _rounds(lf) if r <= stop] + [stop]
+        marks = [lf.queued_t] + [r for r in delivery_rounds(lf) if r <= stop] + [stop]
         for a, b in zip(marks, marks[1:]):
             if b - a > gap + tol:
                 cxs.append(cx(f"no attempt for {b - a:g} s (longest allowed {gap:g} s)",
@@ -71,7 +65,7 @@ def feed_queue_2d(events: list[E.Event], params: dict):
                    bad="{n} feed queueing violations")
 
 
-def _bound_for(life, client: str) -> bool:
+def _bound_for(life: RecipientLife, client: str) -> bool:
     """Was this copy on its way to ``client`` (an attempt, deferral or relay
     naming it)?"""
     return (life.next_hop == client
@@ -79,22 +73,27 @@ def _bound_for(life, client: str) -> bool:
             or any(getattr(d, "dest_host", "") == client for d in life.deferrals))
 
 
-@check("feed-latency-20s")
-def feed_latency(events: list[E.Event], params: dict):
+class FeedLatencyParams(Params):
+    feed: Host = Field(description="the feed server")
+    client: Host = Field(description="the client server")
+    median: Number = Field(20, description="highest allowed median latency, in seconds")
+
+
+@check("feed-latency-20s", FeedLatencyParams)
+def feed_latency(ev: Evidence, params: FeedLatencyParams):
     """With the client online, the feed hands mail on within 20 s median.
 
-    Params: ``feed``, ``client`` (hosts), ``median`` (seconds, default 20).
+    Params (:class:`FeedLatencyParams`): ``feed``, ``client``, ``median``.
     Latency = Relayed to the client minus acceptance by the feed, over
     copies accepted while the client's link was up and never deferred.
     The detail gives p50/p90/p99/max.
     """
     gid = "feed-latency-20s"
-    feed, client = p_str(params, "feed"), p_str(params, "client")
-    limit = p_num(params, "median", 20)
-    downs = down_periods(events, client)
+    feed, client, limit = params.feed, params.client, params.median
+    downs = ev.down_periods(client)
     lat, lives = [], []
-    for lf in lifecycles(events):
-        if lf.host == feed and lf.fate == RELAYED and lf.next_hop == client \
+    for lf in ev.lives_on(feed):
+        if lf.fate == RELAYED and lf.next_hop == client \
                 and not lf.deferrals and not within(lf.accepted_t, downs):
             lat.append(lf.fate_t - lf.accepted_t)
             lives.append(lf)
@@ -111,21 +110,25 @@ def feed_latency(events: list[E.Event], params: dict):
     return verdict(gid, cxs, ok="", bad=f"median above {limit:g} s: {stats}")
 
 
-@check("feed-lockdown")
-def feed_lockdown(events: list[E.Event], params: dict):
+class FeedLockdownParams(Params):
+    client: Host = Field(description="the locked-down client server")
+    allowed: Texts = Field(description="addresses or CIDR blocks allowed to connect "
+                                       "(the feed, loopback, the LAN)")
+
+
+@check("feed-lockdown", FeedLockdownParams)
+def feed_lockdown(ev: Evidence, params: FeedLockdownParams):
     """A locked-down client server refuses every stranger at connect time.
 
-    Params: ``client`` (host), ``allowed`` (IPs/CIDRs: the feed, loopback,
-    the LAN).  A connection from outside ``allowed`` must be refused in the
+    Params (:class:`FeedLockdownParams`): ``client``, ``allowed``.  A connection from outside ``allowed`` must be refused in the
     reply to CONNECT (4xx/5xx) and never get a message accepted; one from
     inside must be greeted 2xx.
     """
     gid = "feed-lockdown"
-    client = p_str(params, "client")
-    allowed = p_list(params, "allowed")
-    accepted = {e.conn for e in events if isinstance(e, E.MessageAccepted) and e.host == client}
+    client, allowed = params.client, params.allowed
+    accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == client}
     cxs, strangers = [], 0
-    for conn, rs in replies_by_conn(events, client).items():
+    for conn, rs in ev.replies_by_conn(client).items():
         greet = next((r for r in rs if r.command.upper() == "CONNECT"), None)
         ip = rs[0].client_ip
         if ip_matches(ip, allowed):

@@ -1,10 +1,8 @@
-"""Log queries shared by the component checks (pure functions)."""
+"""Reading SMTP arguments and delivery rounds: pure helpers the checks share."""
 from __future__ import annotations
 
-from collections import defaultdict
-
 from mta import events as E
-from sim.evidence.projections import RecipientLife, in_domain, replay
+from sim.evidence.lifecycle import RecipientLife
 
 
 def smtp_address(argument: str) -> str:
@@ -45,33 +43,9 @@ def served(addr: str, domains: list[str]) -> bool:
     return any(dom == d.lower().rstrip(".") for d in domains)
 
 
-def replies_by_conn(events: list[E.Event], host: str) -> dict[str, list[E.SmtpReply]]:
-    out: dict[str, list[E.SmtpReply]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, E.SmtpReply) and e.host == host:
-            out[e.conn].append(e)
-    return out
-
-
 def authenticated_before(replies: list[E.SmtpReply], t_index: int) -> bool:
     """A 2xx reply to AUTH came earlier on this connection."""
     return any(r.command.upper() == "AUTH" and 200 <= r.code < 300 for r in replies[:t_index])
-
-
-def held_copies(events: list[E.Event], host: str, domain: str, t: float):
-    """Queue entries on ``host`` for ``domain`` (and subdomains) at time t."""
-    q = replay(events, t).queues.get(host, [])
-    return [e for e in q if in_domain("x@" + e.domain, domain) or in_domain(e.rcpt, domain)]
-
-
-def attempts_of(events: list[E.Event], host: str) -> dict[tuple[str, str], list[float]]:
-    """(msg, rcpt) -> times of AttemptStarted on ``host``."""
-    out: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, E.AttemptStarted) and e.host == host:
-            for r in e.rcpts:
-                out[(e.msg, r)].append(float(e.t))
-    return out
 
 
 def node_domain(argument: str) -> tuple[str, bool]:
@@ -84,5 +58,25 @@ def node_domain(argument: str) -> tuple[str, bool]:
     return a.lower().rstrip("."), False
 
 
-def lives_on(lives: list[RecipientLife], host: str) -> list[RecipientLife]:
-    return [lf for lf in lives if lf.host == host]
+def is_give_up(b: E.Bounced) -> bool:
+    """A bounce after transient failures (queue lifetime over), not a 5xx."""
+    text = f"{b.reason} {b.text}".lower()
+    return (400 <= b.code < 500 or "expire" in text or "lifetime" in text
+            or "4.4.7" in text or "5.4.7" in text)
+
+
+def delivery_rounds(life: RecipientLife) -> list[float]:
+    """Start times of the delivery rounds of one copy.
+
+    A round is the run of AttemptStarted events (one per MX host tried)
+    until the Deferred that ends it; its time is its first attempt.
+    """
+    starts: list[float] = []
+    open_round = False
+    for ev in sorted(life.events, key=lambda e: e.t):
+        if isinstance(ev, E.AttemptStarted) and not open_round:
+            starts.append(float(ev.t))
+            open_round = True
+        elif isinstance(ev, E.Deferred):
+            open_round = False
+    return starts

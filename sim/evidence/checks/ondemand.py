@@ -2,34 +2,33 @@
 connectivity probes, finger SMTP-on-Demand, ETRN flush."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from mta import events as E
-from sim.evidence.checks.base import (
-    check, cx, p_dur, p_list, p_str, undecidable, verdict)
-from sim.evidence.checks.helpers import attempts_of, held_copies, node_domain
-from sim.evidence.projections import in_domain, lifecycles, link_periods
+from sim.evidence.checks.base import check, cx, undecidable, verdict
+from sim.evidence.checks.helpers import node_domain
+from sim.evidence.checks.params import Duration, Host, Hosts, Params, Text
+from sim.evidence.lifecycle import in_domain
+from sim.evidence.model import Evidence
 
 
-def _releases(events) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for e in events:
-        if isinstance(e, E.Released):
-            out.setdefault(e.host, []).append(float(e.t))
-    return out
+class DialupNoBounceParams(Params):
+    domain: Text = Field(description="the dial-up customer's mail domain")
+    lifetime: Duration = Field("5d", description="no bounce sooner than this after queueing")
+    tolerance: Duration = Field(1, description="slack on the lifetime")
 
 
-@check("dialup-no-bounce")
-def dialup_no_bounce(events: list[E.Event], params: dict):
+@check("dialup-no-bounce", DialupNoBounceParams)
+def dialup_no_bounce(ev: Evidence, params: DialupNoBounceParams):
     """Mail for the dial-up customer does not bounce within the lifetime.
 
-    Params: ``domain``, ``lifetime`` (duration, default 5d), ``tolerance``
-    (seconds, default 1).  Every copy for the domain that bounced must have
+    Params (:class:`DialupNoBounceParams`): ``domain``, ``lifetime``,
+    ``tolerance``.  Every copy for the domain that bounced must have
     been queued at least ``lifetime`` before.
     """
     gid = "dialup-no-bounce"
-    domain = p_str(params, "domain")
-    lifetime = p_dur(params, "lifetime", "5d")
-    tol = p_dur(params, "tolerance", 1)
-    lives = [lf for lf in lifecycles(events) if in_domain(lf.rcpt, domain)
+    domain, lifetime, tol = params.domain, params.lifetime, params.tolerance
+    lives = [lf for lf in ev.lifecycles if in_domain(lf.rcpt, domain)
              and lf.queued_t is not None]
     if not lives:
         return undecidable(gid, f"no mail for {domain} was queued")
@@ -42,42 +41,46 @@ def dialup_no_bounce(events: list[E.Event], params: dict):
                    bad="{n} bounces within the queue lifetime")
 
 
-def _release_check(events, domain, triggers, win, kind_name):
-    """For each trigger (t, host, event): every copy held for the domain on
-    that host then is attempted within ``win``."""
+def _release_check(ev: Evidence, domain: str, triggers: list[E.Event], win: float,
+                   kind_name: str) -> list[dict]:
+    """For each trigger event: every copy held for the domain on its host
+    then is attempted within ``win``."""
     cxs = []
-    tries_on: dict[str, dict] = {}
-    for t, host, ev in triggers:
-        if host not in tries_on:
-            tries_on[host] = attempts_of(events, host)
-        tries = tries_on[host]
-        for h in held_copies(events, host, domain, t):
-            if not any(t <= x <= t + win for x in tries[(h.msg, h.rcpt)]):
+    for trigger in triggers:
+        t, host = trigger.t, trigger.host
+        tries = ev.attempts_of(host)
+        for h in ev.held_copies(host, domain, t):
+            if not any(t <= x <= t + win for x in tries.get((h.msg, h.rcpt), ())):
                 cxs.append(cx(f"held on {host} at the {kind_name}, not attempted within "
                               f"{win:g} s", msg=h.msg, trace=h.trace, rcpt=h.rcpt,
-                              hosts=[host], times=[t], events=[ev]))
+                              hosts=[host], times=[t], events=[trigger]))
     return cxs
 
 
-@check("etrn-flush")
-def etrn_flush(events: list[E.Event], params: dict):
+class ReleaseParams(Params):
+    exchangers: Hosts = Field(description="the exchangers that hold the domain's mail")
+    domain: Text = Field(description="the dial-up customer's mail domain")
+    within: Duration = Field(60, description="each release is followed this soon by an "
+                                             "attempt of every held copy")
+
+
+@check("etrn-flush", ReleaseParams)
+def etrn_flush(ev: Evidence, params: ReleaseParams):
     """ETRN on an exchanger starts delivery of what it holds for the domain;
     held mail on an exchanger without ETRN waits for its own release.
 
-    Params: ``exchangers`` (hosts), ``domain``, ``within`` (duration,
-    default 60 s).  Each 2xx ETRN whose node covers the domain (plain,
+    Params (:class:`ReleaseParams`): ``exchangers``, ``domain``, ``within``.
+    Each 2xx ETRN whose node covers the domain (plain,
     ``@`` with subdomains, ``#`` queue name) is followed within ``within``
     by an attempt of every copy held for the domain there; an ETRN refused
     while mail was held fails; and every attempt of a copy that was queued
     held comes within ``within`` after a Released on its host.
     """
     gid = "etrn-flush"
-    exchangers = set(p_list(params, "exchangers"))
-    domain = p_str(params, "domain")
-    win = p_dur(params, "within", 60)
+    exchangers, domain, win = set(params.exchangers), params.domain, params.within
     etrns = []
-    for e in events:
-        if isinstance(e, E.EtrnRequest) and e.host in exchangers:
+    for e in ev.of(E.EtrnRequest):
+        if e.host in exchangers:
             node, subs = node_domain(e.argument)
             if node == domain.lower() or (subs and in_domain("x@" + domain, node)):
                 etrns.append(e)
@@ -85,13 +88,12 @@ def etrn_flush(events: list[E.Event], params: dict):
         return undecidable(gid, f"no ETRN for {domain} reached {sorted(exchangers)}")
     cxs = []
     for e in etrns:
-        if not 200 <= e.code < 300 and held_copies(events, e.host, domain, e.t):
+        if not 200 <= e.code < 300 and ev.held_copies(e.host, domain, e.t):
             cxs.append(cx(f"ETRN answered {e.code} while mail for {domain} was held",
                           hosts=[e.host], times=[e.t], events=[e]))
-    cxs += _release_check(events, domain,
-                          [(e.t, e.host, e) for e in etrns if 200 <= e.code < 300], win, "ETRN")
-    rel = _releases(events)
-    for lf in lifecycles(events):
+    cxs += _release_check(ev, domain, [e for e in etrns if 200 <= e.code < 300], win, "ETRN")
+    rel = ev.releases
+    for lf in ev.lifecycles:
         if lf.host in exchangers and in_domain(lf.rcpt, domain) and lf.held:
             early = [a for a in lf.attempts
                      if not any(a.t - win <= r <= a.t for r in rel.get(lf.host, []))]
@@ -103,25 +105,22 @@ def etrn_flush(events: list[E.Event], params: dict):
                    bad="{n} ETRN flush failures")
 
 
-@check("smtp-on-demand-finger")
-def finger(events: list[E.Event], params: dict):
+@check("smtp-on-demand-finger", ReleaseParams)
+def finger(ev: Evidence, params: ReleaseParams):
     """``finger domain@exchanger`` starts delivery of the mail held there.
 
-    Params: ``exchangers`` (hosts), ``domain``, ``within`` (duration,
-    default 60 s).  Each finger query naming the domain is followed within
+    Params (:class:`ReleaseParams`): ``exchangers``, ``domain``, ``within``.
+    Each finger query naming the domain is followed within
     ``within`` by an attempt of every copy held for it on that exchanger; a
     forwarding query (with ``@``) releases nothing.
     """
     gid = "smtp-on-demand-finger"
-    exchangers = set(p_list(params, "exchangers"))
-    domain = p_str(params, "domain")
-    win = p_dur(params, "within", 60)
-    qs = [e for e in events if isinstance(e, E.FingerQuery) and e.host in exchangers]
+    exchangers, domain, win = set(params.exchangers), params.domain, params.within
+    qs = [e for e in ev.of(E.FingerQuery) if e.host in exchangers]
     mine = [e for e in qs if e.query.strip().lower().rstrip(".") == domain.lower()]
     if not mine:
         return undecidable(gid, f"no finger query for {domain} reached {sorted(exchangers)}")
-    cxs = _release_check(events, domain, [(e.t, e.host, e) for e in mine], win,
-                         "finger query")
+    cxs = _release_check(ev, domain, mine, win, "finger query")
     for e in qs:
         if "@" in e.query and e.released:
             cxs.append(cx(f"forwarding query {e.query!r} released {e.released} messages",
@@ -130,36 +129,40 @@ def finger(events: list[E.Event], params: dict):
                    bad="{n} finger failures")
 
 
-@check("connectivity-probe")
-def connectivity_probe(events: list[E.Event], params: dict):
+class ProbeParams(Params):
+    exchangers: Hosts = Field(description="the exchangers that probe the customer")
+    customer: Host = Field(description="the host whose link comes and goes")
+    domain: Text = Field(description="the customer's mail domain")
+    probe_interval: Duration = Field(description="how often the exchangers probe")
+    tolerance: Duration = Field(1, description="slack on the interval")
+
+
+@check("connectivity-probe", ProbeParams)
+def connectivity_probe(ev: Evidence, params: ProbeParams):
     """Exchangers probe the customer and deliver within one probe interval
     of its link coming up, with no trigger.
 
-    Params: ``exchangers`` (hosts), ``customer`` (host whose link comes and
-    goes), ``domain``, ``probe_interval`` (duration), ``tolerance``
-    (seconds, default 1).  For each up period of the customer's link at
+    Params (:class:`ProbeParams`): ``exchangers``, ``customer``, ``domain``,
+    ``probe_interval``, ``tolerance``.  For each up period of the customer's link at
     least ``probe_interval`` long, every copy held for the domain on an
     exchanger when it began is attempted within the interval.
     """
     gid = "connectivity-probe"
-    exchangers = p_list(params, "exchangers")
-    customer, domain = p_str(params, "customer"), p_str(params, "domain")
-    interval = p_dur(params, "probe_interval")
-    tol = p_dur(params, "tolerance", 1)
-    ups = [p for p in link_periods(events) if p.host == customer and p.state == "up"]
+    exchangers, customer, domain = params.exchangers, params.customer, params.domain
+    interval, tol = params.probe_interval, params.tolerance
+    ups = [p for p in ev.link_periods if p.host == customer and p.state == "up"]
     if not ups:
         return undecidable(gid, f"no up period of {customer}'s link in the log")
     cxs, n = [], 0
-    tries_on = {ex: attempts_of(events, ex) for ex in exchangers}
     for p in ups:
         if p.end - p.start < interval:
             continue
         for ex in exchangers:
-            tries = tries_on[ex]
-            for h in held_copies(events, ex, domain, p.start):
+            tries = ev.attempts_of(ex)
+            for h in ev.held_copies(ex, domain, p.start):
                 n += 1
                 if not any(p.start <= x <= p.start + interval + tol
-                           for x in tries[(h.msg, h.rcpt)]):
+                           for x in tries.get((h.msg, h.rcpt), ())):
                     cxs.append(cx(f"held on {ex} when {customer} came up at {p.start:g}, not "
                                   f"attempted within the probe interval {interval:g} s",
                                   msg=h.msg, trace=h.trace, rcpt=h.rcpt, hosts=[ex, customer],

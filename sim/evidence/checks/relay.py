@@ -2,38 +2,49 @@
 outbound, default deny, AUTH, recipient and size limits, DNSBL, smart host."""
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from mta import events as E
-from sim.evidence.checks.base import (
-    check, cx, enhanced_code, ip_matches, p_list, p_num, p_str, undecidable, verdict)
-from sim.evidence.checks.helpers import (
-    authenticated_before, replies_by_conn, served, size_param, smtp_address)
-
-_AUTH_OK = 235
+from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
+from sim.evidence.checks.helpers import authenticated_before, served, size_param, smtp_address
+from sim.evidence.checks.params import Count, Host, Hosts, Params, Texts
+from sim.evidence.model import Evidence
 
 
-def _roles(params: dict) -> dict[str, dict]:
-    """``roles`` {host: {domains, networks}} or flat hosts/domains/networks."""
-    if "roles" in params:
-        roles = params["roles"]
-        if not isinstance(roles, dict):
-            raise_param("roles must map host -> {domains, networks}")
-        return {h: {"domains": list(v.get("domains", [])),
-                    "networks": list(v.get("networks", []))} for h, v in roles.items()}
-    hosts = p_list(params, "hosts")
-    return {h: {"domains": p_list(params, "domains", []), "networks": p_list(params, "networks", [])}
-            for h in hosts}
+class RelayRole(Params):
+    domains: Texts = Field([], description="domains this host serves (relays for anyone)")
+    networks: Texts = Field([], description="client addresses or CIDR blocks it relays for")
 
 
-def raise_param(msg: str) -> None:
-    from sim.evidence.checks.base import ParamError
-    raise ParamError(msg)
+class NoOpenRelayParams(Params):
+    roles: dict[Host, RelayRole] | None = Field(
+        None, description="host -> what it may relay for; or give hosts, domains, networks")
+    hosts: Hosts | None = Field(None, description="hosts that all share domains and networks")
+    domains: Texts = Field([], description="with hosts: the domains they serve")
+    networks: Texts = Field([], description="with hosts: the networks they relay for")
+
+    @model_validator(mode="after")
+    def _roles_or_hosts(self) -> "NoOpenRelayParams":
+        if self.roles is None and self.hosts is None:
+            raise ValueError("expected 'roles' (host -> domains, networks) or 'hosts'")
+        return self
+
+    def by_host(self) -> dict[str, RelayRole]:
+        """What each judged host may relay for."""
+        if self.roles is not None:
+            return dict(self.roles)
+        role = RelayRole(domains=self.domains, networks=self.networks)
+        return {h: role for h in self.hosts or []}
 
 
-def _relay_attempts(events, host, domains, networks, skip_auth=True):
+def _relay_attempts(ev: Evidence, host: str, domains: list[str], networks: list[str],
+                    skip_auth: bool = True):
     """RCPT replies on ``host`` for unserved addresses from untrusted clients.
 
     Yields (reply, replies of its connection, authenticated?)."""
-    for conn, rs in replies_by_conn(events, host).items():
+    for conn, rs in ev.replies_by_conn(host).items():
         for i, r in enumerate(rs):
             if r.command.upper() != "RCPT":
                 continue
@@ -46,13 +57,13 @@ def _relay_attempts(events, host, domains, networks, skip_auth=True):
             yield r, rs, auth
 
 
-@check("no-open-relay")
-def no_open_relay(events: list[E.Event], params: dict):
+@check("no-open-relay", NoOpenRelayParams)
+def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
     """No role relays for a domain it does not serve to an untrusted,
     unauthenticated client.
 
-    Params: ``roles`` {host: {"domains": [...], "networks": [...]}}, or
-    ``hosts`` + ``domains`` + ``networks`` for all.  A RCPT is a relay
+    Params (:class:`NoOpenRelayParams`): ``roles`` {host: {"domains": [...],
+    "networks": [...]}}, or ``hosts`` + ``domains`` + ``networks`` for all.  A RCPT is a relay
     attempt when its address is not a plain address at a served domain (the
     nmap forms with ``%``, ``!``, quotes, source routes, ``@[ip]`` always
     are) and the client is neither in ``networks`` nor authenticated.  Any
@@ -60,24 +71,23 @@ def no_open_relay(events: list[E.Event], params: dict):
     recipient.
     """
     gid = "no-open-relay"
-    roles = _roles(params)
+    roles = params.by_host()
     cxs, n = [], 0
     for host, role in roles.items():
-        for r, rs, _ in _relay_attempts(events, host, role["domains"], role["networks"]):
+        for r, rs, _ in _relay_attempts(ev, host, role.domains, role.networks):
             n += 1
             if 200 <= r.code < 300:
                 cxs.append(cx(f"{host} accepted relay recipient {smtp_address(r.argument)!r} "
                               f"from {r.client_ip}", rcpt=smtp_address(r.argument), hosts=[host],
                               times=[r.t], events=[r]))
-        by_conn = replies_by_conn(events, host)
-        for e in events:
-            if isinstance(e, E.MessageAccepted) and e.host == host \
-                    and not ip_matches(e.client_ip, role["networks"]):
+        by_conn = ev.replies_by_conn(host)
+        for e in ev.of(E.MessageAccepted):
+            if e.host == host and not ip_matches(e.client_ip, role.networks):
                 rs = by_conn.get(e.conn, [])
                 if authenticated_before(rs, len(rs)):
                     continue
                 for rc in e.rcpts:
-                    if not served(rc, role["domains"]):
+                    if not served(rc, role.domains):
                         cxs.append(cx(f"{host} took a message for {rc!r} from untrusted "
                                       f"{e.client_ip}", msg=e.msg, trace=e.trace, rcpt=rc,
                                       hosts=[host], times=[e.t], events=[e]))
@@ -88,17 +98,21 @@ def no_open_relay(events: list[E.Event], params: dict):
                    bad="{n} relay attempts accepted")
 
 
-@check("relay-default-deny")
-def relay_default_deny(events: list[E.Event], params: dict):
+class RelayParams(Params):
+    relay: Host = Field(description="the relay judged")
+    domains: Texts = Field([], description="domains the relay serves")
+
+
+@check("relay-default-deny", RelayParams)
+def relay_default_deny(ev: Evidence, params: RelayParams):
     """A relay in its default configuration refuses relaying for everyone.
 
-    Params: ``relay`` (host), ``domains`` (served, default []).  Every RCPT
-    to an unserved address gets a 5xx, authenticated or not.
+    Params (:class:`RelayParams`): ``relay``, ``domains``.  Every RCPT to
+    an unserved address gets a 5xx, authenticated or not.
     """
     gid = "relay-default-deny"
-    relay = p_str(params, "relay")
-    domains = p_list(params, "domains", [])
-    atts = list(_relay_attempts(events, relay, domains, [], skip_auth=False))
+    relay, domains = params.relay, params.domains
+    atts = list(_relay_attempts(ev, relay, domains, [], skip_auth=False))
     if not atts:
         return undecidable(gid, f"no relay attempt reached {relay}")
     cxs = [cx(f"relay attempt answered {r.code}, expected a 5xx refusal",
@@ -107,20 +121,19 @@ def relay_default_deny(events: list[E.Event], params: dict):
     return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused")
 
 
-@check("auth-required")
-def auth_required(events: list[E.Event], params: dict):
+@check("auth-required", RelayParams)
+def auth_required(ev: Evidence, params: RelayParams):
     """Relaying needs SMTP AUTH: 530 without it; AUTH in a transaction gets 503.
 
-    Params: ``relay`` (host), ``domains`` (served, default []).  Judged on
+    Params (:class:`RelayParams`): ``relay``, ``domains``.  Judged on
     SmtpReply: an unauthenticated RCPT to an unserved address must get 530
     (or the MAIL before it must have); an AUTH after a 2xx MAIL and before
     the end of that transaction must get 503.
     """
     gid = "auth-required"
-    relay = p_str(params, "relay")
-    domains = p_list(params, "domains", [])
+    relay, domains = params.relay, params.domains
     cxs, n = [], 0
-    for conn, rs in replies_by_conn(events, relay).items():
+    for conn, rs in ev.replies_by_conn(relay).items():
         in_tx = False
         for i, r in enumerate(rs):
             cmd = r.command.upper()
@@ -149,22 +162,26 @@ def auth_required(events: list[E.Event], params: dict):
                    bad="{n} AUTH violations")
 
 
-@check("max-recipients-30")
-def max_recipients(events: list[E.Event], params: dict):
+class MaxRecipientsParams(Params):
+    relay: Host = Field(description="the relay judged")
+    limit: Count = Field(30, description="most recipients a message may be relayed to")
+    mode: Literal["conformant", "documented"] | None = Field(
+        None, description="conformant: each RCPT beyond the limit gets 452 4.5.3; "
+                          "documented: accepted and dropped (conservation reports it); "
+                          "default: either")
+
+
+@check("max-recipients-30", MaxRecipientsParams)
+def max_recipients(ev: Evidence, params: MaxRecipientsParams):
     """No message is relayed to more than ``limit`` recipients.
 
-    Params: ``relay`` (host), ``limit`` (default 30), ``mode``
-    (``conformant``: each RCPT beyond the limit must get 452 with 4.5.3;
-    ``documented``: accepted and dropped, which ``conservation`` reports;
-    default: either).  Undecidable if no transaction sent more RCPTs than
-    the limit.
+    Params (:class:`MaxRecipientsParams`): ``relay``, ``limit``, ``mode``.
+    Undecidable if no transaction sent more RCPTs than the limit.
     """
     gid = "max-recipients-30"
-    relay = p_str(params, "relay")
-    limit = int(p_num(params, "limit", 30))
-    mode = params.get("mode")
+    relay, limit, mode = params.relay, params.limit, params.mode
     cxs, over = [], 0
-    for conn, rs in replies_by_conn(events, relay).items():
+    for conn, rs in ev.replies_by_conn(relay).items():
         count, seen = 0, 0
         for r in rs:
             cmd = r.command.upper()
@@ -188,7 +205,7 @@ def max_recipients(events: list[E.Event], params: dict):
                               hosts=[relay], times=[r.t], events=[r]))
     queued: dict[str, set] = {}
     relayed: dict[str, set] = {}
-    for e in events:
+    for e in ev.events:
         if e.host != relay:
             continue
         if isinstance(e, E.Queued):
@@ -206,20 +223,23 @@ def max_recipients(events: list[E.Event], params: dict):
                                 f"more than {limit} recipients", bad="{n} limit violations")
 
 
-@check("max-size-30mb")
-def max_size(events: list[E.Event], params: dict):
+class MaxSizeParams(Params):
+    relay: Host = Field(description="the relay judged")
+    limit: Count = Field(30 * 1024 * 1024, description="largest message in bytes (30 MiB)")
+
+
+@check("max-size-30mb", MaxSizeParams)
+def max_size(ev: Evidence, params: MaxSizeParams):
     """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
 
-    Params: ``relay`` (host), ``limit`` (bytes, default 30 MiB = 31457280).
-    Every 2xx EHLO reply mentions SIZE; a MAIL declaring SIZE above the
+    Params (:class:`MaxSizeParams`): ``relay``, ``limit``.  Every 2xx EHLO reply mentions SIZE; a MAIL declaring SIZE above the
     limit gets 552; no MessageAccepted is bigger than the limit.
     Undecidable when no oversized message was tried.
     """
     gid = "max-size-30mb"
-    relay = p_str(params, "relay")
-    limit = int(p_num(params, "limit", 30 * 1024 * 1024))
+    relay, limit = params.relay, params.limit
     cxs, tried = [], 0
-    for e in events:
+    for e in ev.events:
         if isinstance(e, E.SmtpReply) and e.host == relay:
             cmd = e.command.upper()
             if cmd == "EHLO" and 200 <= e.code < 300 and "SIZE" not in e.text.upper():
@@ -244,23 +264,27 @@ def max_size(events: list[E.Event], params: dict):
                    bad="{n} size-limit violations")
 
 
-@check("dnsbl-check")
-def dnsbl_check(events: list[E.Event], params: dict):
+class DnsblParams(Params):
+    host: Host = Field(description="the server that consults the DNSBL")
+    listed: Texts = Field([], description="addresses or CIDR blocks the DNSBL lists")
+    fail: Literal["open", "closed"] | None = Field(
+        None, description="what a list timeout must do: let the client on, or refuse it")
+
+
+@check("dnsbl-check", DnsblParams)
+def dnsbl_check(ev: Evidence, params: DnsblParams):
     """Listed clients are refused; list timeouts follow the fail policy.
 
-    Params: ``host``; ``listed`` (IPs/CIDRs the scenario's DNSBL lists);
-    ``fail`` (``open`` or ``closed``, optional).  A connection from a listed
+    Params (:class:`DnsblParams`): ``host``, ``listed``, ``fail``.  A connection from a listed
     address must get a 5xx and no message accepted.  With ``fail``, each
     PolicyDecision whose stage names dnsbl and whose decision names a
     timeout/error must be followed, on its connection, by a refusal
     (closed) or by no dnsbl refusal (open).
     """
     gid = "dnsbl-check"
-    host = p_str(params, "host")
-    listed = p_list(params, "listed", [])
-    fail = params.get("fail")
-    by_conn = replies_by_conn(events, host)
-    accepted = {e.conn for e in events if isinstance(e, E.MessageAccepted) and e.host == host}
+    host, listed, fail = params.host, params.listed, params.fail
+    by_conn = ev.replies_by_conn(host)
+    accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == host}
     cxs, n = [], 0
     for conn, rs in by_conn.items():
         if not rs or not ip_matches(rs[0].client_ip, listed):
@@ -269,7 +293,7 @@ def dnsbl_check(events: list[E.Event], params: dict):
         if conn in accepted or not any(r.code >= 500 for r in rs):
             cxs.append(cx(f"listed client {rs[0].client_ip} was not refused", hosts=[host],
                           times=[rs[0].t], events=rs[:6]))
-    timeouts = [e for e in events if isinstance(e, E.PolicyDecision) and e.host == host
+    timeouts = [e for e in ev.of(E.PolicyDecision) if e.host == host
                 and "dnsbl" in e.stage.lower()
                 and any(w in e.decision.lower() for w in ("timeout", "error", "fail"))]
     for pd in timeouts:
@@ -287,21 +311,26 @@ def dnsbl_check(events: list[E.Event], params: dict):
                    bad="{n} DNSBL violations")
 
 
-@check("no-relay-via-isp-outbound")
-def no_relay_via_isp_outbound(events: list[E.Event], params: dict):
+class IspOutboundParams(Params):
+    isp: Host = Field(description="the ISP's outbound server")
+    customer_ips: Texts = Field(description="the customer servers' addresses or CIDR blocks")
+    customer: Host | None = Field(None, description="the customer server, to judge its "
+                                                    "deliveries too")
+    domains: Texts = Field([], description="the ISP's own domains")
+
+
+@check("no-relay-via-isp-outbound", IspOutboundParams)
+def no_relay_via_isp_outbound(ev: Evidence, params: IspOutboundParams):
     """The ISP's outbound server refuses a customer server; the customer
     server delivers straight to the recipients' MX hosts.
 
-    Params: ``isp`` (host), ``customer_ips`` (IPs/CIDRs), ``customer``
-    (host, optional), ``domains`` (the ISP's own, default []).
+    Params (:class:`IspOutboundParams`): ``isp``, ``customer_ips``,
+    ``customer``, ``domains``.
     """
     gid = "no-relay-via-isp-outbound"
-    isp = p_str(params, "isp")
-    ips = p_list(params, "customer_ips")
-    domains = p_list(params, "domains", [])
-    customer = params.get("customer")
+    isp, ips, domains, customer = params.isp, params.customer_ips, params.domains, params.customer
     cxs, n = [], 0
-    for conn, rs in replies_by_conn(events, isp).items():
+    for conn, rs in ev.replies_by_conn(isp).items():
         for r in rs:
             if r.command.upper() == "RCPT" and ip_matches(r.client_ip, ips) \
                     and not served(smtp_address(r.argument), domains):
@@ -310,8 +339,8 @@ def no_relay_via_isp_outbound(events: list[E.Event], params: dict):
                     cxs.append(cx(f"ISP outbound answered {r.code} to a customer server's "
                                   f"relay RCPT", hosts=[isp], times=[r.t], events=[r]))
     if customer:
-        for e in events:
-            if isinstance(e, E.AttemptStarted) and e.host == customer:
+        for e in ev.of(E.AttemptStarted):
+            if e.host == customer:
                 n += 1
                 if e.dest_host == isp:
                     cxs.append(cx("customer server routed mail through the ISP outbound",
@@ -328,19 +357,24 @@ def no_relay_via_isp_outbound(events: list[E.Event], params: dict):
                    bad="{n} violations")
 
 
-@check("smart-host")
-def smart_host(events: list[E.Event], params: dict):
+class SmartHostParams(Params):
+    smart_host: Host = Field(description="the provider's smart host")
+    customer: Host = Field(description="the customer's mailer")
+
+
+@check("smart-host", SmartHostParams)
+def smart_host(ev: Evidence, params: SmartHostParams):
     """A customer mailer hands everything to the smart host, which delivers
     by MX lookup and refuses HELO names that are not fully qualified.
 
-    Params: ``smart_host``, ``customer`` (hosts).
+    Params (:class:`SmartHostParams`): ``smart_host``, ``customer``.
     """
     gid = "smart-host"
-    sh, cust = p_str(params, "smart_host"), p_str(params, "customer")
+    sh, cust = params.smart_host, params.customer
     cxs, n = [], 0
     traces = set()
-    for e in events:
-        if isinstance(e, E.AttemptStarted) and e.host == cust:
+    for e in ev.of(E.AttemptStarted):
+        if e.host == cust:
             n += 1
             traces.add(e.trace)
             if e.dest_host != sh:
@@ -349,13 +383,12 @@ def smart_host(events: list[E.Event], params: dict):
                               times=[e.t], events=[e]))
     if n == 0:
         return undecidable(gid, f"the customer mailer {cust} made no delivery attempt")
-    for e in events:
-        if isinstance(e, E.AttemptStarted) and e.host == sh and e.trace in traces \
-                and e.preference is None:
+    for e in ev.of(E.AttemptStarted):
+        if e.host == sh and e.trace in traces and e.preference is None:
             cxs.append(cx("smart host delivered without an MX lookup", msg=e.msg, trace=e.trace,
                           hosts=[sh, e.dest_host], times=[e.t], events=[e]))
-    accepted = {e.conn for e in events if isinstance(e, E.MessageAccepted) and e.host == sh}
-    for conn, rs in replies_by_conn(events, sh).items():
+    accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == sh}
+    for conn, rs in ev.replies_by_conn(sh).items():
         for r in rs:
             if r.command.upper() in ("HELO", "EHLO"):
                 name = r.argument.strip()

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
+
+from pydantic import Field
 
 from mta import events as E
-from sim.evidence.checks.base import (
-    check, cx, enhanced_code, p_dur, p_list, p_num, undecidable, verdict)
-from sim.evidence.projections import domain_of, lifecycles
+from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
+from sim.evidence.checks.params import Count, Duration, Hosts, Params, Texts
+from sim.evidence.lifecycle import domain_of
+from sim.evidence.model import Evidence
 
 
 def _mx_prefs(attempts: list[E.AttemptStarted]) -> dict[str, dict[str, int]]:
@@ -18,8 +22,16 @@ def _mx_prefs(attempts: list[E.AttemptStarted]) -> dict[str, dict[str, int]]:
     return prefs
 
 
-@check("mx-order")
-def mx_order(events: list[E.Event], params: dict):
+class MxOrderParams(Params):
+    null_mx_domains: Texts = Field([], description="domains with a null MX (RFC 7505)")
+    null_mx_max_delay: Duration = Field(
+        60, description="longest wait from queueing to the 556 bounce of null-MX mail")
+    shuffle_min_rounds: Count = Field(
+        20, description="rounds from one host before equal preferences must show a shuffle")
+
+
+@check("mx-order", MxOrderParams)
+def mx_order(ev: Evidence, params: MxOrderParams):
     """Senders try MX hosts in preference order and fall back on failure.
 
     Judged on AttemptStarted events that carry a ``preference``.  Per (host,
@@ -35,25 +47,25 @@ def mx_order(events: list[E.Event], params: dict):
     20) or more rounds from one host whose first choice was a preference
     shared by several MX hosts, not every round may start at the same one.
 
-    Params: ``null_mx_domains`` (list, default []): recipients there must
+    Params (:class:`MxOrderParams`): recipients at ``null_mx_domains`` must
     bounce with 556 and 5.1.10 and no attempt, within ``null_mx_max_delay``
-    (duration, default 60 s) of being queued; ``shuffle_min_rounds``.
+    of being queued; ``shuffle_min_rounds``.
     """
     gid = "mx-order"
-    attempts = [e for e in events if isinstance(e, E.AttemptStarted) and e.preference is not None]
-    null_domains = [d.lower() for d in p_list(params, "null_mx_domains", [])]
-    null_delay = p_dur(params, "null_mx_max_delay", 60)
+    attempts = [e for e in ev.of(E.AttemptStarted) if e.preference is not None]
+    null_domains = [d.lower() for d in params.null_mx_domains]
+    null_delay = params.null_mx_max_delay
     if not attempts and not null_domains:
         return undecidable(gid, "no AttemptStarted events with an MX preference in the log")
     prefs = _mx_prefs(attempts)
     cxs = []
     per_msg: dict[tuple[str, str], list[E.Event]] = defaultdict(list)
-    for e in events:
+    for e in ev.events:
         if (isinstance(e, E.AttemptStarted) and e.preference is not None) or \
                 isinstance(e, (E.Deferred, E.Relayed)):
             per_msg[(e.host, e.msg)].append(e)
     rounds_checked = 0
-    shuffle_min = int(p_num(params, "shuffle_min_rounds", 20))
+    shuffle_min = params.shuffle_min_rounds
     firsts: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     for (host, msg), evs in per_msg.items():
         rnd: list[E.AttemptStarted] = []
@@ -92,7 +104,7 @@ def mx_order(events: list[E.Event], params: dict):
                           f"{equals} share preference {pref}", hosts=[host] + equals))
     nulls = 0
     if null_domains:
-        for lf in lifecycles(events):
+        for lf in ev.lifecycles:
             if domain_of(lf.rcpt) not in null_domains or lf.queued_t is None:
                 continue
             nulls += 1
@@ -116,8 +128,15 @@ _NO_ENHANCED = {"CONNECT", "EHLO", "HELO", "LHLO"}
 _DEFAULT_STAGE_CLASSES = {"greylist": 4, "greylisting": 4, "relay": 5, "lockdown": 5}
 
 
-@check("reply-codes")
-def reply_codes(events: list[E.Event], params: dict):
+class ReplyCodesParams(Params):
+    stage_classes: dict[str, Literal[4, 5]] = Field(
+        {}, description="policy stage -> the reply class its refusals must have, over "
+                        "the defaults (greylist 4, relay 5, lockdown 5)")
+    hosts: Hosts | None = Field(None, description="hosts judged (default: all)")
+
+
+@check("reply-codes", ReplyCodesParams)
+def reply_codes(ev: Evidence, params: ReplyCodesParams):
     """Transient refusals are 4xx, permanent ones 5xx, with RFC 3463 codes.
 
     On SmtpReply events: an enhanced code, when present, has the class of
@@ -126,16 +145,17 @@ def reply_codes(events: list[E.Event], params: dict):
     a reply decided by a stage in ``stage_classes`` ({stage: 4 or 5};
     defaults: greylist 4, relay 5, lockdown 5) has that class.  On the client
     side, a Deferred never records a 5xx reply (a permanent refusal must not
-    be retried).  Params: ``stage_classes``, ``hosts`` (list, default all).
+    be retried).  Params (:class:`ReplyCodesParams`): ``stage_classes``,
+    ``hosts``.
     """
     gid = "reply-codes"
-    replies = [e for e in events if isinstance(e, E.SmtpReply)]
-    want = set(p_list(params, "hosts")) if "hosts" in params else None
+    replies = ev.of(E.SmtpReply)
+    want = set(params.hosts) if params.hosts is not None else None
     if want is not None:
         replies = [r for r in replies if r.host in want]
     if not replies:
         return undecidable(gid, "no SmtpReply events in the log")
-    classes = dict(_DEFAULT_STAGE_CLASSES, **(params.get("stage_classes") or {}))
+    classes = dict(_DEFAULT_STAGE_CLASSES, **params.stage_classes)
     enhanced_hosts = {r.host for r in replies if enhanced_code(r.text)}
     cxs = []
     for r in replies:
@@ -151,16 +171,20 @@ def reply_codes(events: list[E.Event], params: dict):
         if want_cls and r.code >= 400 and r.code // 100 != int(want_cls):
             cxs.append(cx(f"stage {r.stage!r} refused with {r.code}, expected {want_cls}xx",
                           **where))
-    for d in events:
-        if isinstance(d, E.Deferred) and d.code >= 500 and (want is None or d.host in want):
+    for d in ev.of(E.Deferred):
+        if d.code >= 500 and (want is None or d.host in want):
             cxs.append(cx(f"deferred (will retry) on a permanent {d.code} reply", msg=d.msg,
                           trace=d.trace, rcpt=d.rcpt, hosts=[d.host], times=[d.t], events=[d]))
     return verdict(gid, cxs, ok=f"{len(replies)} replies with consistent codes",
                    bad="{n} replies with wrong codes")
 
 
-@check("full-logging")
-def full_logging(events: list[E.Event], params: dict):
+class FullLoggingParams(Params):
+    hosts: Hosts | None = Field(None, description="hosts judged (default: all)")
+
+
+@check("full-logging", FullLoggingParams)
+def full_logging(ev: Evidence, params: FullLoggingParams):
     """Every SMTP connection leaves replies with client, HELO, envelope.
 
     For each server connection (ConnectionOpened with service ``smtp``):
@@ -170,15 +194,15 @@ def full_logging(events: list[E.Event], params: dict):
     the reply to DATA_END lists at least as many recipients as got a 2xx;
     every MessageAccepted follows a 2xx DATA_END reply on its connection.
     No SmtpReply names a connection that was never opened.
-    Params: ``hosts`` (list, default all).
+    Params (:class:`FullLoggingParams`): ``hosts``.
     """
     gid = "full-logging"
-    want = set(p_list(params, "hosts")) if "hosts" in params else None
-    opened = {e.conn: e for e in events if isinstance(e, E.ConnectionOpened)
-              and e.service == "smtp" and (want is None or e.host in want)}
+    want = set(params.hosts) if params.hosts is not None else None
+    opened = {e.conn: e for e in ev.of(E.ConnectionOpened)
+              if e.service == "smtp" and (want is None or e.host in want)}
     replies: dict[str, list[E.SmtpReply]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, E.SmtpReply) and (want is None or e.host in want):
+    for e in ev.of(E.SmtpReply):
+        if want is None or e.host in want:
             replies[e.conn].append(e)
     if not opened:
         return undecidable(gid, "no ConnectionOpened (service smtp) events in the log")
@@ -189,9 +213,8 @@ def full_logging(events: list[E.Event], params: dict):
             cxs.append(cx("reply on a connection that was never logged as opened",
                           hosts=[r0.host], times=[r0.t], events=replies[conn][:3]))
     accepted_by_conn: dict[str, list[E.MessageAccepted]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, E.MessageAccepted):
-            accepted_by_conn[e.conn].append(e)
+    for e in ev.of(E.MessageAccepted):
+        accepted_by_conn[e.conn].append(e)
     for conn, op in opened.items():
         rs = replies.get(conn, [])
         where = dict(hosts=[op.host])
