@@ -27,15 +27,27 @@ class UsageError(Exception):
     """Bad input from the user: printed as one message, exit status 2."""
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("mxsim")
+    except PackageNotFoundError:      # running from a checkout that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mxsim",
         description="Event-sourced mail-flow simulator and conformance test bed.")
+    parser.add_argument("--version", action="version", version=f"mxsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
+        # Descriptions come from docstrings: drop their reST literal markup.
+        if p.description:
+            p.description = p.description.replace("``", "")
     return parser
 
 

@@ -137,3 +137,82 @@ def test_run_output_cut_short_by_its_reader_is_not_an_error(tmp_path):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
     assert (tmp_path / "out" / "verdict.json").is_file()
+
+
+# --------------------------------------------------------------------------
+# Output paths are checked before anything runs
+# --------------------------------------------------------------------------
+
+def test_output_paths_that_cannot_work_fail_before_the_run(tmp_path, capsys):
+    from sim.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    scenario = write(tmp_path, "small.yaml", SMALL)
+    cases = [
+        (["run", str(scenario), "--out", str(blocker / "out")], "--out"),
+        (["run", str(scenario), "--out", str(blocker)], "expected a folder, but it is a file"),
+        (["check", str(scenario), "--junit", str(blocker / "j.xml")], "--junit"),
+        (["check", str(scenario), "--junit", str(tmp_path)], "expected a file name"),
+        (["demo", "--events", str(blocker / "ev.jsonl")], "--events"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert words in err and "Traceback" not in err, (argv, err)
+        assert out == "", argv                    # nothing ran
+    assert not (tmp_path / "small").exists()
+
+
+def test_missing_output_folders_are_made(tmp_path, capsys):
+    from sim.cli import main
+
+    scenario = write(tmp_path, "small.yaml", SMALL)
+    junit = tmp_path / "new" / "deeper" / "junit.xml"
+    assert main(["check", str(scenario), "--junit", str(junit),
+                 "--out", str(tmp_path / "reports")]) == 0
+    assert junit.is_file()
+    events = tmp_path / "other" / "demo.jsonl"
+    assert main(["demo", "--events", str(events)]) == 0 and events.is_file()
+
+
+def test_replay_refuses_a_time_outside_the_run(tmp_path, capsys):
+    from sim.cli import main
+
+    scenario = write(tmp_path, "small.yaml", SMALL)
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(tmp_path / "run"), "--at", "10d"]) == 2
+    assert "ends at 4h" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "run"), "--at", "-5"]) == 2
+    assert main(["replay", str(tmp_path / "run"), "--at", "2h"]) == 0
+
+
+def test_version(capsys):
+    from sim.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("mxsim ")
+
+
+def test_messages_speak_the_users_language(tmp_path, capsys):
+    """No Python keyword errors, no 34 IDs on one line, no reST in --help,
+    no detail cut mid-word."""
+    from sim.cli import build_parser, main
+    from sim.commands.run import _short
+
+    text = SMALL.replace("rate: 8/h,", "rate: 8/h, retry: {preset: exim, factor: 2},")
+    text = text.replace("  - guarantee: bounce-dsn\n", "  - guarantee: bounce-dns\n")
+    scenario = write(tmp_path, "words.yaml", text)
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert "the exim preset has no 'factor' setting; with exim a scenario may set" in err
+    assert "__init__" not in err and "keyword argument" not in err
+    assert "expected a guarantee ID of docs/catalogue.md, got 'bounce-dns' (did you mean " \
+           "'bounce-dsn'?)" in err
+    assert "'smart-host'" not in err                     # the 34 IDs are not listed
+    for action in build_parser()._subparsers._group_actions[0].choices.values():
+        assert "``" not in (action.description or "")
+    cut = _short("alpha beta gamma delta epsilon zeta eta theta", 20)
+    assert cut.endswith(" ...") and all(w in "alpha beta gamma delta" for w in cut[:-4].split())

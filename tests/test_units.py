@@ -111,7 +111,7 @@ REFUSED = ["4h2d", "2h2h", "1x", "2 d", "1M", "soon", "-5", "-2h", ""]
 @pytest.fixture
 def read(tmp_path, capsys):
     """``read(entry, value)``: the seconds ``entry`` makes of ``value``, or ValueError."""
-    write_jsonl(LogBuilder("units").end(10), tmp_path / "events.jsonl")
+    write_jsonl(LogBuilder("units").end(30 * 86400), tmp_path / "events.jsonl")   # past 1w1d
 
     def replay_at(value: object) -> float:
         status = main(["replay", str(tmp_path), f"--at={value}"])
@@ -148,7 +148,7 @@ def test_errors_keep_their_context():
 
 
 def test_replay_refuses_a_negative_time_with_exit_2(tmp_path, capsys):
-    write_jsonl(LogBuilder("units").end(10), tmp_path / "events.jsonl")
+    write_jsonl(LogBuilder("units").end(30 * 86400), tmp_path / "events.jsonl")   # past 1w1d
     assert main(["replay", str(tmp_path), "--at", "-5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mxsim: --at: ") and "(not negative), got '-5'" in err

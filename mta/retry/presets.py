@@ -28,6 +28,7 @@ every name is importable from here as well.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -208,6 +209,18 @@ _FACTORIES: dict[str, Callable[..., Any]] = {
     "rfc5321": _rfc5321, "custom": CustomSchedule,
 }
 _NOT_DURATIONS = {"name", "rules", "factor"}
+_SCHEDULE_CLASS = {"rfc5321": CustomSchedule}
+
+
+def preset_settings(name: str) -> list[str]:
+    """The override names preset ``name`` accepts (its fields and the MTA's
+    own parameter names), sorted."""
+    key = name.lower()
+    cls = _SCHEDULE_CLASS.get(key, _FACTORIES[key])
+    fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
+    if key in ("custom", "rfc5321"):
+        fields.add("interval")
+    return sorted(fields | set(_ALIASES[key]) | {"lifetime"})
 
 
 def preset_names() -> list[str]:
@@ -227,6 +240,10 @@ def preset(name: str, **overrides: Any) -> RetrySchedule:
     if key not in _FACTORIES:
         raise ValueError(f"unknown retry preset {name!r}; known: {', '.join(preset_names())}")
     aliases = _ALIASES[key]
+    unknown = sorted(set(overrides) - set(preset_settings(key)))
+    if unknown:
+        raise ValueError(f"the {key} preset has no setting {', '.join(map(repr, unknown))} "
+                         f"(it takes: {', '.join(preset_settings(key))})")
     kw: dict[str, Any] = {}
     for given, value in overrides.items():
         field = aliases.get(given, given)

@@ -8,6 +8,7 @@ one is not, 2 when a file is invalid or cannot run.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from mta.units import format_duration
 from sim.commands.run import run_file
 from sim.commands.validate import scenario_files
+from sim.commands.paths import output_dir, output_file, prepare_file
 from sim.pipeline import RunResult
 from sim.report.failures import failure_text
 
@@ -58,6 +60,8 @@ def junit_xml(results: list[tuple[str, RunResult | None]]) -> ET.ElementTree:
 
 
 def run(args: argparse.Namespace) -> int:
+    junit = output_file(args.junit, "--junit") if args.junit else None
+    output_dir(args.out, "--out")
     files = scenario_files(args.paths)
     if not files:
         print(f"mxsim check: no scenario files in {' '.join(args.paths)}", file=sys.stderr)
@@ -74,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
               f"({format_duration(result.sim_time)} simulated, {result.wall_time:.2f} s)")
         for cname, g in zip(v.case_names(), v.guarantees):
             print(f"  {'ok  ' if g.met else 'FAIL'} {cname}: expected {g.expected}, "
-                  f"{g.result}: {' '.join(g.detail.split())[:100]}")
-    if args.junit:
-        junit_xml(results).write(args.junit, encoding="utf-8", xml_declaration=True)
+                  f"{g.result}: {textwrap.shorten(g.detail, 100, placeholder=' ...')}")
+    if junit is not None:
+        junit_xml(results).write(prepare_file(junit), encoding="utf-8", xml_declaration=True)
     if any(r is None for _, r in results):
         return 2
     return 0 if all(r.met for _, r in results if r is not None) else 1

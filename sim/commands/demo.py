@@ -17,8 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from mta.events import codec
+    from sim.commands.paths import output_file, prepare_file
     from sim.demo import OUTAGE, hours, run_demo
 
+    events_file = output_file(args.events, "--events") if args.events else None
     t0 = time.perf_counter()
     result = run_demo(seed=args.seed, messages=args.messages)
     wall = time.perf_counter() - t0
@@ -31,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  bounced              {result.bounced}")
     print(f"  simulated {hours(result.world.now())} in {wall:.2f} s of wall time "
           f"({len(result.world.events)} events)")
-    if args.events:
-        with open(args.events, "w", encoding="utf-8") as fh:
+    if events_file is not None:
+        with open(prepare_file(events_file), "w", encoding="utf-8") as fh:
             for e in result.world.events:
                 fh.write(codec.encode(e) + "\n")
         print(f"  event log: {args.events}")

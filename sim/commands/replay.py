@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from mta.units import parse_duration
+from mta.units import format_duration, parse_duration
 from sim.cli import UsageError
 from sim.commands.report import log_path, print_out
 from sim.evidence.log import LogError, read_jsonl
@@ -64,5 +64,9 @@ def run(args: argparse.Namespace) -> int:
         events = read_jsonl(path)
     except LogError as exc:
         raise UsageError(str(exc)) from None
+    end = events[-1].t if events else 0.0
+    if t > end:
+        raise UsageError(f"--at {args.at}: the run in {args.dir} ends at {format_duration(end)} "
+                         f"({end:g} s); expected a time from 0 to then")
     print_out(render(events, t))
     return 0

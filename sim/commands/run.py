@@ -10,6 +10,7 @@ flight) is shown only when standard output is a terminal.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 from mta.units import format_duration
 from sim.commands.report import print_out
+from sim.commands.paths import output_dir
 from sim.pipeline import RunResult, load, run_scenario
 from sim.runner import RunnerError
 from sim.scenario.loader import ScenarioError
@@ -83,8 +85,8 @@ def summary(result: RunResult) -> str:
 
 
 def _short(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    """One line of at most ``limit`` characters, cut between words."""
+    return textwrap.shorten(text, limit, placeholder=" ...")
 
 
 def report_location(result: RunResult) -> str:
@@ -115,6 +117,8 @@ def run_file(path: str, *, seed: int | None = None, out: str | None = None,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        output_dir(args.out, "--out")
     show = sys.stdout.isatty() if args.progress is None else args.progress
     # --progress shows it from the start; on a terminal, only for runs longer than a moment.
     line = ProgressLine(args.scenario, sys.stdout, after=0.0 if args.progress else 0.5) \

@@ -216,7 +216,14 @@ def _problem(err: dict, data: Any, root: yaml.Node | None, filename: str) -> Pro
             message += "; expected one of: " + ", ".join(allowed)
     elif kind == "literal_error":
         expected = str(ctx.get("expected", "one of the allowed values"))
-        message = f"expected {expected}, got {given!r}" + _did_you_mean(given, expected)
+        choices = re.findall(r"'([^']*)'", expected)
+        if len(choices) > _MAX_LISTED:
+            # A long list on one line helps nobody: name where the values are.
+            where = ("a guarantee ID of docs/catalogue.md" if loc and loc[-1] == "guarantee"
+                     else f"one of {len(choices)} values (mxsim schema lists them)")
+            message = f"expected {where}, got {given!r}" + _did_you_mean(given, expected)
+        else:
+            message = f"expected {expected}, got {given!r}" + _did_you_mean(given, expected)
     elif kind == "union_tag_invalid":
         expected = str(ctx.get("expected_tags"))
         message = (f"expected {ctx.get('discriminator', 'kind')} to be one of "
@@ -230,6 +237,10 @@ def _problem(err: dict, data: Any, root: yaml.Node | None, filename: str) -> Pro
         if given is not None and not isinstance(given, (dict, list)):
             message += f", got {given!r}"
     return _located(filename, loc, message, data, root)
+
+
+#: Allowed values listed in a message; above this, the message says where they are.
+_MAX_LISTED = 8
 
 
 def _did_you_mean(given: object, expected: str) -> str:

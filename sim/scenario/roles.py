@@ -50,8 +50,15 @@ class Retry(Strict):
 
     @model_validator(mode="after")
     def _buildable(self) -> "Retry":
-        from mta.retry.presets import preset   # the schedule itself says what it accepts
+        from mta.retry.presets import preset, preset_settings   # the schedule says what it takes
 
+        keys = ("lifetime", "min_backoff", "max_backoff", "factor", "delay_warning")
+        takes = [k for k in keys if k in preset_settings(self.preset)]
+        wrong = [k for k in self.overrides() if k not in takes]
+        if wrong:
+            raise ValueError(f"the {self.preset} preset has no {', '.join(map(repr, wrong))} "
+                             f"setting; with {self.preset} a scenario may set "
+                             f"{', '.join(takes + ['lifetimes'])}")
         try:
             preset(self.preset, **self.overrides())
         except (ValueError, TypeError) as exc:
