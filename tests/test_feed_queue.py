@@ -146,3 +146,35 @@ def test_mail_not_received_over_smtp_is_not_filtered(world):
     world.run_until_complete(feed, q.submit("sue@sender.example", RCPTS[:1], VIRUS))
     world.run(until=600)
     assert not kinds(world, ev.FilterVerdict) and final.rcpts() == RCPTS[:1]
+
+
+def _zip_bomb() -> bytes:
+    import base64
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * (4 << 20))      # 4 MiB at ~1000:1
+    b64 = base64.encodebytes(out.getvalue()).replace(b"\n", b"\r\n")
+    return (b"Subject: bomb\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b"Content-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + b64 + b"--b--\r\n")
+
+
+@pytest.mark.parametrize("data,outcome", [
+    (_zip_bomb(), "error"),                                           # not inspected: tempfail
+    (b"", "clean"),                                                   # 0 bytes: nothing to find
+    (b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nbroken", "clean"),
+])
+def test_hostile_content_gets_a_defined_outcome(world, data, outcome):
+    feed, q, final = setup(world, FeedFilters(BuiltinScanner(), BuiltinScorer(), SpamSettings()))
+    accept(world, feed, q, data, rcpts=RCPTS[:1])
+    world.run(until=200)
+    first = [v for v in kinds(world, ev.FilterVerdict) if v.stage == "virus"][0]
+    assert first.outcome == outcome
+    if outcome == "error":
+        assert final.messages == [] and kinds(world, ev.Deferred)[0].code == 451
+        assert "compression ratio above 100:1" in first.detail
+    else:
+        assert final.rcpts() == RCPTS[:1]
