@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sim.commands.schema",
     "sim.commands.report",
     "sim.commands.replay",
+    "sim.commands.trace",
     "sim.commands.demo",
 ]
 

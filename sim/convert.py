@@ -107,20 +107,14 @@ def host_retry(sc: s.Scenario) -> dict[str, tuple[Any, dict[str, float]]]:
 #: Scenario settings no role wires to a component yet -> what is missing.
 #: A component's module existing is not enough: only the wiring makes a
 #: run use it, so a setting leaves this table when its role builds it.
-NOT_WIRED = {
-    "pop_before_smtp": "POP-before-SMTP relaying (mta.pop3.grants is not wired in)",
-    "sender_domains": "the sender-affiliation rule",
-    "blocked_attachments": "the attachment stage (mta.filters.attachments is not wired in)",
-}
+#: (Empty since the smtp-feed's chain and the restricted relay's stages run.)
+NOT_WIRED: dict[str, str] = {}
 
 
 def check_supported(role: Any, where: str) -> None:
     """Raise :class:`Unsupported` for a setting that no component carries
     out yet: a run never pretends a feature it does not have."""
-    wanted = []
-    for key in ("pop_before_smtp", "sender_domains", "blocked_attachments"):
-        if getattr(role, key, None):
-            wanted.append(key)
+    wanted = [key for key in NOT_WIRED if getattr(role, key, None)]
     for key in wanted:
         raise Unsupported(
             f"{where}.{key}: this run needs {NOT_WIRED[key]}, which mxsim does not run "
@@ -181,8 +175,7 @@ def role_config(role: Any) -> mroles.ReceivingRole:
     if isinstance(role, sr.SmtpFeed):
         return smtp_feed(role, kw)
     if isinstance(role, sr.Relay):
-        users = dict(role.auth.users) if role.auth is not None else None
-        return mroles.ReceivingRole(users=users, allow_auth_relay=users is not None, **kw)
+        return mroles.RestrictedRelay(**_relay(role), **kw)
     raise TypeError(f"unknown role {role!r}")
 
 
@@ -235,6 +228,23 @@ def smtp_feed(role: sr.SmtpFeed, kw: dict[str, Any]) -> mroles.SmtpFeed:
                            greylisting=greylist_config(role.greylisting),
                            virus_scan=role.virus_scan, spam=spam_settings(role.spam),
                            filter_costs=costs or None, **kw)
+def _relay(role: sr.Relay) -> dict[str, Any]:
+    """The restricted relay's own settings (seeds 002/003)."""
+    users = dict(role.auth.users) if role.auth is not None else None
+    kw: dict[str, Any] = dict(users=users, allow_auth_relay=users is not None)
+    pop = role.pop_before_smtp
+    if pop is not None:
+        kw.update(pop_users=dict(pop.users), pop_mailboxes=dict(pop.mailboxes) or None,
+                  pop_window=pop.window, pop_port=pop.port, refuse_at=pop.refuse_at)
+    if role.sender_domains:
+        if isinstance(role.sender_domains, dict):
+            kw["sender_domains"] = {u: tuple(d) for u, d in role.sender_domains.items()}
+        else:     # one list for every account
+            accounts = sorted(set(users or {}) | set(pop.users if pop is not None else {}))
+            kw["sender_domains"] = {u: tuple(role.sender_domains) for u in accounts}
+    if role.blocked_attachments:
+        kw["blocked_attachments"] = tuple(role.blocked_attachments)
+    return kw
 
 
 def route(nexthop: str) -> Route:

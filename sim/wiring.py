@@ -26,6 +26,7 @@ from mta.queue.policy import QueueConfig
 from mta.queue.store import MemoryStore
 from sim.world.disk import SimulatedDisk
 from sim.actors.dialup import DialupCustomerActor
+from sim.actors.roaming import RoamingCustomerActor
 from sim.actors.sender import SenderActor
 from sim.actors.spammer import SpammerActor
 from sim.convert import (check_supported, initially_up, link_spec, resolver_options, role_config,
@@ -130,12 +131,16 @@ class _Server:
     store: bool = False           # deliver into a MailboxStore, not the queue
     finger: bool = False
     extra: dict[str, Any] = field(default_factory=dict)   # role-specific build_server keywords
+    access: Any = None            # a restricted relay's _RelayAccess (shared by its ports)
+    pop3: bool = False            # the relay's POP3 server, not an SMTP server
     _impl: Any = None
 
     def bind(self, queue: QueueManager | None) -> None:
         ctx = self.host.ctx
         if self.finger:
             self._impl = self.config.build_finger(ctx, queue)
+        elif self.access is not None:
+            self._impl = self.access.bind(self, ctx, queue)
         else:
             sink = self.config.build_store(ctx) if self.store else queue
             self._impl = self.config.build_server(ctx, sink, release=queue, **self.extra)
@@ -153,8 +158,11 @@ def _plan_role(world: World, plan: HostPlan, role: Any, where: str) -> None:
         raise WiringError(f"{where}: {exc}") from None
     host = world.host(role.host)
     store = isinstance(role, sr.CustomerServer)
-    plan.servers += [_Server(host, c, store=store, extra=_feed_plan(plan, config))
-                     for c in configs]
+    if isinstance(config, mroles.RestrictedRelay):
+        _plan_relay(plan, host, config, configs)
+    else:
+        plan.servers += [_Server(host, c, store=store, extra=_feed_plan(plan, config))
+                         for c in configs]
     if config.finger:
         plan.servers.append(_Server(host, config, finger=True))
     if isinstance(role, (sr.PrimaryMx, sr.CustomerServer)):
@@ -195,6 +203,33 @@ def _feed_plan(plan: HostPlan, config: mroles.ReceivingRole) -> dict[str, Any]:
     if plan.greylist_store is None:
         plan.greylist_store = MemoryGreylistStore()
     return {"greylist_store": plan.greylist_store}
+
+
+@dataclass
+class _RelayAccess:
+    """What the ports of one restricted relay share: the POP-before-SMTP
+    grant table its POP3 server fills and its SMTP servers read."""
+
+    config: mroles.RestrictedRelay
+    grants: Any = None
+
+    def __post_init__(self) -> None:
+        self.grants = self.config.build_grants()
+
+    def bind(self, server: _Server, ctx: Any, queue: QueueManager | None) -> Any:
+        if server.pop3:
+            # POP3 over the mailboxes the host's queue delivers local mail into.
+            return self.config.build_pop3(ctx, queue.mailboxes, self.grants)
+        return server.config.build_server(ctx, queue, release=queue, grants=self.grants)
+
+
+def _plan_relay(plan: HostPlan, host: Any, config: mroles.RestrictedRelay,
+                configs: list[mroles.RestrictedRelay]) -> None:
+    access = _RelayAccess(config)
+    plan.servers += [_Server(host, c, access=access) for c in configs]
+    if config.pop_users is not None:
+        plan.servers.append(_Server(host, config, access=access, pop3=True))
+    plan.needs_queue = True
 
 
 def _route_target(r: Route | None) -> str | None:
@@ -247,6 +282,10 @@ def _start_actor(world: World, sc: Scenario, i: int, spec: Any,
         world.on_link_up(host.name,
                          lambda: world.spawn(host, actor.on_link_up(), name=f"{name}:link-up"))
         world.spawn(host, actor.run(initially_up(sc.host(spec.host))), name=name)
+    elif isinstance(spec, st.RoamingCustomer):
+        actor = RoamingCustomerActor(spec, host.ctx, rng, name=name, addresses=addresses,
+                                     stop=sc.duration)
+        world.spawn(host, actor.run(), name=name)
     else:  # pragma: no cover - the schema admits no other kind
         raise TypeError(f"unknown actor {spec!r}")
     return actor

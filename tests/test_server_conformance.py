@@ -99,7 +99,8 @@ class ServerSuite:
         role = NON_RELAYING[name]
         run = self.bed.run(role, lambda p: relay_probe(p, role.hostname),
                            peer_ip=self.bed.stranger_ip)
-        assert run.result == [554] * 16
+        # A relay that relays only after AUTH says so (RFC 4954 §6); the rest deny.
+        assert run.result == [530 if name == "relay" else 554] * 16
         rcpt = replies(run.events, "RCPT")
         assert len(rcpt) == 16 and {e.stage for e in rcpt} == {"relay"}
         assert {e.client_ip for e in rcpt} == {self.bed.stranger_ip}

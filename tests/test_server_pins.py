@@ -67,11 +67,15 @@ def test_no_module_but_the_fence_names_an_aiosmtpd_private() -> None:
 
 
 def test_the_session_overrides_no_aiosmtpd_private() -> None:
+    from mta.smtp.secure import SecureCommands
     private = aiosmtpd_private_names()
     assert [n for n in ReceivingSMTP.__dict__ if n in private] == []
-    for name in ("serve", "smtp_MAIL", "smtp_RCPT", "smtp_DATA", "smtp_AUTH", "smtp_EHLO",
+    assert [n for n in SecureCommands.__dict__ if n in private] == []
+    for name in ("serve", "smtp_MAIL", "smtp_RCPT", "smtp_DATA", "smtp_EHLO",
                  "smtp_HELO", "smtp_ETRN", "push", "on_idle_timeout", "on_transaction_reset"):
         assert name in ReceivingSMTP.__dict__, name
+    for name in ("smtp_AUTH", "challenge_auth", "smtp_STARTTLS"):     # mta/smtp/secure.py
+        assert name in SecureCommands.__dict__, name
 
 
 def test_aiosmtpd_still_allows_auth_inside_a_transaction() -> None:

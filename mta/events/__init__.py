@@ -138,7 +138,9 @@ CONNECT_OUTCOMES: tuple[ConnectOutcome, ...] = get_args(ConnectOutcome)
 
 #: Why a client connected: a queue delivering, a connectivity probe, an
 #: ETRN or finger trigger, and the simulation's spammer and relay prober.
-ConnectPurpose = Literal["deliver", "probe", "etrn", "finger", "spam", "relay-probe"]
+ConnectPurpose = Literal["deliver", "probe", "etrn", "finger", "spam", "relay-probe",
+                         # a roaming customer's mail client (restricted relays)
+                         "submit", "pop3"]
 CONNECT_PURPOSES: tuple[ConnectPurpose, ...] = get_args(ConnectPurpose)
 
 
@@ -416,7 +418,9 @@ PolicyNote = Literal["relay-permitted", "dropped-over-limit", "listed", "bogus-a
                      # POP3 logins (stage pop3-auth) and STLS (stage pop3-stls)
                      "fail", "delay", "disconnect", "in-use", "handshake-failed",
                      # greylisting (stage greylist)
-                     "greylist", "pass", "expired", "store-error"]
+                     "greylist", "pass", "expired", "store-error",
+                     # restricted relays (stages smtp-auth, attachments)
+                     "blocked-attachment", "unscanned"]
 POLICY_NOTES: tuple[PolicyNote, ...] = get_args(PolicyNote)
 
 
@@ -440,3 +444,38 @@ class Pop3Login(Event):
     client_ip: str
     user: str
     kind: ClassVar[str] = "pop3_login"
+
+
+#: What a mail client's attempt came to (:class:`ClientSubmission`).
+SubmitOutcome = Literal["checked", "login-failed", "timeout", "refused", "reset", "intercepted",
+                        "auth-failed", "rejected", "sent", "error"]
+SUBMIT_OUTCOMES: tuple[SubmitOutcome, ...] = get_args(SubmitOutcome)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientSubmission(Event):
+    """What a mail client (a roaming customer's MUA) saw when it checked
+    mail (``service="pop3"``) or sent through a relay (``"smtp"``).
+
+    ``outcome`` is one of :data:`SUBMIT_OUTCOMES`: ``intercepted`` means the
+    banner did not name the server the client asked for (an access ISP
+    redirecting port 25); ``code`` is the SMTP reply that decided (0 when
+    none); ``detail`` says the rest (the banner, the refused command);
+    ``mail_from`` and ``attachments`` (file names) describe the message sent.
+    """
+
+    actor: str
+    service: Service
+    dest_host: str
+    dest_ip: str
+    port: int
+    outcome: SubmitOutcome
+    code: int = 0
+    detail: str = ""
+    mail_from: str = ""
+    attachments: tuple[str, ...] = ()
+    kind: ClassVar[str] = "client_submission"
+
+    def _validate(self) -> None:
+        need(self.code == 0 or 200 <= self.code <= 599,
+             f"{self.kind}: bad reply code {self.code!r}")

@@ -17,7 +17,10 @@ reject_unauth_destination`` with ``relay_recipient_maps`` and
    (minus ``untrusted_networks``, such as customer-run servers inside an
    ISP's address space), authenticated clients, or a grant of ``"relay"``
    from an earlier stage (POP-before-SMTP).
-5. Everything else: "554 5.7.1 <rcpt>: Relay access denied" (Postfix).
+5. Everything else: "554 5.7.1 <rcpt>: Relay access denied" (Postfix), or,
+   on a relay that relays only after AUTH (``auth_required``) for a client
+   that has not authenticated, RFC 4954 §6's "530 5.7.0 Authentication
+   required", which tells a mail client to ask for the password.
 
 Unqualified recipients other than ``postmaster`` get Postfix's
 ``reject_non_fqdn_recipient`` reply (504 5.5.2).  Domain literals are local
@@ -38,6 +41,8 @@ UNKNOWN_USER_CODE = 550
 UNKNOWN_USER_STATUS = "5.1.1"
 NON_FQDN_CODE = 504
 NON_FQDN_STATUS = "5.5.2"
+AUTH_REQUIRED_CODE = 530
+AUTH_REQUIRED_STATUS = "5.7.0"
 
 
 def _known(address: Address, table: frozenset[str] | None) -> bool:
@@ -60,6 +65,7 @@ class RelayControl(Stage):
     trusted: Networks = field(default_factory=Networks)
     untrusted: Networks = field(default_factory=Networks)
     allow_authenticated: bool = False
+    auth_required: bool = False
     name: str = "relay"
 
     def may_relay(self, facts: Facts) -> str:
@@ -72,7 +78,10 @@ class RelayControl(Stage):
             return "granted"
         return ""
 
-    def _denied(self, rcpt: Address) -> Decision:
+    def _denied(self, rcpt: Address, facts: Facts | None = None) -> Decision:
+        if self.auth_required and facts is not None and not facts.authenticated:
+            return Decision.reject(self.name, AUTH_REQUIRED_CODE, AUTH_REQUIRED_STATUS,
+                                   "Authentication required")
         return Decision.reject(self.name, RELAY_DENIED_CODE, RELAY_DENIED_STATUS,
                                f"<{rcpt.mailbox}>: Relay access denied")
 
@@ -84,7 +93,7 @@ class RelayControl(Stage):
     def on_rcpt(self, facts: Facts, rcpt: Address) -> Decision | None:
         why = self.may_relay(facts)
         if rcpt.routed and not why:
-            return self._denied(rcpt)
+            return self._denied(rcpt, facts)
         if not rcpt.domain:
             if rcpt.local.lower() == "postmaster" and self.local_domains:
                 return Decision.accept(self.name, tags=("local",))
@@ -103,4 +112,4 @@ class RelayControl(Stage):
             # On the record: the no-open-relay check reads why relaying was allowed.
             return Decision.accept(self.name, tags=("relay", why),
                                    notes=(Note("relay-permitted", f"{why} {rcpt.mailbox}"),))
-        return self._denied(rcpt)
+        return self._denied(rcpt, facts)

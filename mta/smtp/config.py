@@ -16,7 +16,10 @@ class ServerConfig:
     Defaults are Postfix's where Postfix has the setting: 300 s idle
     timeout, hard error limit 20; 512-octet command lines (RFC 5321).
     ``users`` (name -> password) switches AUTH PLAIN/LOGIN on; simulation
-    has no TLS, so ``auth_require_tls`` defaults to False.
+    has no TLS, so ``auth_require_tls`` defaults to False.  ``tls_context``
+    (an ``ssl.SSLContext`` with the server's certificate) offers STARTTLS
+    (RFC 3207); ``auth_require_tls`` then offers AUTH only after it, and
+    ``require_starttls`` refuses mail commands until it (530 5.7.0).
     """
 
     banner: str = ""                      # greeting text; default "<host> ESMTP"
@@ -27,6 +30,8 @@ class ServerConfig:
     command_call_limits: dict[str, int] | None = None
     users: dict[str, str] | None = None
     auth_require_tls: bool = False
+    tls_context: Any = None
+    require_starttls: bool = False
     etrn: EtrnPolicy = field(default_factory=lambda: EtrnPolicy(enabled=False))
     add_received: bool = True
     port: int = 25
@@ -38,6 +43,8 @@ class ServerConfig:
             raise ValueError("RFC 5321 §4.5.3.1.4: command lines of 512 octets must be accepted")
         if self.hard_error_limit < 1:
             raise ValueError("hard_error_limit must be at least 1")
+        if self.require_starttls and self.tls_context is None:
+            raise ValueError("require_starttls needs a tls_context")
 
     def authenticator(self) -> Any:
         """aiosmtpd's ``authenticator`` checking ``users``, or None (AUTH off)."""

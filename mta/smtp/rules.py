@@ -131,19 +131,26 @@ def lockdown_refusal(verb: str, client_ip: str) -> str | None:
 
 
 def ehlo_keywords(hostname: str, *, policy_keywords: Sequence[str], etrn: bool,
-                  auth_mechanisms: Sequence[str] | None) -> list[str]:
+                  auth_mechanisms: Sequence[str] | None, starttls: bool = False) -> list[str]:
     """The lines of the EHLO reply, the host name first (RFC 5321 §4.1.1.1).
 
     ``policy_keywords`` are the chain's (``SIZE n``); ``auth_mechanisms`` is
-    None when AUTH is off, else what may be offered now."""
+    None when AUTH is off, else what may be offered now; ``starttls`` when
+    STARTTLS may be used now (offered, not yet done: RFC 3207 §4.2)."""
     lines = [hostname, "PIPELINING", *policy_keywords]
     if etrn:
         lines.append("ETRN")                       # RFC 1985
+    if starttls:
+        lines.append("STARTTLS")                   # RFC 3207
     lines += ["ENHANCEDSTATUSCODES", "8BITMIME"]   # RFC 2034, RFC 6152
     if auth_mechanisms:
         lines.append("AUTH " + " ".join(auth_mechanisms))   # RFC 4954
     lines.append("HELP")
     return lines
+
+
+#: What may be sent before STARTTLS when the server requires it (RFC 3207 §4).
+BEFORE_STARTTLS = frozenset({"EHLO", "HELO", "NOOP", "RSET", "QUIT", "STARTTLS"})
 
 
 def multiline(code: int, lines: Sequence[str]) -> str:

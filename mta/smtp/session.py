@@ -15,6 +15,8 @@ aiosmtpd 1.4.6:
   bytes past the size limit, still reads to the final dot, and answers
   552 5.3.4;
 * AUTH inside a mail transaction gets 503 5.5.1 (aiosmtpd answers 235);
+  AUTH and STARTTLS on the record and hostile AUTH input answered:
+  :mod:`mta.smtp.secure`;
 * the idle timeout answers "421 4.4.2" before closing (Postfix);
 * every reply given is an :class:`~mta.events.SmtpReply` event.
 """
@@ -30,10 +32,11 @@ from mta.interfaces import MessageSink, ReleaseTarget
 from mta.ondemand.etrn import etrn_reply
 from mta.policy import Facts, Outcome, Phase, PolicyChain, prefetch
 from mta.smtp import replies as R
-from mta.smtp.aiosmtpd_fence import FencedSMTP, isolate_command_limits
+from mta.smtp.aiosmtpd_fence import isolate_command_limits
 from mta.smtp.config import ServerConfig
 from mta.smtp.data import DataReader
-from mta.smtp.rules import (COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
+from mta.smtp.secure import SecureCommands
+from mta.smtp.rules import (BEFORE_STARTTLS, COMMAND_ORDER, FORBIDDEN_COMMANDS, SIZE_PARAMETER_OCTETS, ErrorCount,
                             SessionState, ehlo_keywords, lockdown_refusal, multiline,
                             order_refusal, screen_line, split_reply)
 from mta.smtp.transaction import (data_refusal, mail_reply, parse_mail, parse_rcpt,
@@ -59,7 +62,7 @@ class Listener(Protocol):
     def emit(self, event_cls: type, **kw: Any) -> None: ...
 
 
-class ReceivingSMTP(FencedSMTP):
+class ReceivingSMTP(SecureCommands):
     """One server-side SMTP connection (see module docstring)."""
 
     def __init__(self, server: Listener, loop: asyncio.AbstractEventLoop) -> None:
@@ -85,7 +88,7 @@ class ReceivingSMTP(FencedSMTP):
             server.handler, hostname=server.ctx.hostname, ident="ESMTP",
             data_size_limit=server.chain.max_message_size, timeout=cfg.idle_timeout,
             auth_require_tls=cfg.auth_require_tls, authenticator=cfg.authenticator(),
-            loop=loop)
+            tls_context=cfg.tls_context, require_starttls=cfg.require_starttls, loop=loop)
 
     # -- connection life -------------------------------------------------
     def on_transaction_reset(self) -> None:
@@ -172,23 +175,6 @@ class ReceivingSMTP(FencedSMTP):
                             bool(env.rcpt_tos), self.server.config.users is not None)
 
     # -- the command loop -------------------------------------------------
-    async def _read_line(self) -> bytes | None:
-        """One command line, or None if it was too long for the reader
-        (the rest of the line has then been read and thrown away)."""
-        reader = self.reader
-        try:
-            return await reader.readuntil()
-        except asyncio.IncompleteReadError:
-            raise ConnectionResetError("connection closed") from None
-        except asyncio.LimitOverrunError as exc:
-            await reader.read(exc.consumed)
-            while True:
-                try:
-                    await reader.readuntil()
-                    return None
-                except asyncio.LimitOverrunError as e:
-                    await reader.read(e.consumed)
-
     async def _greet(self) -> bool:
         """The greeting, after the chain's connect decision; False if the
         connection is closed at once."""
@@ -257,6 +243,9 @@ class ReceivingSMTP(FencedSMTP):
         refusal = lockdown_refusal(verb, self.facts.client_ip) if self._access_denied else None
         if refusal is not None:
             return await self.push(refusal)
+        if self.server.config.require_starttls and not self.tls_active() \
+                and verb not in BEFORE_STARTTLS:
+            return await self.push(R.R_MUST_STARTTLS)
         if verb in calls:
             if calls[verb] < 1:
                 return await self._close_with(R.R_CALL_LIMIT.format(verb=verb), "call-limit")
@@ -292,7 +281,8 @@ class ReceivingSMTP(FencedSMTP):
         await self.push(multiline(250, ehlo_keywords(
             self.hostname, policy_keywords=self.server.chain.ehlo_keywords(),
             etrn=self.server.config.etrn.enabled,
-            auth_mechanisms=self.offered_auth() if users is not None else None)))
+            auth_mechanisms=self.offered_auth() if users is not None else None,
+            starttls=self.server.config.tls_context is not None and not self.tls_active())))
 
     async def smtp_HELO(self, hostname: str) -> None:
         await self._helo(hostname, extended=False)
@@ -371,14 +361,6 @@ class ReceivingSMTP(FencedSMTP):
                              error=f"{type(exc).__name__}: {exc}")
             return R.R_QUEUE_ERROR
         return R.R_QUEUED.format(qid=qid)
-
-    async def smtp_AUTH(self, arg: str) -> None:
-        await super().smtp_AUTH(arg)
-        if self.session.authenticated:
-            self.facts.authenticated = True
-            login = getattr(self.session.auth_data, "login", b"")
-            self.facts.auth_user = login.decode("utf-8", "replace") if isinstance(login, bytes) \
-                else str(login)
 
     async def smtp_ETRN(self, arg: str | None) -> None:
         """ETRN [@|#]node (RFC 1985): start delivery of held mail."""

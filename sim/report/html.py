@@ -9,6 +9,7 @@ from sim.evidence.model import Evidence, percentile
 from sim.evidence.queue_replay import queue_depths
 from sim.evidence.verdict import Verdict
 from sim.report import plots
+from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, undelivered
 from sim.report.timeline import row_details, timeline
 
@@ -74,6 +75,13 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
         p.append("</table>")
         if total > len(rows):
             p.append(f"<p>{total - len(rows)} more not shown.</p>")
+    lanes = report_lanes(evidence, rows)
+    p.append("<h2 id=\"timelines\">Timelines</h2><p>Any recipient, delivered or not, can be "
+             "followed across hosts with <code>mxsim trace REPORT_DIR RECIPIENT</code> (or a "
+             "queue ID or Message-ID).</p>")
+    for trace, rcpt, lane in lanes:
+        p.append(f"<details><summary>{esc(rcpt)} (<code>{esc(trace)}</code>)</summary>"
+                 f"<pre class=\"lane\">{esc(lane)}</pre></details>")
     p.append("<h2>Guarantees</h2><table id=\"guarantees\"><tr><th>guarantee</th>"
              "<th>expected</th><th>status</th><th>met</th><th>detail</th></tr>")
     for g in v.guarantees:

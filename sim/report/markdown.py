@@ -6,6 +6,7 @@ from typing import Any
 
 from sim.evidence.model import Evidence
 from sim.evidence.verdict import Verdict
+from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, undelivered
 from sim.report.timeline import row_details, timeline
 
@@ -40,6 +41,11 @@ def render_md(v: Verdict, evidence: Evidence) -> str:
         if total > len(rows):
             lines.append(f"\n{total - len(rows)} more in verdict.json's counterexamples "
                          f"and the event log.")
+    lines += ["", "## Timelines", "",
+              "Any recipient, delivered or not, can be followed across hosts with "
+              "`mxsim trace REPORT_DIR RECIPIENT` (or a queue ID or Message-ID)."]
+    for trace, rcpt, lane in report_lanes(evidence, rows):
+        lines += ["", f"### {md_cell(rcpt)} ({md_cell(trace)})", "", "```", lane, "```"]
     lines += ["", "## Guarantees", "",
               "| guarantee | expected | status | met | detail |", "|---|---|---|---|---|"]
     for g in v.guarantees:

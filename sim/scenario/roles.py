@@ -335,22 +335,37 @@ class IspOutbound(RoleBase):
 
 
 class Auth(Strict):
+    """SMTP AUTH (PLAIN and LOGIN) against these accounts."""
+
     users: dict[str, str] = Field(min_length=1, description="user -> password")
 
 
 class PopBeforeSmtp(Strict):
+    """POP-before-SMTP (seed 002): the relay host runs a POP3 server over its
+    mailbox store; a login opens relaying from the client's address for
+    ``window`` (renewed by each login).  Everyone else is refused at
+    ``refuse_at``: ``connect`` (a 554 greeting, the seed's "will reject all
+    connections") or ``rcpt`` (Relay access denied)."""
+
     window: Duration = 90 * 60.0
-    users: dict[str, str] = Field(default={}, description="POP3 user -> password")
+    users: dict[str, str] = Field(min_length=1, description="POP3 user -> password")
+    mailboxes: dict[str, MailAddress] = Field(
+        default={}, description="POP3 user -> mailbox address (default: the user name)")
+    port: int = Field(default=110, ge=1, le=65535)
+    refuse_at: Literal["connect", "rcpt"] = "connect"
 
 
 class Relay(RoleBase):
     """A restricted relay (002/003): nobody relays by default; SMTP AUTH or a
-    POP3 login opens it; sender domains may be tied to the customer."""
+    POP3 login opens it; sender domains may be tied to the customer
+    (``sender_domains``: a list every account may use, or ``{user: domains}``);
+    ``blocked_attachments`` are refused at end of DATA."""
 
     role: Literal["relay"]
     auth: Auth | None = None
     pop_before_smtp: PopBeforeSmtp | None = None
-    sender_domains: one_or_many(DomainName) = []
+    sender_domains: Union[dict[str, one_or_many(DomainName)], one_or_many(DomainName)] = Field(
+        default=[], description="MAIL FROM domains allowed: for every account, or per user")
     blocked_attachments: list[str] = Field(
         default=[], description="attachment extensions refused, e.g. [pif, bat, exe, scr]")
 

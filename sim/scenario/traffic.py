@@ -6,6 +6,9 @@
     spammer          aims at the lowest-priority MX, never retries, probes relays
     dialup-customer  on each link-up: ETRN to each exchanger, a finger query,
                      or nothing (waits for the exchangers' probes)
+    roaming-customer a customer's mail client away from home: checks POP3
+                     (POP-before-SMTP), then sends through the provider's
+                     relay, with SMTP AUTH, over an ordered list of ports
 
 Every random draw (arrival times, sizes, recipient counts, addresses) comes
 from the run's seed.
@@ -243,5 +246,48 @@ class DialupCustomer(ActorBase):
         return [(("exchangers", i), x) for i, x in enumerate(self.exchangers or [])]
 
 
-Actor = Annotated[Union[Sender, Spammer, DialupCustomer], Field(discriminator="kind")]
-ACTOR_KINDS = ("sender", "spammer", "dialup-customer")
+class Login(Strict):
+    """An account the mail client logs in with (POP3 or SMTP AUTH)."""
+
+    user: str = Field(min_length=1)
+    password: str
+    mechanism: Literal["PLAIN", "LOGIN"] = "PLAIN"     # SMTP AUTH only
+
+
+class PopCheck(Login):
+    """Check mail (the seed's "check your account for new mail") on ``port``
+    of the relay host: before every message (``every-message``, the
+    client's "always check email before sending"), or only before the
+    first (``once``), so later messages meet a grant that has closed."""
+
+    port: int = Field(default=110, ge=1, le=65535)
+    check: Literal["every-message", "once"] = "every-message"
+
+
+class RoamingCustomer(Sending):
+    """A customer's mail client on someone else's access network (seeds
+    002/003): before each message it checks POP3 (``pop3``), then sends
+    straight to ``relay`` (no queue: a mail client), trying ``ports`` in
+    order and falling back to the next when a port times out, is refused,
+    or turns out to be intercepted.  ``auth`` logs in with SMTP AUTH.  The
+    client reads the banner as the seed's ``telnet`` test does: a banner
+    without ``expect_banner`` (default: the relay's host name) means the
+    access ISP redirected the port, and the log says so.  ``attachment``
+    attaches a file of that name to every message."""
+
+    kind: Literal["roaming-customer"]
+    relay: HostName
+    ports: one_or_many(Annotated[int, Field(ge=1, le=65535)]) = [25, 2525]
+    pop3: PopCheck | None = None
+    auth: Login | None = None
+    expect_banner: str | None = None
+    attachment: str | None = None
+    timeout: Duration = Field(default=30.0, description="per connection attempt and reply")
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        return [(("relay",), self.relay)]
+
+
+Actor = Annotated[Union[Sender, Spammer, DialupCustomer, RoamingCustomer],
+                  Field(discriminator="kind")]
+ACTOR_KINDS = ("sender", "spammer", "dialup-customer", "roaming-customer")

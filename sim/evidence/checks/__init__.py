@@ -17,7 +17,8 @@ from sim.evidence.checks.base import FAIL, REGISTRY, CheckResult, ParamError, un
 from sim.evidence.checks.params import parse, problems
 from sim.evidence.model import Evidence
 # Importing the modules registers their checks.
-from sim.evidence.checks import core, smtp, delivery, relay, ondemand, feed  # noqa: F401,E402
+from sim.evidence.checks import (core, smtp, delivery, relay, ondemand, feed,  # noqa: F401,E402
+                                 relay_access)
 
 
 def validate_params(guarantee: str, params: dict[str, Any] | None,

@@ -126,8 +126,8 @@ def auth_required(ev: Evidence, params: RelayParams):
     """Relaying needs SMTP AUTH: 530 without it; AUTH in a transaction gets 503.
 
     Params (:class:`RelayParams`): ``relay``, ``domains``.  Judged on
-    SmtpReply: an unauthenticated RCPT to an unserved address must get 530
-    (or the MAIL before it must have); an AUTH after a 2xx MAIL and before
+    SmtpReply: an unauthenticated RCPT to an unserved address must get
+    530 5.7.0 (RFC 4954 §6; or the MAIL before it must have); an AUTH after a 2xx MAIL and before
     the end of that transaction must get 503.
     """
     gid = "auth-required"
@@ -151,8 +151,9 @@ def auth_required(ev: Evidence, params: RelayParams):
             elif cmd == "RCPT" and not authenticated_before(rs, i) \
                     and not served(smtp_address(r.argument), domains):
                 n += 1
-                if r.code != 530:
-                    cxs.append(cx(f"unauthenticated relay RCPT answered {r.code}, not 530",
+                if r.code != 530 or enhanced_code(r.text) != "5.7.0":
+                    cxs.append(cx(f"unauthenticated relay RCPT answered {r.code} "
+                                  f"{enhanced_code(r.text)}, not 530 5.7.0",
                                   rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t],
                                   events=[r]))
     if n == 0:
