@@ -114,6 +114,13 @@ NOT_WIRED: dict[str, str] = {}
 def check_supported(role: Any, where: str) -> None:
     """Raise :class:`Unsupported` for a setting that no component carries
     out yet: a run never pretends a feature it does not have."""
+    grey = getattr(role, "greylisting", None)
+    if grey is not None and grey.enabled and not isinstance(role, sr.SmtpFeed):
+        # Every role has the setting (RoleBase); only the feed builds the stage.
+        raise Unsupported(f"{where}.greylisting: this run needs greylisting on a "
+                          f"{role.role} role, which mxsim does not run yet (only the "
+                          "smtp-feed greylists); switch the setting off to run the rest "
+                          "of the scenario")
     wanted = [key for key in NOT_WIRED if getattr(role, key, None)]
     for key in wanted:
         raise Unsupported(

@@ -128,3 +128,12 @@ def test_live_only_scanners_are_refused_in_the_simulation():
         load_text(FEED.replace("GREY", "virus_scanner: clamd"), "feed.yaml")
     with pytest.raises(ScenarioError, match="spamd cannot be reached"):
         load_text(FEED.replace("GREY", "spam: {enabled: true, scorer: spamd}"), "feed.yaml")
+
+
+def test_greylisting_on_a_role_that_does_not_run_it_is_refused():
+    text = FEED.replace("GREY", "greylisting: {}").replace(
+        "    valid_recipients: [ann@client.example, art@client.example]",
+        "    valid_recipients: [ann@client.example, art@client.example]\n    greylisting: {}")
+    with pytest.raises(ScenarioError, match=r"roles\[1\]\.greylisting: .*customer-server.*"
+                                            r"does not run yet"):
+        load_text(text, "feed.yaml")
