@@ -22,6 +22,7 @@ from mta.retry.presets import preset
 from sim.scenario import roles as sr
 from sim.scenario import schema as s
 from sim.scenario import traffic as st
+from mta.units import format_duration
 from sim.scenario.roles import Retry
 from sim.world.network import LinkSpec
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
@@ -263,3 +264,66 @@ def route(nexthop: str) -> Route:
     if nexthop.startswith("[") and nexthop.endswith("]"):
         return Route(hosts=(nexthop[1:-1],), port=port, mx=False)
     return Route(hosts=(nexthop,), port=port, mx=True)
+
+
+# --------------------------------------------------------------------------
+# The world described, for the report
+# --------------------------------------------------------------------------
+
+def _link_text(host: s.Host) -> str:
+    """``host``'s link in a few words: its schedule and its line."""
+    sched, fmt = host.link.schedule, format_duration
+    if isinstance(sched, s.AlwaysSchedule):
+        text = "always up"
+    elif isinstance(sched, s.OutagesSchedule):
+        text = "down " + ", ".join(f"{fmt(w.start)}-{fmt(w.end)}" for w in sched.outages)
+    elif isinstance(sched, s.IntervalsSchedule):
+        text = "up only " + ", ".join(f"{fmt(w.start)}-{fmt(w.end)}" for w in sched.up)
+    elif isinstance(sched, s.DialupSchedule):
+        text = f"dial-up: up {fmt(sched.up)} every {fmt(sched.every)} from {fmt(sched.start)}"
+    else:
+        text = f"random: up ~{fmt(sched.mean_up)}, down ~{fmt(sched.mean_down)}"
+    if host.link.bandwidth:
+        text += f"; {host.link.bandwidth * 8 / 1000:g} kbit/s"
+    return text
+
+
+def _access_text(host: s.Host) -> str:
+    port25 = host.access.port25
+    if isinstance(port25, s.Intercept):
+        return f"port 25 redirected to {port25.intercepted_by}"
+    return "port 25 blocked" if port25 == "blocked" else ""
+
+
+def describe(sc: s.Scenario) -> dict[str, Any]:
+    """The scenario's world as plain data (JSON-able, sorted where order is
+    not the scenario's): what the report's topology section shows."""
+    roles: dict[str, list[str]] = {h.name: [] for h in sc.hosts}
+    for r in sc.roles:
+        ports = "" if list(r.ports) == [25] else " (ports " + ", ".join(map(str, r.ports)) + ")"
+        roles[r.host].append(r.role + ports)
+    for a in sc.traffic:
+        roles[a.host].append(a.kind)
+    hosts = [{"name": h.name, "address": h.address, "link": _link_text(h),
+              "access": _access_text(h), "roles": roles[h.name]} for h in sc.hosts]
+    mx: dict[str, list[list[Any]]] = {}
+    if sc.dns is not None:
+        from sim.world.dns import ZoneSet
+        zones = ZoneSet.from_text(sc.dns.zones)
+        for origin in zones.origins:
+            zone = zones.zone_for(_dns_name(origin))
+            for name, node in sorted(zone.nodes.items()):
+                for rds in node.rdatasets:
+                    if rds.rdtype == _MX:
+                        mx[name.to_text().rstrip(".")] = sorted(
+                            [rd.preference, rd.exchange.to_text().rstrip(".") or "."]
+                            for rd in rds)
+    return {"hosts": hosts, "mx": dict(sorted(mx.items()))}
+
+
+def _dns_name(text: str):
+    import dns.name
+    return dns.name.from_text(text)
+
+
+_MX = 15   # dns.rdatatype.MX

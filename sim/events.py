@@ -66,8 +66,26 @@ class GuaranteeExpected(Event):
     guarantee: str
     expected: Expectation
     params: dict = dataclasses.field(default_factory=dict)
+    #: the scenario's ``why:`` note: what the expectation stands for here
+    why: str = ""
     kind: ClassVar[str] = "guarantee_expected"
 
     def _validate(self) -> None:
         need(bool(self.guarantee), "guarantee_expected: guarantee must be named")
         need(isinstance(self.params, dict), "guarantee_expected: params must be a mapping")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioDescribed(Event):
+    """What the scenario says of itself and its world, for the report: its
+    one-line ``description`` and a ``topology`` mapping (``hosts``: name,
+    address, link, access and roles of each host; ``mx``: each domain's MX
+    records from the zones).  Written by the runner right after the
+    expectations, so the report explains the run from the log alone."""
+
+    description: str = ""
+    topology: dict = dataclasses.field(default_factory=dict)
+    kind: ClassVar[str] = "scenario_described"
+
+    def _validate(self) -> None:
+        need(isinstance(self.topology, dict), "scenario_described: topology must be a mapping")

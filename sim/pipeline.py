@@ -90,7 +90,7 @@ class RunResult:
 def planned_expectations(sc: Scenario) -> list[Planned]:
     """The scenario's expectations with complete parameters."""
     retry = host_retry(sc)
-    return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry))
+    return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why)
             for e in sc.expectations]
 
 

@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 
 from mta import events as ev
 from mta.events.sinks import MemorySink
-from sim.convert import Unsupported
-from sim.events import GuaranteeExpected
+from sim.convert import Unsupported, describe
+from sim.events import GuaranteeExpected, ScenarioDescribed
 from sim.scenario.schema import Scenario
 from sim.wiring import WiringError, wire
 from sim.world.core import World
@@ -47,6 +47,7 @@ class Planned:
     guarantee: str
     expected: str
     params: dict[str, Any]
+    why: str = ""
 
 
 @dataclass
@@ -81,7 +82,9 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in expectations:
         sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
-                                    expected=e.expected, params=e.params))
+                                    expected=e.expected, params=e.params, why=e.why))
+    sink.emit(ScenarioDescribed(t=0.0, host=RUNNER_HOST, description=sc.description,
+                                topology=describe(sc)))
     try:
         built = wire(world, sc)
     except (WiringError, Unsupported) as exc:

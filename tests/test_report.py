@@ -130,7 +130,8 @@ def test_html_has_tables_and_real_images(demo_report):
 
 def test_markdown_report(demo_report):
     md = demo_report.markdown
-    assert "| conservation | holds | fail | NO |" in md
+    assert ("| conservation | Every recipient copy a host took responsibility for has a fate. "
+            "| - | - | holds | fail | NO |") in md
     assert "| lost | 1 |" in md
     assert "| mx1.example | 2 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |" in md
     assert ("| t1 | b@example.org | lost | mx2.example > mx1.example | 01:00:00 | 1d 07:00:00 | "
@@ -141,10 +142,13 @@ def test_markdown_report(demo_report):
     assert "| 1d 07:00:00 | 111600 | mx1.example | message_accepted |" in md
 
 
-def test_empty_run_reports_without_crashing():
+def test_empty_run_reports_without_crashing_and_without_empty_panels():
     rep = build_report(LogBuilder("empty").end(10))
     assert rep.verdict.guarantees == () and rep.verdict.ok
-    assert len(pngs(rep.html)) == 4
+    # no single-bar fates chart and no empty latency plot: queues and links remain
+    assert len(pngs(rep.html)) == 2
+    assert "No recipient was delivered to a mailbox." in rep.html
+    assert "No recipient was delivered to a mailbox." in rep.markdown
 
 
 def write_run(tmp_path):
@@ -317,3 +321,36 @@ def test_guarantee_result_in_one_word(demo_report):
     L.expect("mx-fallback", primary=MX1, secondary=MX2)
     [nothing] = build_report(L.end(10)).verdict.guarantees
     assert (nothing.status, nothing.decided, nothing.result) == ("fail", False, "undecided")
+
+
+def test_the_report_explains_the_run(tmp_path):
+    """Description, topology, each guarantee's meaning, parameters (durations
+    humanised) and why-note, losses by cause, no dead anchors, and the same
+    sections in report.md as in report.html."""
+    import re as _re
+    from pathlib import Path
+
+    from sim.pipeline import load, run_scenario
+
+    root = Path(__file__).resolve().parent.parent
+    sc = load(root / "scenarios" / "dialup-primary-loses-mail.yaml")
+    out = run_scenario(sc, out=tmp_path / "run").out
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    for text in (md, html):
+        assert sc.description in text
+        assert "dial-up: up" in text or "up only" in text            # the link, in words
+        assert "Every recipient copy a host took responsibility for has a fate." in text
+        assert "lifetime" in text and "432000" not in text            # 5d, not seconds
+        assert "Not delivered, by cause" in text
+    assert "| customer.example | 10 dial.customer.example |" in md
+    anchors = set(_re.findall(r'id="([^"]+)"', html))
+    assert all(a in anchors for a in _re.findall(r'href="#([^"]+)"', html))
+    md_heads = _re.findall(r"^## (.+)$", md, flags=_re.M)
+    html_heads = [_re.sub(r"<[^>]+>", "", h) for h in _re.findall(r"<h2[^>]*>(.*?)</h2>", html)]
+    figures_only = ("Queues", "Links")
+    assert md_heads == [h for h in html_heads if h not in figures_only and ": " not in h]
+
+    fallback = load(root / "scenarios" / "mx-fallback.yaml")
+    why = next(e.why for e in fallback.expectations if e.why)
+    out = run_scenario(fallback, out=tmp_path / "fallback").out
+    assert why in (out / "report.md").read_text() and why in (out / "report.html").read_text()

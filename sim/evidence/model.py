@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Iterable, TypeVar
 
 from mta import events as E
-from sim.events import GuaranteeExpected, RunStarted
+from sim.events import GuaranteeExpected, RunStarted, ScenarioDescribed
 from sim.evidence.lifecycle import (
     TERMINAL, Counts, Outcome, RecipientLife, count_outcomes, in_domain, lifecycles, outcomes)
 from sim.evidence.links import LinkPeriod, link_periods, run_bounds
@@ -86,6 +86,13 @@ class Evidence:
         """The run's RunStarted event, if the log has one."""
         runs = self.of(RunStarted)
         return runs[0] if runs else None
+
+    @cached_property
+    def described(self) -> ScenarioDescribed | None:
+        """What the scenario said of itself and its world (None in logs
+        written before runs recorded it, or not by a run)."""
+        found = self.of(ScenarioDescribed)
+        return found[0] if found else None
 
     @cached_property
     def expectations(self) -> list[GuaranteeExpected]:

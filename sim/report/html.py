@@ -1,5 +1,5 @@
-"""The HTML report (report.html): the Markdown report's tables plus latency
-percentiles, the figures (inline PNGs) and every failure's counterexample."""
+"""The HTML report (report.html): the Markdown report's sections, in the
+same order, plus the figures (inline PNGs) and every failure's counterexample."""
 from __future__ import annotations
 
 import base64
@@ -9,15 +9,17 @@ from sim.evidence.model import Evidence, percentile
 from sim.evidence.queue_replay import queue_depths
 from sim.evidence.verdict import Verdict
 from sim.report import plots
+from sim.report.about import guarantee_rows, topology
 from sim.report.swimlane import report_lanes
-from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, undelivered
+from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, loss_causes, undelivered
 from sim.report.timeline import row_details, timeline
 
 CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:72em;
 color:#222}table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;
 padding:.25em .6em;font-size:.9em;vertical-align:top}th{background:#eee}
 td.num{text-align:right}.pass{color:#2e7d32}.fail{color:#c62828}.no{background:#fde0e0}
-img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{font-size:.9em}"""
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{font-size:.9em}
+td.meaning{min-width:18em}td.params code{word-break:break-word}pre.lane{font-size:.8em}"""
 
 
 def img(png: bytes, alt: str) -> str:
@@ -51,18 +53,46 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
              f"{esc(fmt_t(v.t_end))}; expectations met: "
              f"<b class=\"{'pass' if v.ok else 'fail'}\">"
              f"{v.met_count}/{len(v.guarantees)}</b></p>")
-    p.append("<h2>Recipients by fate</h2><table id=\"counts\"><tr><th>fate</th>"
+    description, hosts, mx = topology(evidence)
+    if description or hosts:
+        p.append("<h2>The run</h2>")
+        if description:
+            p.append(f"<p>{esc(description)}</p>")
+        if hosts:
+            p.append("<table id=\"topology\"><tr><th>host</th><th>address</th><th>link</th>"
+                     "<th>access</th><th>runs</th></tr>")
+            p += [f"<tr><td>{esc(h['name'])}</td><td>{esc(h['address'])}</td>"
+                  f"<td>{esc(h['link'])}</td><td>{esc(h['access'] or '-')}</td>"
+                  f"<td>{esc(', '.join(h['roles']) or '-')}</td></tr>" for h in hosts]
+            p.append("</table>")
+        if mx:
+            p.append("<table id=\"mx\"><tr><th>domain</th><th>MX (preference host)</th></tr>")
+            p += [f"<tr><td>{esc(d)}</td><td>{esc(', '.join(f'{q} {x}' for q, x in recs))}"
+                  f"</td></tr>" for d, recs in mx.items()]
+            p.append("</table>")
+    p.append("<h2>Recipients by fate</h2><p>End to end: one count per recipient of each "
+             "message, whatever hops it took.</p><table id=\"counts\"><tr><th>fate</th>"
              "<th>recipients</th></tr>")
     p += [f"<tr><td>{k}</td><td class=\"num\">{n}</td></tr>" for k, n in v.counts.items()]
     p.append("</table>")
-    p.append(img(figs["fates"], "recipients by fate"))
-    p.append("<h2>Hosts</h2><table id=\"hosts\"><tr><th>host</th>"
+    shown = [k for k, n in v.counts.items() if n and k not in ("accepted", "dsns")]
+    if len(shown) > 1:      # one bar says nothing the table does not
+        p.append(img(figs["fates"], "recipients by fate"))
+    p.append("<h2>Hosts</h2><p>Per hop: one count per recipient copy a host took.</p>"
+             "<table id=\"hosts\"><tr><th>host</th>"
              + "".join(f"<th>{c}</th>" for c in HOST_COLUMNS) + "</tr>")
     for r in host_rows(evidence):
         p.append(f"<tr><td>{esc(r['host'])}</td>"
                  + "".join(f"<td class=\"num\">{r[c]}</td>" for c in HOST_COLUMNS) + "</tr>")
     p.append("</table>")
     rows, total = undelivered(evidence)
+    causes = loss_causes(evidence)
+    if causes:
+        p.append("<h2>Not delivered, by cause</h2><table id=\"causes\"><tr><th>recipients"
+                 "</th><th>fate</th><th>cause</th></tr>")
+        p += [f"<tr><td class=\"num\">{n}</td><td>{esc(fate)}</td><td>{esc(why or '-')}</td>"
+              f"</tr>" for n, fate, why in causes]
+        p.append("</table>")
     p.append(f"<h2>Recipients not delivered ({total})</h2>")
     if rows:
         p.append("<table id=\"undelivered\"><tr><th>trace</th><th>rcpt</th><th>fate</th>"
@@ -83,26 +113,34 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
         p.append(f"<details><summary>{esc(rcpt)} (<code>{esc(trace)}</code>)</summary>"
                  f"<pre class=\"lane\">{esc(lane)}</pre></details>")
     p.append("<h2>Guarantees</h2><table id=\"guarantees\"><tr><th>guarantee</th>"
-             "<th>expected</th><th>status</th><th>met</th><th>detail</th></tr>")
-    for g in v.guarantees:
-        p.append(f"<tr class=\"{'' if g.met else 'no'}\"><td><a href=\"#cx-{esc(g.id)}\">"
-                 f"{esc(g.id)}</a></td><td>{esc(g.expected)}</td>"
-                 f"<td class=\"{g.status}\">{g.status}</td>"
-                 f"<td>{'yes' if g.met else 'NO'}</td><td>{esc(g.detail)}</td></tr>")
+             "<th>what it checks</th><th>parameters</th><th>why here</th><th>expected</th>"
+             "<th>result</th><th>met</th><th>detail</th></tr>")
+    for r in guarantee_rows(v, evidence):
+        name = (f"<a href=\"#{esc(r['anchor'])}\">{esc(r['id'])}</a>" if r["anchor"]
+                else esc(r["id"]))
+        p.append(f"<tr class=\"{'' if r['met'] else 'no'}\"><td>{name}</td>"
+                 f"<td class=\"meaning\">{esc(r['meaning'])}</td>"
+                 f"<td class=\"params\"><code>{esc(r['params'])}</code></td>"
+                 f"<td>{esc(r['why'] or '-')}</td><td>{esc(r['expected'])}</td>"
+                 f"<td class=\"{esc(r['result'])}\">{esc(r['result'])}</td>"
+                 f"<td>{'yes' if r['met'] else 'NO'}</td><td>{esc(r['detail'])}</td></tr>")
     p.append("</table>")
     p.append("<h2>Delivery latency</h2>")
     if lat:
-        p.append("<table id=\"latency\"><tr><th>percentile</th><th>latency (s)</th></tr>")
+        p.append("<table id=\"latency\"><tr><th>percentile</th><th>latency</th></tr>")
         for q in (50, 90, 99, 100):
-            p.append(f"<tr><td>p{q}</td><td class=\"num\">{percentile(lat, q):.3f}</td></tr>")
+            p.append(f"<tr><td>p{q}</td><td class=\"num\">{esc(fmt_t(percentile(lat, q)))}"
+                     f"</td></tr>")
         p.append("</table>")
-    p.append(img(figs["latency"], "delivery latency CDF"))
+        p.append(img(figs["latency"], "delivery latency CDF"))
+    else:
+        p.append("<p>No recipient was delivered to a mailbox.</p>")
     p.append("<h2>Queues</h2>" + img(figs["queues"], "queue depth per host"))
     p.append("<h2>Links</h2>" + img(figs["links"], "link timeline"))
-    for g in v.guarantees:
+    for i, g in enumerate(v.guarantees):
         if g.status != "fail":
             continue
-        p.append(f"<h2 id=\"cx-{esc(g.id)}\">{esc(g.id)}: "
+        p.append(f"<h2 id=\"cx-{i}-{esc(g.id)}\">{esc(g.id)}: "
                  f"{'undecidable' if not g.decided else 'counterexample'}</h2>")
         p.append(f"<p>{esc(g.detail)}</p>")
         if not g.counterexamples:

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from mta import events as E
@@ -61,6 +63,32 @@ def undelivered(evidence: Evidence) -> tuple[list[dict[str, Any]], int]:
                      "accepted": o.accepted_t, "at": o.fate_t,
                      "why": why(by_key.get((o.trace, o.rcpt), []))})
     return rows[:UNDELIVERED_MAX], len(rows)
+
+
+#: Causes listed in the report's "by cause" summary (the rest are summed).
+CAUSES_MAX = 10
+
+
+def loss_causes(evidence: Evidence) -> list[tuple[int, str, str]]:
+    """``(recipients, fate, cause)`` for every recipient that did not reach a
+    mailbox, grouped by what happened and where ("68 bounced mta.exim.example:
+    421 4.4.2 ... (expired)"), most frequent first; the summary a reader
+    wants before the per-recipient rows."""
+    by_key: dict[tuple[str, str], list[RecipientLife]] = {}
+    for lf in evidence.lifecycles:
+        by_key.setdefault((lf.trace, lf.rcpt), []).append(lf)
+    counts: dict[tuple[str, str], int] = {}
+    for o in evidence.mail_outcomes:
+        if o.fate == "delivered":
+            continue
+        cause = re.sub(r" after \d+ attempts", "", why(by_key.get((o.trace, o.rcpt), [])))
+        counts[(o.fate, cause)] = counts.get((o.fate, cause), 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = [(n, fate, cause) for (fate, cause), n in ranked[:CAUSES_MAX]]
+    rest = sum(n for _, n in ranked[CAUSES_MAX:])
+    if rest:
+        out.append((rest, "other", f"{len(ranked) - CAUSES_MAX} more causes"))
+    return out
 
 
 def why(group: list[RecipientLife]) -> str:
