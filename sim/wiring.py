@@ -55,6 +55,8 @@ class HostPlan:
     servers: list[Any] = field(default_factory=list)       # SmtpServer / FingerListener
     probes: list[ProbeConfig] = field(default_factory=list)
     needs_queue: bool = False
+    content_filter: Any = None          # the feed's post-queue chain (FeedFilters)
+    greylist_store: Any = None          # the feed's greylist memory, one per host
 
 
 @dataclass
@@ -128,6 +130,7 @@ class _Server:
     config: mroles.ReceivingRole
     store: bool = False           # deliver into a MailboxStore, not the queue
     finger: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)   # role-specific build_server keywords
     access: Any = None            # a restricted relay's _RelayAccess (shared by its ports)
     pop3: bool = False            # the relay's POP3 server, not an SMTP server
     _impl: Any = None
@@ -140,7 +143,7 @@ class _Server:
             self._impl = self.access.bind(self, ctx, queue)
         else:
             sink = self.config.build_store(ctx) if self.store else queue
-            self._impl = self.config.build_server(ctx, sink, release=queue)
+            self._impl = self.config.build_server(ctx, sink, release=queue, **self.extra)
 
     async def start(self) -> None:
         await self._impl.start()
@@ -158,7 +161,8 @@ def _plan_role(world: World, plan: HostPlan, role: Any, where: str) -> None:
     if isinstance(config, mroles.RestrictedRelay):
         _plan_relay(plan, host, config, configs)
     else:
-        plan.servers += [_Server(host, c, store=store) for c in configs]
+        plan.servers += [_Server(host, c, store=store, extra=_feed_plan(plan, config))
+                         for c in configs]
     if config.finger:
         plan.servers.append(_Server(host, config, finger=True))
     if isinstance(role, (sr.PrimaryMx, sr.CustomerServer)):
@@ -183,6 +187,22 @@ def _plan_role(world: World, plan: HostPlan, role: Any, where: str) -> None:
             plan.probes.append(ProbeConfig(domain=domain, target=target, port=role.probe.port,
                                            interval=role.probe.interval,
                                            timeout=role.probe.timeout))
+
+
+def _feed_plan(plan: HostPlan, config: mroles.ReceivingRole) -> dict[str, Any]:
+    """An SMTP feed's host: one greylist memory store shared by its ports
+    and one post-queue filter chain (its scanner processes) for its queue.
+    Returns the feed server's extra build keywords."""
+    if not isinstance(config, mroles.SmtpFeed):
+        return {}
+    from mta.policy.greylist_store import MemoryGreylistStore
+    if plan.content_filter is None:
+        plan.content_filter = config.build_filters()
+    if config.greylisting is None:
+        return {}
+    if plan.greylist_store is None:
+        plan.greylist_store = MemoryGreylistStore()
+    return {"greylist_store": plan.greylist_store}
 
 
 @dataclass
@@ -236,7 +256,8 @@ def _queue(host: Any, plan: HostPlan) -> QueueManager:
                          hold_domains=tuple(dict.fromkeys(plan.hold_domains)),
                          local_domains=tuple(dict.fromkeys(plan.local_domains)))
     delivery = DeliveryConfig(routes=dict(plan.routes), mx_names=(plan.name,))
-    return QueueManager(host.ctx, MemoryStore(SimulatedDisk()), config, delivery)
+    return QueueManager(host.ctx, MemoryStore(SimulatedDisk()), config, delivery,
+                        content_filter=plan.content_filter)
 
 
 # --------------------------------------------------------------------------

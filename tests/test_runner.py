@@ -85,18 +85,19 @@ def test_progress_is_called_with_time_and_in_flight():
     assert any(n > 0 for _, _, n in seen)      # something was queued at some point
 
 
-def test_missing_component_is_refused_with_the_key():
+def test_feed_without_its_virus_scan_is_refused_quoting_the_service():
+    feed = "  - {role: smtp-feed, host: mx2.example.net, client_domains: example.net}"
     text = SMALL.replace(
-        "  - {role: secondary-mx, host: mx2.example.net, relay_domains: example.net}",
-        "  - {role: smtp-feed, host: mx2.example.net, client_domains: example.net}")
-    # validation refuses it, naming the key ...
-    with pytest.raises(ScenarioError, match=r"feed.yaml:\d+:\d+: roles\[1\]\.(greylisting|"
-                                            r"virus_scan): this run needs the smtp-feed."):
-        load_text(text, "feed.yaml")
+        "  - {role: secondary-mx, host: mx2.example.net, relay_domains: example.net}", feed)
+    load_text(text, "feed.yaml")      # the feed's defaults run (virus on, greylisting on)
+    off = text.replace(feed, feed[:-1] + ", virus_scan: false}")
+    # validation refuses it, naming the key and quoting the seed ...
+    with pytest.raises(ScenarioError, match=r"feed.yaml:\d+:\d+: roles\[1\]: .*virus_scan: "
+                                            r".*This is not optional"):
+        load_text(off, "feed.yaml")
     # ... and so does the runner, for a model that skipped the loader
-    sc = Scenario.model_validate(yaml.safe_load(text))
-    with pytest.raises(RunnerError, match=r"roles\[1\]\.(greylisting|virus_scan): this run "
-                                          r"needs the smtp-feed"):
+    sc = Scenario.model_validate(yaml.safe_load(off))
+    with pytest.raises(RunnerError, match=r"roles\[1\]: .*not optional"):
         run_scenario(sc, write=False)
 
 

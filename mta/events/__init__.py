@@ -324,6 +324,45 @@ class Discarded(Event):
     kind: ClassVar[str] = "discarded"
 
 
+#: The stages of the SMTP feed's content filter (seed 001), in their order.
+FilterStage = Literal["virus", "spam"]
+FILTER_STAGES: tuple[FilterStage, ...] = get_args(FilterStage)
+#: What one filter stage said: ``clean`` (virus: nothing found), ``infected``
+#: (deleted), ``scored`` (spam: a level and its action), ``off`` (spam
+#: checking switched off: nothing scored, nothing changed), ``error`` (the
+#: scanner failed: the message is deferred and filtered again, never passed).
+FilterOutcome = Literal["clean", "infected", "scored", "off", "error"]
+FILTER_OUTCOMES: tuple[FilterOutcome, ...] = get_args(FilterOutcome)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterVerdict(Event):
+    """A content-filter stage judged a queued message (after queueing,
+    before its first delivery attempt).
+
+    ``level``/``action`` are the spam level and the action taken (spam
+    only); ``score`` the points; ``detail`` the signatures found, the rules
+    hit or the error; ``waited``/``service`` the seconds spent waiting for
+    a scanner process and being scanned.  ``complete`` marks the last
+    verdict of a chain run that finished: the message is filtered and may
+    be delivered (the queue folds it, so a crash before it filters again).
+    """
+
+    msg: str
+    trace: str
+    stage: FilterStage
+    outcome: FilterOutcome
+    scanner: str = ""
+    detail: str = ""
+    level: str = ""
+    action: str = ""
+    score: float = 0.0
+    waited: float = 0.0
+    service: float = 0.0
+    complete: bool = False
+    kind: ClassVar[str] = "filter_verdict"
+
+
 #: What released held mail: an ETRN command (RFC 1985), a finger query
 #: (SMTP-on-Demand), or the queue's own connectivity probe.
 ReleaseTrigger = Literal["etrn", "finger", "probe"]

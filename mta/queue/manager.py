@@ -30,6 +30,7 @@ from mta import events as ev
 from mta.context import HostContext
 from mta.delivery.client import Deliverer, DeliveryConfig
 from mta.mailbox import MailboxStore
+from mta.queue.filtering import ContentFilter, FilterStep
 from mta.queue.message import ensure_message_id
 from mta.queue.outcomes import queued_events, warning_events
 from mta.queue.policy import QueueConfig, QueuePolicy
@@ -44,7 +45,8 @@ class QueueManager:
     """One host's mail queue (see the module docstring)."""
 
     def __init__(self, ctx: HostContext, store: QueueStore, config: QueueConfig | None = None,
-                 delivery: DeliveryConfig | None = None, mailboxes: MailboxStore | None = None) -> None:
+                 delivery: DeliveryConfig | None = None, mailboxes: MailboxStore | None = None,
+                 content_filter: ContentFilter | None = None) -> None:
         self.ctx = ctx
         self.store = store
         self.config = config or QueueConfig()
@@ -56,6 +58,13 @@ class QueueManager:
         self.journal = Journal(ctx, store, self.runtime, self.timers, on_durable=self._schedule)
         self.rounds = Rounds(ctx, self.runtime, store, self.journal, self.deliverer, self.mailboxes,
                              self.policy, after=self._schedule)
+        # The post-queue content filter (the SMTP feed's virus and spam
+        # stages): every message received over SMTP passes it once before
+        # its first delivery attempt (mta.queue.filtering).
+        self.filters = (FilterStep(ctx, self.runtime, store, self.journal, self.policy,
+                                   content_filter, spawn=self.rounds.spawn,
+                                   bounce=self.rounds.bounce, after=self._schedule)
+                        if content_filter is not None else None)
 
     @property
     def state(self) -> QueueState:
@@ -217,7 +226,12 @@ class QueueManager:
 
     # -- timers: what is due, decided by mta.queue.scheduling ---------------
     def _start(self, m: MessageState, rcpts: list[RcptState]) -> None:
-        """Start delivery rounds for ``rcpts``; the timer waits for them."""
+        """Start delivery rounds for ``rcpts`` (or, for a message not yet
+        through the content filter, the filter run); the timer waits for them."""
+        if self.filters is not None and self.filters.needs(m):
+            self.filters.start(m, [r.rcpt for r in rcpts])
+            self.timers.cancel(m.msg)
+            return
         self.rounds.start(m, rcpts)
         self.timers.cancel(m.msg)
 

@@ -137,7 +137,7 @@ class Rounds:
                 settled = settle(m, outcomes, host=self.ctx.hostname, now=now, policy=self.policy)
                 events, bodies = settled.events, {}
                 if settled.failed:
-                    more, bodies = self._bounce(m, settled.failed, now)
+                    more, bodies = self.bounce(m, settled.failed, now)
                     events.extend(more)
                 await self.journal.commit(events, bodies)
         except GeneratorExit:     # the loop is gone (world torn down): touch nothing
@@ -161,7 +161,7 @@ class Rounds:
         rt = self.runtime
         epoch = rt.epoch
         try:
-            events, bodies = self._bounce(m, expiry_failures(rcpts), self.ctx.now())
+            events, bodies = self.bounce(m, expiry_failures(rcpts), self.ctx.now())
             await self.journal.commit(events, bodies)
         except GeneratorExit:
             epoch = -1
@@ -170,8 +170,8 @@ class Rounds:
             if epoch == rt.epoch:
                 rt.unclaim(m.msg, [r.rcpt for r in rcpts])
 
-    def _bounce(self, m: MessageState, failed: list[Failure], now: float
-                ) -> tuple[list[ev.Event], dict[str, bytes]]:
+    def bounce(self, m: MessageState, failed: list[Failure], now: float
+               ) -> tuple[list[ev.Event], dict[str, bytes]]:
         """Give up ``failed``: the DSN's ID and the original's bytes are read here."""
         if not wants_dsn(m):
             return bounce_events(m, failed, host=self.ctx.hostname, dsn_id="", original=b"",

@@ -47,6 +47,7 @@ class MessageState:
     origin: str                  # "smtp", "local", "dsn"...
     rcpts: dict[str, RcptState] = field(default_factory=dict)
     warned: bool = False         # a delay-warning DSN went out
+    filtered: bool = False       # the content filter finished (FilterVerdict.complete)
 
 
 class QueueState:
@@ -162,6 +163,14 @@ def _dsn_created(s: QueueState, e: ev.DsnCreated) -> None:
                 m.warned = True
 
 
+def _filter_verdict(s: QueueState, e: ev.FilterVerdict) -> None:
+    # Only a finished chain run counts: after a crash, or after a scanner
+    # error, the message is filtered again before it may be delivered.
+    m = s.messages.get(e.msg)
+    if m is not None and e.complete:
+        m.filtered = True
+
+
 def _released(s: QueueState, e: ev.Released) -> None:
     # Release is a trigger, not a state change: held recipients stay held
     # (their domain's policy holds them) and the AttemptStarted events that
@@ -181,6 +190,7 @@ _FOLDS: dict[type, Callable[[QueueState, ev.Event], None]] = {
     ev.Discarded: _final_discarded,
     ev.DsnCreated: _dsn_created,
     ev.Released: _released,
+    ev.FilterVerdict: _filter_verdict,
 }
 
 #: The event kinds that describe a queue transition (what a store persists).

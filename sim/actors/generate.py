@@ -10,13 +10,16 @@ arrivals.  Nothing here reads the wall clock or global randomness.
 """
 from __future__ import annotations
 
+import base64
 import email.utils
+import io
 import math
 import random
+import zipfile
 from typing import Iterator
 
-from sim.scenario.traffic import (ChoiceCount, FixedCount, FixedSize, LognormalSize, UniformCount,
-                                  UniformSize)
+from sim.scenario.traffic import (CONTENT_KINDS, ChoiceCount, Content, FixedCount, FixedSize,
+                                  LognormalSize, UniformCount, UniformSize)
 
 HOUR = 3600.0
 # Simulated time 0 is this Unix time when a Date header is written
@@ -106,8 +109,10 @@ def draw_recipients(rng: random.Random, pool: list[str], k: int) -> list[str]:
     return out
 
 
-def draw_one(rng: random.Random, pool: list[str]) -> str:
-    return pool[rng.randrange(len(pool))].replace("{n}", "1")
+def draw_one(rng: random.Random, pool: list[str], n: int = 1) -> str:
+    """One address of ``pool``; a ``{n}`` template gives the ``n``-th
+    (a spammer's ``deals{n}@...`` is a fresh sender for every message)."""
+    return pool[rng.randrange(len(pool))].replace("{n}", str(n))
 
 
 def build_message(*, mail_from: str, rcpts: list[str], size: int, msgid: str, t: float,
@@ -128,3 +133,87 @@ def build_message(*, mail_from: str, rcpts: list[str], size: int, msgid: str, t:
     if rest > 2:
         body += b"y" * (rest - 2) + b"\r\n"
     return data + body
+
+
+# -- the content model (sim.scenario.traffic.Content) -----------------------
+
+# The test strings every scanner knows (eicar.org; SpamAssassin's GTUBE),
+# kept here in two halves so that this source file is no test virus itself.
+_EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-"
+          b"ANTIVIRUS-TEST-FILE!$H+H*")
+_GTUBE = (b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-"
+          b"STANDARD-ANTI-UBE-TEST-EMAIL*C.34X")
+
+#: Subject and text per kind: the built-in rules each one hits (points).
+_TEXTS = {
+    "ham": (None, "Minutes of the meeting are attached below.\r\n"),
+    # DRUGS_ERECTILE 3.0 -> low
+    "spam_low": ("cheap viagra", "Best prices on the web.\r\n"),
+    # DRUGS_ERECTILE 3.0 + LOTS_OF_MONEY 2.5 = 5.5 -> med
+    "spam_med": ("cheap viagra", "You are a lottery winner, claim it today.\r\n"),
+    # + SUBJ_ALL_CAPS 2.0 + SUBJ_EXCLAIM 1.5 + BODY_EXCLAIM 1.0 = 10.0 -> high
+    "spam_high": ("CHEAP VIAGRA NOW!!!",
+                  "You are a lottery winner!!!!!!!!!! Claim it today!\r\n"),
+}
+
+
+def draw_content(rng: random.Random, content: Content | None) -> str:
+    """The kind of the next message (no draw at all without a content model,
+    so runs without one keep their random sequence)."""
+    if content is None:
+        return "ham"
+    return rng.choices(CONTENT_KINDS, weights=content.weights(), k=1)[0]
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo(name, date_time=(2001, 3, 16, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def _b64(data: bytes) -> str:
+    text = base64.b64encode(data).decode("ascii")
+    return "\r\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+
+
+def build_content(kind: str, rng: random.Random, content: Content | None, *, mail_from: str,
+                  rcpts: list[str], size: int, msgid: str, t: float, subject: str) -> bytes:
+    """A message of ``kind`` (one of ``CONTENT_KINDS``) of about ``size``
+    bytes.  ``rng`` decides only what varies within a kind (an EICAR
+    attachment plain base64 or zipped)."""
+    if kind == "ham" and content is None:
+        return build_message(mail_from=mail_from, rcpts=rcpts, size=size, msgid=msgid, t=t,
+                             subject=subject)
+    subj, text = _TEXTS.get(kind, (None, _TEXTS["ham"][1]))
+    attachment: tuple[str, str, bytes] | None = None
+    if kind == "gtube":
+        text = "Test message.\r\n" + _GTUBE.decode("ascii") + "\r\n"
+    elif kind == "eicar":
+        if rng.random() < 0.5:
+            attachment = ("invoice.com", "application/octet-stream", _EICAR)
+        else:
+            attachment = ("invoice.zip", "application/zip", _zip("invoice.com", _EICAR))
+    elif kind == "large":
+        n = max(content.large_size if content is not None else 1_000_000, 1)
+        attachment = ("report.pdf", "application/pdf", (b"%PDF-1.4 " * (n // 9 + 1))[:n])
+    head = (f"From: <{mail_from or 'mailer-daemon@invalid'}>\r\n"
+            f"To: {', '.join('<' + r + '>' for r in rcpts[:3])}"
+            f"{' (and others)' if len(rcpts) > 3 else ''}\r\n"
+            f"Subject: {subj or subject}\r\n"
+            f"Date: {email.utils.formatdate(SIM_EPOCH + t, usegmt=True)}\r\n"
+            f"Message-ID: <{msgid}>\r\nMIME-Version: 1.0\r\n")
+    pad = max(size - len(head) - len(text) - 200, 0)
+    filler = ("x" * 76 + "\r\n") * (pad // 78)
+    if attachment is None:
+        return (head + "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text
+                + filler).encode("ascii")
+    name, ctype, data = attachment
+    boundary = f"=_{msgid.partition('@')[0]}"
+    return (head + f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+            f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            f"{text}{filler}"
+            f"--{boundary}\r\nContent-Type: {ctype}; name=\"{name}\"\r\n"
+            f"Content-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n"
+            f"{_b64(data)}\r\n--{boundary}--\r\n").encode("ascii")

@@ -44,7 +44,9 @@ class SenderActor:
             rcpts = g.draw_recipients(self.rng, spec.to, k)
             mail_from = g.draw_one(self.rng, spec.from_)
             size = g.draw_size(self.rng, spec.size)
-            data = g.build_message(mail_from=mail_from, rcpts=rcpts, size=size,
+            kind = g.draw_content(self.rng, spec.content)
+            data = g.build_content(kind, self.rng, spec.content, mail_from=mail_from,
+                                   rcpts=rcpts, size=size,
                                    msgid=f"{self.name}.{n}@{self.hostname}", t=loop.time(),
                                    subject=f"{self.name} message {n}")
             self.submitted.append(await self.submit(mail_from, rcpts, data))

@@ -54,12 +54,13 @@ class SpammerActor:
         spec = self.spec
         k = g.draw_count(self.rng, spec.recipients)
         rcpts = g.draw_recipients(self.rng, spec.to, k)
-        mail_from = g.draw_one(self.rng, spec.from_)
+        mail_from = g.draw_one(self.rng, spec.from_, n)
         size = g.draw_size(self.rng, spec.size)
         loop = asyncio.get_running_loop()
         msgid = f"{self.name}.{n}@{self.ctx.hostname}"
-        data = g.build_message(mail_from=mail_from, rcpts=rcpts, size=size, msgid=msgid,
-                               t=loop.time(), subject="cheap watches")
+        kind = g.draw_content(self.rng, spec.content)
+        data = g.build_content(kind, self.rng, spec.content, mail_from=mail_from, rcpts=rcpts,
+                               size=size, msgid=msgid, t=loop.time(), subject="cheap watches")
         by_domain: dict[str, list[str]] = {}
         for r in rcpts:
             by_domain.setdefault(r.rpartition("@")[2], []).append(r)

@@ -104,11 +104,17 @@ def _limit_shorthand(value: object) -> object:
 
 
 class Greylisting(Strict):
-    """RFC 6647 greylisting (postgrey defaults: 300 s delay, 2 d window)."""
+    """RFC 6647 greylisting with postgrey's defaults (mta.policy.greylist):
+    300 s delay, 2 d retry window, entries expire 35 d unseen, a client is
+    auto-whitelisted after 5 passes (0: never), triplets by /24 (IPv4)."""
 
     enabled: bool = True
     delay: Duration = 300.0
     retry_window: Duration = 2 * 86400.0
+    max_age: Duration = 35 * 86400.0
+    auto_whitelist_clients: int = Field(default=5, ge=0)
+    ipv4_cidr: int = Field(default=24, ge=0, le=32)
+    whitelist_clients: one_or_many(Network) = []
 
 
 class Etrn(Strict):
@@ -240,17 +246,60 @@ class CustomerServer(RoleBase):
         return [(("smart_host",), self.smart_host)] if self.smart_host else []
 
 
-class SpamAction(Strict):
-    """What the feed does for each spam level."""
+SPAM_ACTIONS = ("none", "header", "tag", "subject", "delete")
 
-    low: Literal["none", "header", "tag", "delete"] = "header"
-    med: Literal["none", "header", "tag", "delete"] = "tag"
-    high: Literal["none", "header", "tag", "delete"] = "delete"
+
+class SpamAction(Strict):
+    """What the feed does for each spam level (seed 001's menu): ``none``,
+    ``header`` (the hidden ``X-Spam-Level`` header), ``tag`` or ``subject``
+    (the subject text ``"[SPAM: low] "``...), ``delete``."""
+
+    low: Literal[SPAM_ACTIONS] = "header"  # type: ignore[valid-type]
+    med: Literal[SPAM_ACTIONS] = "tag"  # type: ignore[valid-type]
+    high: Literal[SPAM_ACTIONS] = "delete"  # type: ignore[valid-type]
+
+
+class SpamThresholds(Strict):
+    """Score at or above which each level starts (mta.filters.levels)."""
+
+    low: float = 3.0
+    med: float = 5.0
+    high: float = 10.0
+
+    @model_validator(mode="after")
+    def _rising(self) -> "SpamThresholds":
+        if not self.low <= self.med <= self.high:
+            raise ValueError("expected thresholds rising from low to med to high")
+        return self
 
 
 class SpamCheck(Strict):
+    """Spam levels (off by default).  ``scorer: spamd`` is for live use
+    only: the simulated loop cannot reach a spamd daemon."""
+
     enabled: bool = False
     actions: SpamAction = SpamAction()
+    thresholds: SpamThresholds = SpamThresholds()
+    scorer: Literal["builtin", "spamd"] = "builtin"
+
+
+class StageCost(Strict):
+    """A filter stage's cost: ``base`` + ``per_kb`` per 1,000 bytes of
+    service time on one of ``processes`` scanner processes; a scan longer
+    than ``timeout`` is an error (tempfail)."""
+
+    base: Duration
+    per_kb: Duration = 0.0
+    processes: int = Field(ge=1)
+    timeout: Duration = 60.0
+
+
+class FilterCosts(Strict):
+    """Overrides of mta.feed.chain.DEFAULT_COSTS (virus: 1 ms + 0.1 ms/kB on
+    10 processes; spam: 150 ms on 2)."""
+
+    virus: StageCost | None = None
+    spam: StageCost | None = None
 
 
 class SmtpFeed(RoleBase):
@@ -259,9 +308,11 @@ class SmtpFeed(RoleBase):
 
     role: Literal["smtp-feed"]
     client_domains: one_or_many(DomainName) = Field(min_length=1)
-    virus_scan: bool = True
+    virus_scan: bool = Field(default=True, description="not optional: false is refused")
+    virus_scanner: Literal["builtin", "clamd"] = "builtin"
     greylisting: Greylisting | None = Greylisting()
     spam: SpamCheck = SpamCheck()
+    filter_costs: FilterCosts = FilterCosts()
     retry: RetrySetting = Retry(preset="postfix", lifetime=2 * 86400.0)
 
 

@@ -97,6 +97,40 @@ CountDist = Annotated[Union[FixedCount, UniformCount, ChoiceCount], Field(discri
                       shorthand(_fixed_shorthand, int, FixedCount, UniformCount, ChoiceCount)]
 
 
+CONTENT_KINDS = ("ham", "spam_low", "spam_med", "spam_high", "gtube", "eicar", "large")
+
+
+class Content(Strict):
+    """What the messages of a sender or spammer contain, drawn per message
+    from the run's seed with these relative weights (sim/actors/generate.py):
+
+    ``ham`` plain text that hits no spam rule; ``spam_low``/``spam_med``/
+    ``spam_high`` text that hits the built-in rules (mta/filters/spam.py)
+    for 3.0 / 5.5 / 10.0 points, the levels' thresholds; ``gtube`` the GTUBE
+    test string (1000 points); ``eicar`` an EICAR test-virus attachment
+    (base64, or zipped, half each); ``large`` a clean base64 attachment of
+    ``large_size``.  Without ``content`` every message is ham (the default).
+    """
+
+    ham: float = Field(default=1.0, ge=0)
+    spam_low: float = Field(default=0.0, ge=0)
+    spam_med: float = Field(default=0.0, ge=0)
+    spam_high: float = Field(default=0.0, ge=0)
+    gtube: float = Field(default=0.0, ge=0)
+    eicar: float = Field(default=0.0, ge=0)
+    large: float = Field(default=0.0, ge=0)
+    large_size: Size = 1_000_000
+
+    @model_validator(mode="after")
+    def _something(self) -> "Content":
+        if not any(getattr(self, k) for k in CONTENT_KINDS):
+            raise ValueError(f"expected a weight above zero for one of {', '.join(CONTENT_KINDS)}")
+        return self
+
+    def weights(self) -> list[float]:
+        return [getattr(self, k) for k in CONTENT_KINDS]
+
+
 class ActorBase(Strict):
     """Fields every actor has: the host it runs on and when it is active."""
 
@@ -121,6 +155,7 @@ class Sending(ActorBase):
     recipients: CountDist = FixedCount(dist="fixed", value=1)
     from_: one_or_many(MailAddress) = Field(alias="from", min_length=1)
     to: one_or_many(MailAddress) = Field(min_length=1)
+    content: Content | None = None
 
     @model_validator(mode="after")
     def _pattern_not_all_zero(self) -> "Sending":
@@ -171,6 +206,7 @@ class Spammer(ActorBase):
     to: one_or_many(MailAddress) = []
     target: Literal["lowest-mx", "mx"] | HostName = "lowest-mx"
     relay_probe: RelayProbe | None = None
+    content: Content | None = None
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "Spammer":

@@ -30,7 +30,7 @@ from mta.events.base import Event
 from mta.events.sinks import MemorySink
 from mta.mailbox import MailboxStore
 from mta.roles import (BackupMx, CustomerMailServer, IspOutbound, PrimaryMx, QueueingServer,
-                       ReceivingRole, RestrictedRelay, SmartHost)
+                       ReceivingRole, RestrictedRelay, SmartHost, SmtpFeed)
 from mta.smtp.server import SmtpServer
 from sim.world.core import World
 
@@ -50,6 +50,8 @@ NON_RELAYING = {
                             users={"cust": "pw"}, allow_auth_relay=True),
     "isp_outbound": IspOutbound(hostname="out.isp.example", trusted_networks=("198.51.100.0/24",),
                                 untrusted_networks=("198.51.100.25",)),
+    # greylisting on (its default): relay control refuses for good first
+    "smtp_feed": SmtpFeed(hostname="feed.provider.example", relay_domains=("client.example",)),
     "relay": RestrictedRelay(hostname="relay.provider.example", users={"dan": "pw"},
                              allow_auth_relay=True, blocked_attachments=(".exe",)),
 }

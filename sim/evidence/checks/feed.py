@@ -144,3 +144,4 @@ def feed_lockdown(ev: Evidence, params: FeedLockdownParams):
         return undecidable(gid, f"no connection from outside {allowed} reached {client}")
     return verdict(gid, cxs, ok=f"{strangers} strangers refused at connect",
                    bad="{n} lock-down violations")
+
