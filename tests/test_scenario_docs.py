@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.scenario.loader import ScenarioError, load_text
+from sim.scenario.loader import load_text
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
 HOSTS = ["mx1.example.net", "mx2.example.net", "queue.isp.example", "dial.customer.example",
@@ -31,20 +31,9 @@ def test_docs_have_examples():
     assert len(_blocks()) >= 8
 
 
-#: The roles example of docs/scenarios.md still switches the feed's virus scan
-#: off, which the feed refuses since issue 11 ("not optional"); the new text
-#: is in that issue's report (docs/ is the lead's to edit).  Once it is
-#: pasted, this marker is gone and the block validates like any other.
-STALE_FEED = "virus_scan: false"
-
-
 @pytest.mark.parametrize("block", _blocks())
 def test_doc_example_validates(block):
     data = yaml.safe_load(block)
-    if STALE_FEED in block and isinstance(data, dict) and set(data) & set(SECTIONS):
-        with pytest.raises(ScenarioError, match="not optional"):
-            load_text(PRELUDE + DNS + block, "docs/scenarios.md")
-        pytest.xfail("docs/scenarios.md shows the feed without its virus scan (refused)")
     if isinstance(data, dict) and "name" in data:
         load_text(block, "docs/scenarios.md")
     elif isinstance(data, dict) and set(data) & set(SECTIONS):
