@@ -93,7 +93,7 @@ def test_check_lines_junit_and_exit(tmp_path, capsys):
     props = {p.get("name"): p.get("value") for p in suites["small"].iter("property")}
     assert props["seed"] == "5" and int(props["accepted"]) > 0
     failure = suites["wrong"].find("testcase[@name='mx-fallback']/failure")
-    assert failure is not None and "expected violated, the check says pass" in failure.text
+    assert failure is not None and "mx-fallback: expected violated, pass: " in failure.text
 
 
 def test_check_with_an_invalid_file_exits_2(tmp_path, capsys):
@@ -114,7 +114,7 @@ def test_check_failure_text_shows_the_counterexample_timeline(tmp_path):
     result = run_scenario(load_text(text), write=False)
     # conservation holds here; expecting it violated gives a plain "not met"
     text = failure_text(result.verdict, 1, result.events)
-    assert text.startswith("small: conservation expected violated, the check says pass")
+    assert text.startswith("small: conservation: expected violated, pass: ")
     wrong = run_scenario(load_text(
         SMALL.replace("  - guarantee: mx-fallback\n    params: {primary: mx1.example.net,",
                       "  - guarantee: mx-fallback\n    params: {primary: mx2.example.net,")

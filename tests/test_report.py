@@ -97,7 +97,7 @@ def test_verdict_contract(demo_report):
 def test_failure_text_gives_the_counterexample_timeline(demo_report):
     from sim.report.failures import failure_text
     text = failure_text(demo_report.verdict, 0, run_log())
-    assert text.startswith("report-demo: conservation expected holds, the check says fail: ")
+    assert text.startswith("report-demo: conservation: expected holds, fail: ")
     assert "counterexample 1: lost: accepted (the client was told 250)" in text
     assert "1d 07:00:00  mx1.example" in text and "message_accepted" in text
 

@@ -45,7 +45,7 @@ def test_pytest_collects_scenarios_as_expectation_items(tmp_path):
     assert proc.returncode == 1, out + proc.stderr
     assert "2 failed, 5 passed" in out, out
     # the failing expectation shows the check's detail and a timeline
-    assert "lossy: conservation expected holds, the check says fail" in out
+    assert "lossy: conservation: expected holds, fail: " in out
     assert "counterexample 1: lost" in out
     assert "message_accepted" in out and "relay.provider.example" in out
     # the invalid file is one failing item naming the key path

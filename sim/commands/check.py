@@ -8,7 +8,6 @@ one is not, 2 when a file is invalid or cannot run.
 from __future__ import annotations
 
 import argparse
-import textwrap
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,7 +17,7 @@ from sim.commands.run import run_file
 from sim.commands.validate import scenario_files
 from sim.commands.paths import output_dir, output_file, prepare_file
 from sim.pipeline import RunResult
-from sim.report.failures import failure_text
+from sim.report.failures import failure_text, verdict_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -77,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'PASS' if v.ok else 'FAIL'} {result.scenario.name} "
               f"({format_duration(result.sim_time)} simulated, {result.wall_time:.2f} s)")
         for cname, g in zip(v.case_names(), v.guarantees):
-            print(f"  {'ok  ' if g.met else 'FAIL'} {cname}: expected {g.expected}, "
-                  f"{g.result}: {textwrap.shorten(g.detail, 100, placeholder=' ...')}")
+            print(f"  {'ok  ' if g.met else 'FAIL'} {verdict_line(g, cname, width=100)}")
     if junit is not None:
         junit_xml(results).write(prepare_file(junit), encoding="utf-8", xml_declaration=True)
     if any(r is None for _, r in results):

@@ -2,8 +2,10 @@
 JUnit ``<failure>`` body and the pytest plugin's failure report."""
 from __future__ import annotations
 
+import textwrap
+
 from mta import events as E
-from sim.evidence.verdict import Verdict
+from sim.evidence.verdict import GuaranteeResult, Verdict
 from sim.report.tables import fmt_t
 from sim.report.timeline import row_details, timeline
 
@@ -12,12 +14,21 @@ SHOWN_COUNTEREXAMPLES = 5
 SHOWN_ROWS = 30
 
 
+def verdict_line(g: GuaranteeResult, name: str | None = None, width: int | None = None) -> str:
+    """One expectation in one line, the same wherever it is printed
+    (``mxsim check``, JUnit, the pytest plugin): ``name: expected holds,
+    pass: detail``, the detail cut between words to ``width`` if given."""
+    detail = " ".join(g.detail.split())
+    if width is not None:
+        detail = textwrap.shorten(detail, width, placeholder=" ...")
+    return f"{name or g.id}: expected {g.expected}, {g.result}: {detail}"
+
+
 def failure_text(verdict: Verdict, index: int, events: list[E.Event]) -> str:
     """Why expectation ``index`` of ``verdict`` is not met, with the
     timelines of its first counterexamples (from the run's ``events``)."""
     g = verdict.guarantees[index]
-    lines = [f"{verdict.scenario}: {g.id} expected {g.expected}, the check says "
-             f"{g.status}{'' if g.decided else ' (undecided)'}: {g.detail}"]
+    lines = [f"{verdict.scenario}: {verdict_line(g)}"]
     for n, c in enumerate(g.counterexamples[:SHOWN_COUNTEREXAMPLES], 1):
         lines.append(f"counterexample {n}: {c.get('why', '')}")
         for d in timeline(events, c)[:SHOWN_ROWS]:
