@@ -216,3 +216,19 @@ def test_messages_speak_the_users_language(tmp_path, capsys):
         assert "``" not in (action.description or "")
     cut = _short("alpha beta gamma delta epsilon zeta eta theta", 20)
     assert cut.endswith(" ...") and all(w in "alpha beta gamma delta" for w in cut[:-4].split())
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("seed: 5", "seed: five", "seed: expected a whole number, got 'five'"),
+    ("relay_domains: example.net}", "relay_domains: example.net, recipient_limit: {limit: 0}}",
+     "recipient_limit.limit: expected at least 1, got 0"),
+    ("{name: mx2.example.net, address: 192.0.2.20}",
+     "{name: mx2.example.net, address: 192.0.2.20, link: 5}",
+     "hosts[1].link: expected a mapping of keys, got 5"),
+])
+def test_type_errors_are_in_plain_words(tmp_path, capsys, old, new, words):
+    from sim.cli import main
+
+    assert main(["validate", str(write(tmp_path, "t.yaml", SMALL.replace(old, new)))]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "input should be" not in err.lower()

@@ -233,10 +233,35 @@ def _problem(err: dict, data: Any, root: yaml.Node | None, filename: str) -> Pro
     elif kind in ("value_error", "assertion_error"):
         message = str(ctx.get("error") or err["msg"]).removeprefix("Value error, ")
     else:
-        message = err["msg"][0].lower() + err["msg"][1:]
+        message = _PLAIN.get(kind, lambda c: "")(ctx) or err["msg"][0].lower() + err["msg"][1:]
         if given is not None and not isinstance(given, (dict, list)):
             message += f", got {given!r}"
     return _located(filename, loc, message, data, root)
+
+
+#: pydantic's error types in the words of the rest of mxsim's messages.
+_PLAIN = {
+    "int_parsing": lambda c: "expected a whole number",
+    "int_type": lambda c: "expected a whole number",
+    "int_from_float": lambda c: "expected a whole number",
+    "float_parsing": lambda c: "expected a number",
+    "float_type": lambda c: "expected a number",
+    "bool_parsing": lambda c: "expected true or false",
+    "bool_type": lambda c: "expected true or false",
+    "string_type": lambda c: "expected text",
+    "list_type": lambda c: "expected a list",
+    "dict_type": lambda c: "expected a mapping of keys",
+    "model_type": lambda c: "expected a mapping of keys",
+    "model_attributes_type": lambda c: "expected a mapping of keys",
+    "greater_than_equal": lambda c: f"expected at least {c.get('ge')}",
+    "greater_than": lambda c: f"expected more than {c.get('gt')}",
+    "less_than_equal": lambda c: f"expected at most {c.get('le')}",
+    "less_than": lambda c: f"expected less than {c.get('lt')}",
+    "too_short": lambda c: f"expected at least {c.get('min_length')} item"
+                           f"{'s' if c.get('min_length') != 1 else ''}",
+    "too_long": lambda c: f"expected at most {c.get('max_length')} items",
+    "string_pattern_mismatch": lambda c: f"expected text matching {c.get('pattern')}",
+}
 
 
 #: Allowed values listed in a message; above this, the message says where they are.
