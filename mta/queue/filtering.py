@@ -156,14 +156,13 @@ class FilterStep:
 
     async def _run(self, msg: str, claimed: list[str]) -> None:
         rt = self.runtime
-        epoch = rt.epoch
-        try:
+        with rt.holding(msg, claimed, self.after) as held:
             data = self.store.body(msg)
             try:
                 result = await self.content.run(data)
             except Exception as exc:  # noqa: BLE001 - a filter bug is a tempfail, and reported
                 result = error_result("virus", "", f"{type(exc).__name__}: {exc}", data)
-            if epoch != rt.epoch:
+            if not held.current:
                 return
             m = rt.state.messages.get(msg)
             if m is None:
@@ -178,10 +177,3 @@ class FilterStep:
                 events.extend(more)
                 bodies.update(dsn)
             await self.journal.commit(events, bodies)
-        except GeneratorExit:     # the loop is gone (world torn down): touch nothing
-            epoch = -1
-            raise
-        finally:
-            if epoch == rt.epoch:
-                rt.unclaim(msg, claimed)
-                self.after(msg)

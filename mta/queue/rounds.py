@@ -88,12 +88,11 @@ class Rounds:
     # -- one round -------------------------------------------------------
     async def _deliver(self, msg: str, domain: str, claimed: list[str]) -> None:
         rt = self.runtime
-        epoch = rt.epoch
         rcpts = claimed
-        try:
+        with rt.holding(msg, claimed, self.after) as held:
             async with self._sem:       # bounds concurrent SMTP transactions, not commits
                 m = rt.state.messages.get(msg)
-                if m is None or epoch != rt.epoch:
+                if m is None or not held.current:
                     return
                 rcpts = [r for r in rcpts if r in m.rcpts]   # some may be discarded meanwhile
                 if not rcpts:
@@ -106,7 +105,7 @@ class Rounds:
                     attempt = 1 + max(m.rcpts[r].failures for r in rcpts)
 
                     def on_attempt(dest: Destination, pending: list[str]) -> None:
-                        if epoch != rt.epoch:
+                        if not held.current:
                             return
                         # Reported and folded, not stored: after a crash an
                         # interrupted attempt is simply due again, which is
@@ -126,7 +125,7 @@ class Rounds:
                         asyncio.get_running_loop().call_exception_handler(
                             {"message": "delivery round failed", "exception": exc})
                         outcomes = round_failed(rcpts, exc)
-            if epoch != rt.epoch:
+            if not held.current:
                 return
             # Waiting for the disk happens outside the semaphore, so the next
             # transaction can start meanwhile (the commit is shared anyway).
@@ -140,13 +139,6 @@ class Rounds:
                     more, bodies = self.bounce(m, settled.failed, now)
                     events.extend(more)
                 await self.journal.commit(events, bodies)
-        except GeneratorExit:     # the loop is gone (world torn down): touch nothing
-            epoch = -1
-            raise
-        finally:
-            if epoch == rt.epoch:
-                rt.unclaim(msg, claimed)
-                self.after(msg)
 
     def _deliver_local(self, m: MessageState, rcpts: list[str], data: bytes) -> list[ev.Event]:
         """Final delivery into this host's mailboxes; the events to record."""
@@ -158,17 +150,9 @@ class Rounds:
         return events
 
     async def _expire(self, m: MessageState, rcpts: list[RcptState]) -> None:
-        rt = self.runtime
-        epoch = rt.epoch
-        try:
+        with self.runtime.holding(m.msg, [r.rcpt for r in rcpts]):
             events, bodies = self.bounce(m, expiry_failures(rcpts), self.ctx.now())
             await self.journal.commit(events, bodies)
-        except GeneratorExit:
-            epoch = -1
-            raise
-        finally:
-            if epoch == rt.epoch:
-                rt.unclaim(m.msg, [r.rcpt for r in rcpts])
 
     def bounce(self, m: MessageState, failed: list[Failure], now: float
                ) -> tuple[list[ev.Event], dict[str, bytes]]:

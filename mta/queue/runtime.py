@@ -16,7 +16,7 @@ DSN) is scheduled only once the batch is durable, through ``on_durable``.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Any, Callable
 
 from mta import events as ev
 from mta.context import HostContext
@@ -42,6 +42,43 @@ class QueueRuntime:
         """The task holding these recipients has finished."""
         for r in rcpts:
             self.claimed.discard((msg, r))
+
+    def holding(self, msg: str, rcpts: list[str],
+                after: Callable[[str], None] | None = None) -> "Holding":
+        """A context for a task that has claimed ``rcpts`` of ``msg``."""
+        return Holding(self, msg, rcpts, after)
+
+
+class Holding:
+    """What every queue task does around its claimed recipients: it knows
+    whether the queue it started in is still the current one (a crash or
+    stop bumps the epoch), and when it ends it gives the recipients back and
+    calls ``after(msg)`` (re-arm the message's timer) unless the queue has
+    moved on, or the loop itself is gone (``GeneratorExit`` when a world is
+    torn down: then nothing may be touched)."""
+
+    def __init__(self, runtime: QueueRuntime, msg: str, rcpts: list[str],
+                 after: Callable[[str], None] | None) -> None:
+        self.runtime = runtime
+        self.msg = msg
+        self.rcpts = rcpts
+        self.after = after
+        self.epoch = runtime.epoch
+
+    @property
+    def current(self) -> bool:
+        """Is the queue this task started in still the running one?"""
+        return self.epoch == self.runtime.epoch
+
+    def __enter__(self) -> "Holding":
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if kind is not GeneratorExit and self.current:
+            self.runtime.unclaim(self.msg, self.rcpts)
+            if self.after is not None:
+                self.after(self.msg)
+        return False
 
 
 class Timers:
