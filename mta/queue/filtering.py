@@ -19,6 +19,7 @@ queue's own DSNs and locally submitted mail are not the feed's traffic.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -32,12 +33,18 @@ from mta.queue.state import MessageState
 from mta.queue.store import QueueStore
 
 
+def _fields(v: "StageVerdict") -> dict:
+    return {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
+
+
 @dataclass(frozen=True, slots=True)
 class StageVerdict:
-    """What one stage said (the fields of :class:`mta.events.FilterVerdict`)."""
+    """What one stage said: the stage's own fields of
+    :class:`mta.events.FilterVerdict`, which :func:`filter_events` records
+    as they are, adding where, when and which message."""
 
-    stage: str
-    outcome: str
+    stage: ev.FilterStage
+    outcome: ev.FilterOutcome
     scanner: str = ""
     detail: str = ""
     level: str = ""
@@ -103,11 +110,8 @@ def filter_events(m: MessageState, result: FilterResult, rcpts: list[str], *, ho
     events: list[ev.Event] = []
     last = len(result.verdicts) - 1
     for i, v in enumerate(result.verdicts):
-        events.append(ev.FilterVerdict(
-            t=now, host=host, msg=m.msg, trace=m.trace, stage=v.stage, outcome=v.outcome,
-            scanner=v.scanner, detail=v.detail, level=v.level, action=v.action,
-            score=float(v.score), waited=float(v.waited), service=float(v.service),
-            complete=finished and i == last))
+        events.append(ev.FilterVerdict(t=now, host=host, msg=m.msg, trace=m.trace,
+                                       complete=finished and i == last, **_fields(v)))
     bodies: dict[str, bytes] = {}
     failed: list[Failure] = []
     if result.tempfail:
