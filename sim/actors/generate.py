@@ -109,6 +109,25 @@ def draw_recipients(rng: random.Random, pool: list[str], k: int) -> list[str]:
     return out
 
 
+def schedule(rng: random.Random, spec, stop: float) -> list[float] | Iterator[float]:
+    """When a sending actor's messages go out: :func:`arrival_times` with the
+    actor's rate, arrival process, daily pattern (if it has one), start,
+    stop and count."""
+    return arrival_times(rng, spec.rate, arrivals=spec.arrivals,
+                         daily_pattern=getattr(spec, "daily_pattern", None),
+                         start=spec.start, stop=stop, count=spec.count)
+
+
+def draw_envelope(rng: random.Random, spec, n: int = 1) -> tuple[str, list[str], int]:
+    """``(mail_from, rcpts, size)`` of a sending actor's ``n``-th message,
+    drawn in one fixed order (count, recipients, sender, size) so every
+    actor kind spends its random stream the same way."""
+    k = draw_count(rng, spec.recipients)
+    rcpts = draw_recipients(rng, spec.to, k)
+    mail_from = draw_one(rng, spec.from_, n)
+    return mail_from, rcpts, draw_size(rng, spec.size)
+
+
 def draw_one(rng: random.Random, pool: list[str], n: int = 1) -> str:
     """One address of ``pool``; a ``{n}`` template gives the ``n``-th
     (a spammer's ``deals{n}@...`` is a fresh sender for every message)."""

@@ -35,15 +35,10 @@ class SenderActor:
     async def run(self) -> None:
         spec = self.spec
         loop = asyncio.get_running_loop()
-        times = g.arrival_times(self.rng, spec.rate, arrivals=spec.arrivals,
-                                daily_pattern=spec.daily_pattern, start=spec.start,
-                                stop=self.stop, count=spec.count)
+        times = g.schedule(self.rng, spec, self.stop)
         for n, t in enumerate(times, 1):
             await asyncio.sleep(max(t - loop.time(), 0.0))
-            k = g.draw_count(self.rng, spec.recipients)
-            rcpts = g.draw_recipients(self.rng, spec.to, k)
-            mail_from = g.draw_one(self.rng, spec.from_)
-            size = g.draw_size(self.rng, spec.size)
+            mail_from, rcpts, size = g.draw_envelope(self.rng, spec)
             kind = g.draw_content(self.rng, spec.content)
             data = g.build_content(kind, self.rng, spec.content, mail_from=mail_from,
                                    rcpts=rcpts, size=size,

@@ -43,8 +43,7 @@ class SpammerActor:
         loop = asyncio.get_running_loop()
         if self.spec.relay_probe is not None:
             self._tasks.append(loop.create_task(self._probe_loop()))
-        times = g.arrival_times(self.rng, self.spec.rate, arrivals=self.spec.arrivals,
-                                start=self.spec.start, stop=self.stop, count=self.spec.count)
+        times = g.schedule(self.rng, self.spec, self.stop)
         for n, t in enumerate(times, 1):
             await asyncio.sleep(max(t - loop.time(), 0.0))
             self._tasks.append(loop.create_task(self._send_one(n)))
@@ -52,10 +51,7 @@ class SpammerActor:
 
     async def _send_one(self, n: int) -> None:
         spec = self.spec
-        k = g.draw_count(self.rng, spec.recipients)
-        rcpts = g.draw_recipients(self.rng, spec.to, k)
-        mail_from = g.draw_one(self.rng, spec.from_, n)
-        size = g.draw_size(self.rng, spec.size)
+        mail_from, rcpts, size = g.draw_envelope(self.rng, spec, n)
         loop = asyncio.get_running_loop()
         msgid = f"{self.name}.{n}@{self.ctx.hostname}"
         kind = g.draw_content(self.rng, spec.content)
