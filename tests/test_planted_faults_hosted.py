@@ -136,6 +136,13 @@ def test_sender_gives_up_catches_a_give_up_after_one_round(dialup):
     planted = move(move(remove(dialup.events, later), b, d1.t + 1), d, d1.t + 1)
     hit = caught(dialup.judge("sender-gives-up", planted), msg=b.msg, rcpt=b.rcpt)
     assert "1 rounds" in hit[0]["why"]
+    # The same bug reported as a permanent failure (a timeout taken for "host
+    # not found"): no server answered 5xx, so it is still a give-up.
+    early = first(planted, E.Bounced, lambda e: e.msg == b.msg and e.rcpt == b.rcpt)
+    planted = rewrite(planted, early, code=550, text="5.4.4 Host not found",
+                      reason="unroutable")
+    hit = caught(dialup.judge("sender-gives-up", planted), msg=b.msg, rcpt=b.rcpt)
+    assert "1 rounds" in hit[0]["why"]
 
 
 # -- dialup-primary-loses-mail, queueing-server-etrn (bounces) ---------------------------------

@@ -73,6 +73,19 @@ def mx_fallback(ev: Evidence, params: MxFallbackParams):
                    judged=n, unit="copies taken by the secondary")
 
 
+def _gave_up(lf) -> bool:
+    """The copy's bounce is a give-up: it says so (a 4xx, expiry), or it
+    follows a deferred round with no attempt in between, so no server
+    answered the permanent failure: a transient one was turned into it."""
+    b = lf.fate_event
+    if not isinstance(b, E.Bounced):
+        return False
+    if is_give_up(b):
+        return True
+    before = [e for e in lf.events if isinstance(e, (E.AttemptStarted, E.Deferred))]
+    return bool(before) and isinstance(before[-1], E.Deferred)
+
+
 class SenderGivesUpParams(Params):
     senders: Hosts | None = Field(
         None, description="sending hosts judged (default: every host that submitted mail "
@@ -113,8 +126,7 @@ def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
             continue
         rounds = delivery_rounds(lf)
         t0 = lf.queued_t if lf.queued_t is not None else lf.accepted_t
-        if isinstance(lf.fate_event, E.Bounced) and is_give_up(lf.fate_event) and \
-                (len(rounds) < 2 or lf.fate_t - t0 < span):
+        if _gave_up(lf) and (len(rounds) < 2 or lf.fate_t - t0 < span):
             cxs.append(cx(f"gave up after {lf.fate_t - t0:g} s and {len(rounds)} rounds "
                           f"(expected at least {span:g} s and 2 rounds)",
                           times=[t0, lf.fate_t], **where))
