@@ -210,6 +210,21 @@ def test_blocked_attachments_catches_a_blocked_file_accepted(attachments):
     assert "'Holiday.SCR.' answered sent 250" in hit[0]["why"]
 
 
+def test_blocked_attachments_catches_a_refused_message_queued_anyway(attachments):
+    """Bug: the attachment filter runs after the queue file is written, so
+    the client sees 550 but the message is queued (and relayed) all the
+    same."""
+    sub = _submission(attachments, "invoice.pdf.exe")
+    end = _data_end(attachments, sub)
+    ok = first(attachments.events, E.MessageAccepted, lambda e: e.host == GCONNECT)
+    kept = dataclasses.replace(ok, t=end.t, msg=f"{GCONNECT}/m99", trace="kept.1",
+                               conn=end.conn, client_ip=end.client_ip, helo=end.helo,
+                               mail_from=end.mail_from, rcpts=end.rcpts)
+    hit = caught(attachments.judge("blocked-attachments", insert(attachments.events, kept)),
+                 msg=kept.msg, event=end)
+    assert "accepted all the same" in hit[0]["why"]
+
+
 def test_blocked_attachments_catches_a_harmless_file_refused(attachments):
     """Bug: the rule matches ``.pdf`` inside ``invoice.pdf.exe`` and so
     refuses every PDF."""
