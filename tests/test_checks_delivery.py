@@ -160,6 +160,15 @@ def test_queueing_server_etrn_fails_on_slow_release_or_bounce():
     assert r.status == "fail" and r.counterexamples[0]["rcpt"] == B
 
 
+def test_queueing_server_etrn_fails_on_a_refusal_while_mail_is_held():
+    """Found by a planted fault in a real log: a 458 to the customer's ETRN
+    while its mail is held releases nothing, and passed."""
+    r = run_check("queueing-server-etrn", etrn_log(etrn_code=458), QP)
+    assert r.status == "fail" and r.decided
+    assert r.counterexamples[0]["why"] == \
+        "ETRN answered 458 while 1 copies for example.org were held"
+
+
 def test_queueing_server_undecidable_without_etrn():
     L = LogBuilder()
     L.accept(100, QS, "qs/m1", "t1", [A], held=True)

@@ -182,20 +182,37 @@ def test_queueing_server_etrn_catches_a_held_copy_bounced(etrn):
     assert "bounced although" in hit[0]["why"]
 
 
+def _etrn_releasing(run):
+    """The first accepted ETRN with mail held, and the queueing server's
+    release, attempts and connections of the minute after it."""
+    ev = Evidence(run.events)
+    et = first(run.events, E.EtrnRequest,
+               lambda e: 200 <= e.code < 300 and ev.held_copies(QS, CUSTOMER, e.t))
+    run_of = [e for e in run.events if e.host == QS and et.t <= e.t <= et.t + 60
+              and isinstance(e, (E.Released, E.AttemptStarted, E.ConnectAttempt))]
+    assert any(isinstance(e, E.AttemptStarted) for e in run_of)
+    return et, run_of
+
+
 def test_queueing_server_etrn_catches_an_etrn_that_starts_nothing(etrn):
-    """Bug: ETRN is answered 253 and logged as a release, but the queue run
-    never starts (no attempt, no connection to the customer)."""
-    et = first(etrn.events, E.EtrnRequest,
-               lambda e: 200 <= e.code < 300 and Evidence(etrn.events).held_copies(
-                   QS, CUSTOMER, e.t))
-    within = etrn.expectation("queueing-server-etrn").params.get("within", 60)
-    gone = [e for e in etrn.events if isinstance(e, (E.AttemptStarted, E.ConnectAttempt))
-            and e.host == QS and et.t <= e.t <= et.t + within]
-    assert gone
+    """Bug: ETRN is answered 253, but the queue run never starts (no
+    attempt, no connection to the customer)."""
+    et, gone = _etrn_releasing(etrn)
     a = first(gone, E.AttemptStarted)
     res = etrn.judge("queueing-server-etrn", remove(etrn.events, gone))
     caught(res, msg=a.msg, rcpt=a.rcpts[0], event=et)
     assert any(c["why"].startswith("no new connection") for c in res.counterexamples)
+
+
+def test_queueing_server_etrn_catches_an_etrn_refused_while_mail_is_held(etrn):
+    """Bug: the queueing server does not know the ``#domain`` node form and
+    answers 458, releasing nothing."""
+    et, gone = _etrn_releasing(etrn)
+    refusal = dict(code=458, text=f"Unable to queue messages for node {et.argument}")
+    planted = rewrite(remove(etrn.events, gone), et, **refusal)
+    hit = caught(etrn.judge("queueing-server-etrn", planted),
+                 event=dataclasses.replace(et, **refusal), host=QS)
+    assert hit[0]["why"].startswith("ETRN answered 458 while")
 
 
 # -- mx-fallback ------------------------------------------------------------------------------

@@ -198,7 +198,8 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     of the delivery server longer than ``lifetime``; every 2xx ETRN for the
     domain at the queueing server is followed, within ``within``, by an
     attempt for each copy held for the domain then, and by a new connection
-    from the queueing server to the delivery server.
+    from the queueing server to the delivery server; an ETRN refused while
+    mail for the domain is held fails.
     """
     gid = "queueing-server-etrn"
     qs, ds, domain = params.queue_server, params.delivery_server, params.domain
@@ -218,9 +219,12 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     tries = ev.attempts_of(qs)
     connects = [e for e in ev.of(E.ConnectAttempt) if e.host == qs and e.dest_host == ds]
     for et in etrns:
-        if not 200 <= et.code < 300:
-            continue
         held = ev.held_copies(qs, domain, et.t)
+        if not 200 <= et.code < 300:
+            if held:
+                cxs.append(cx(f"ETRN answered {et.code} while {len(held)} copies for {domain} "
+                              f"were held", hosts=[qs, ds], times=[et.t], events=[et]))
+            continue
         late = [h for h in held
                 if not any(et.t <= t <= et.t + win for t in tries.get((h.msg, h.rcpt), ()))]
         for h in late:
