@@ -76,6 +76,19 @@ def test_dialup_no_bounce_catches_a_held_copy_bounced_after_a_day(probe):
     assert hit[0]["why"].startswith("bounced 86400 s after queueing")
 
 
+def test_dialup_no_bounce_catches_held_mail_deleted_by_a_cleanup(probe):
+    """Bug: a queue cleanup deletes held mail older than a day (Exim's
+    ``timeout_frozen_after`` on held messages): neither stored nor bounced."""
+    r = first(probe.events, E.Relayed, lambda e: e.host == MX2 and e.dest_host == GW)
+    q = first(probe.events, E.Queued, lambda e: e.host == MX2 and e.msg == r.msg
+              and e.rcpt == r.rcpt)
+    gone = E.Discarded(t=q.t + 86400, host=MX2, msg=r.msg, trace=r.trace, rcpt=r.rcpt,
+                       policy="expired", reason="held for more than 1d")
+    planted = insert(remove(probe.events, [r]), gone)
+    hit = caught(probe.judge("dialup-no-bounce", planted), msg=r.msg, rcpt=r.rcpt, host=MX2)
+    assert hit[0]["why"].startswith("held copy discarded 86400 s after queueing")
+
+
 # -- etrn-flush -------------------------------------------------------------------------------
 
 def _first_etrn(run, host):
