@@ -255,6 +255,36 @@ def test_filters_on_every_mx_catches_a_blocked_client_delivered(filters):
     assert bot.client_ip in hit[0]["why"]
 
 
+def test_filters_on_every_mx_catches_a_secondary_without_the_filter(filters):
+    """Bug: the secondary lacks the primary's access table (the documented
+    risk): the bot's RCPT is accepted there, relayed to the primary, whose
+    only client is the secondary, and delivered."""
+    bot = first(filters.events, E.SmtpReply, lambda e: e.host == MX2 and e.command == "RCPT"
+                and e.client_ip.startswith("198.18.") and e.code >= 500)
+    relay_in = first(filters.events, E.MessageAccepted, lambda e: e.host == MX1)
+    ip = {h: first(filters.events, E.ConnectAttempt, lambda e: e.dest_host == h).dest_ip
+          for h in (MX1, MX2)}
+    rcpt, trace = "alice@example.net", "bot.planted"
+    ok = dict(code=250, text="2.1.5 Ok", rcpts=(rcpt,), stage="")
+    chain = [
+        E.MessageAccepted(t=bot.t + 0.1, host=MX2, msg=f"{MX2}/m900", trace=trace,
+                          conn=bot.conn, client_ip=bot.client_ip, helo=bot.helo,
+                          mail_from=bot.mail_from or "", rcpts=(rcpt,), size=1000),
+        E.Relayed(t=bot.t + 1, host=MX2, msg=f"{MX2}/m900", trace=trace, rcpt=rcpt,
+                  dest_host=MX1, dest_ip=ip[MX1]),
+        dataclasses.replace(relay_in, t=bot.t + 1, msg=f"{MX1}/m900", trace=trace,
+                            client_ip=ip[MX2], rcpts=(rcpt,)),
+        E.DeliveredToMailbox(t=bot.t + 1, host=MX1, msg=f"{MX1}/m900", trace=trace, rcpt=rcpt,
+                             mailbox="alice"),
+    ]
+    planted = rewrite(filters.events, bot, **ok)
+    for e in chain:
+        planted = insert(planted, e)
+    hit = caught(filters.judge("filters-on-every-mx", planted), trace=trace, rcpt=rcpt,
+                 host=MX2)
+    assert f"mail from blocked {bot.client_ip} accepted by {MX2}" in hit[0]["why"]
+
+
 # -- no-open-relay ---------------------------------------------------------------------------
 
 def test_no_open_relay_catches_a_percent_hack_accepted(relay):
