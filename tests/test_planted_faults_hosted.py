@@ -66,7 +66,8 @@ def test_conservation_catches_a_copy_accepted_and_never_queued(fallback):
     q = first(fallback.events, E.Queued,
               lambda e: e.host == MX1 and e.msg == d.msg and e.rcpt == d.rcpt)
     planted = remove(fallback.events, [q, d])
-    hit = caught(fallback.judge("conservation", planted), msg=d.msg, rcpt=d.rcpt, host=MX1)
+    hit = caught(fallback.judge("conservation", planted), msg=d.msg, rcpt=d.rcpt, host=MX1,
+                 cause="never-queued")
     assert hit[0]["why"].startswith("lost")
 
 
@@ -77,7 +78,7 @@ def test_conservation_catches_a_relay_the_next_hop_never_recorded(fallback):
     acc = first(fallback.events, E.MessageAccepted,
                 lambda e: e.host == MX1 and e.trace == r.trace and r.rcpt in e.rcpts)
     hit = caught(fallback.judge("conservation", remove(fallback.events, [acc])),
-                 msg=r.msg, rcpt=r.rcpt, host=MX2)
+                 msg=r.msg, rcpt=r.rcpt, host=MX2, cause="relayed-unconfirmed")
     assert hit[0]["why"].startswith("relayed-unconfirmed")
 
 
@@ -169,7 +170,7 @@ def test_dialup_primary_loses_mail_catches_a_bounce_while_the_primary_is_down(et
     r, planted = _bounce_held_copy(etrn)
     assert Evidence(planted).down_periods(DIAL)
     hit = caught(etrn.judge("dialup-primary-loses-mail", planted, nth=None, **LOSES),
-                 msg=r.msg, rcpt=r.rcpt, host=QS)
+                 msg=r.msg, rcpt=r.rcpt, host=QS, cause="sender-gave-up-while-link-down")
     assert "primary link down at give-up" in hit[0]["why"]
 
 
@@ -281,7 +282,7 @@ def test_filters_on_every_mx_catches_a_secondary_without_the_filter(filters):
     for e in chain:
         planted = insert(planted, e)
     hit = caught(filters.judge("filters-on-every-mx", planted), trace=trace, rcpt=rcpt,
-                 host=MX2)
+                 host=MX2, cause="blocked-mail-delivered")
     assert f"mail from blocked {bot.client_ip} accepted by {MX2}" in hit[0]["why"]
 
 

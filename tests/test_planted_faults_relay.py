@@ -141,7 +141,7 @@ def test_alt_port_catches_a_submission_the_relay_never_took(alt_port):
     acc = first(alt_port.events, E.MessageAccepted, lambda e: e.host == PERFECTWEB
                 and out.t <= e.t <= sent.t)
     hit = caught(alt_port.judge("alt-port-2525", remove(alt_port.events, [acc])),
-                 host=ALICE, event=sent)
+                 host=ALICE, event=sent, cause="not-accepted-on-alt-port")
     assert "accepted nothing on that port" in hit[0]["why"]
 
 
@@ -150,7 +150,7 @@ def test_alt_port_catches_a_client_that_never_falls_back(alt_port):
     timeout it never tries 2525 (and its mail stays unsent)."""
     out, sent = _fallback(alt_port)
     hit = caught(alt_port.judge("alt-port-2525", remove(alt_port.events, [sent])),
-                 host=ALICE, event=out)
+                 host=ALICE, event=out, cause="no-fallback")
     assert "did not try 2525" in hit[0]["why"]
 
 

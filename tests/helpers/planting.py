@@ -147,11 +147,11 @@ def held(result: CheckResult) -> None:
 
 def caught(result: CheckResult, *, msg: str | None = None, trace: str | None = None,
            rcpt: str | None = None, host: str | None = None,
-           event: E.Event | None = None) -> list[dict[str, Any]]:
+           event: E.Event | None = None, cause: str | None = None) -> list[dict[str, Any]]:
     """The planted log fails on evidence, and some counterexample names
-    every one of ``msg``, ``trace``, ``rcpt``, ``host`` (in its hosts) and
-    ``event`` (among its events) that is given; returns those
-    counterexamples."""
+    every one of ``msg``, ``trace``, ``rcpt``, ``host`` (in its hosts),
+    ``event`` (among its events) and ``cause`` (what ``because:`` names)
+    that is given; returns those counterexamples."""
     assert result.status == "fail", f"planted fault not caught: {result.detail}"
     assert result.decided, f"planted fault made the check undecidable: {result.detail}"
     want = to_dict(event) if event is not None else None
@@ -159,8 +159,9 @@ def caught(result: CheckResult, *, msg: str | None = None, trace: str | None = N
             if (msg is None or c["msg"] == msg) and (trace is None or c["trace"] == trace)
             and (rcpt is None or c["rcpt"] == rcpt)
             and (host is None or host in c["hosts"])
-            and (want is None or want in c["events"])]
-    assert hits, (f"no counterexample names the planted fault "
-                  f"(msg={msg} trace={trace} rcpt={rcpt} host={host} event={want}): "
+            and (want is None or want in c["events"])
+            and (cause is None or c.get("cause") == cause)]
+    assert hits, (f"no counterexample names the planted fault (msg={msg} trace={trace} "
+                  f"rcpt={rcpt} host={host} event={want} cause={cause}): "
                   f"{[c['why'] for c in result.counterexamples]}")
     return hits
