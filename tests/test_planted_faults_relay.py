@@ -180,6 +180,20 @@ def test_max_recipients_catches_an_off_by_one_limit(limit):
     assert hit[0]["why"] == "message queued for 31 recipients (limit 30)"
 
 
+def test_max_recipients_catches_a_limit_below_the_promise(limit):
+    """Bug: the limit is tested with ``>=``, so recipient 30 already gets
+    "452 4.5.3 too many recipients"."""
+    r31 = _reply(limit, LIMITED, "RCPT", lambda e: e.code == 452)
+    conn = [e for e in limit.events if isinstance(e, E.SmtpReply) and e.conn == r31.conn
+            and e.command == "RCPT"]
+    r30 = conn[conn.index(r31) - 1]
+    assert r30.code == 250
+    planted = rewrite(limit.events, r30, code=452, text=r31.text)
+    hit = caught(limit.judge("max-recipients-30", planted), host=LIMITED,
+                 rcpt=r30.argument.removeprefix("TO:<").removesuffix(">"))
+    assert "recipient 30 refused as too many" in hit[0]["why"]
+
+
 # -- blocked-attachments --------------------------------------------------------------------------
 
 GCONNECT = "relay.gconnect.example"
