@@ -172,7 +172,7 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
         b = lf.fate_event
         if isinstance(b, E.Bounced):
             down = within(b.t, downs)
-            why = ("rejected-permanently" if not is_give_up(b) else
+            why = ("rejected-permanently" if not _gave_up(lf) else
                    "sender-gave-up-while-link-down" if down else "sender-gave-up-while-link-up")
             cxs.append(cx(f"bounced by {lf.host} ({b.code} {b.reason}); primary link "
                           f"{'down' if down else 'up'} at give-up",
