@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mta import events as ev
-from sim.convert import host_retry
 from sim.evidence.checks import validate_params
-from sim.evidence.derive import complete_params
+from sim.evidence.derive import complete_params, declared_retry
 from sim.evidence.lifecycle import Counts
 from sim.evidence.log import read_jsonl, write_jsonl
 from sim.evidence.model import Evidence
@@ -89,7 +88,7 @@ class RunResult:
 
 def planned_expectations(sc: Scenario) -> list[Planned]:
     """The scenario's expectations with complete parameters."""
-    retry = host_retry(sc)
+    retry = declared_retry(sc)
     return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why)
             for e in sc.expectations]
 
