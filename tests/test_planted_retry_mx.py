@@ -44,6 +44,10 @@ def whys(result) -> list[str]:
     return [c["why"] for c in result.counterexamples]
 
 
+def causes(result) -> set[str]:
+    return {c.get("cause", "") for c in result.counterexamples}
+
+
 def rounds_of(life) -> list[list[E.AttemptStarted]]:
     out, cur = [], []
     for e in sorted(life.events, key=lambda e: e.t):
@@ -84,6 +88,7 @@ def test_planted_attempt_inside_the_minimum_backoff():
     r = judge(planted, "retry-discipline")
     assert r.status == "fail"
     assert any("below the postfix minimum of 300 s" in w for w in whys(r)), whys(r)
+    assert "retried-too-soon" in causes(r)
     assert lf.rcpt in {c["rcpt"] for c in r.counterexamples}
 
 
@@ -99,6 +104,7 @@ def test_planted_pause_past_the_maximum():
     r = judge(planted, "retry-discipline")
     assert r.status == "fail"
     assert any("above the postfix maximum of 4300 s" in w for w in whys(r)), whys(r)
+    assert "pause-too-long" in causes(r)
 
 
 def test_planted_give_up_before_the_lifetime():
@@ -109,6 +115,7 @@ def test_planted_give_up_before_the_lifetime():
     r = judge(planted, "retry-discipline")
     assert r.status == "fail"
     assert any("before the postfix lifetime of 432000 s" in w for w in whys(r)), whys(r)
+    assert "gave-up-early" in causes(r)
 
 
 def test_planted_held_copy_retried_too_soon_after_release():
@@ -131,6 +138,7 @@ def test_planted_held_copy_retried_too_soon_after_release():
     assert r.status == "fail"
     hit = [w for w in whys(r) if "after a release, below the postfix minimum" in w]
     assert hit and hit[0].startswith("retried after 120 s"), whys(r)
+    assert "retried-too-soon" in causes(r)
 
 
 # -- mx-order -------------------------------------------------------------------------------
@@ -164,6 +172,7 @@ def test_planted_secondary_tried_before_the_primary():
     assert any("started at mx2.example.net (preference 20), not at the most preferred" in w
                for w in whys(r)), whys(r)
     assert any("a more preferred MX after a less preferred one" in w for w in whys(r))
+    assert "out-of-order" in causes(r)
 
 
 def test_planted_answer_whose_order_the_attempts_ignore():
@@ -177,6 +186,7 @@ def test_planted_answer_whose_order_the_attempts_ignore():
     assert r.status == "fail"
     assert any("tried mx1.example.net at preference 10, but the answer lists it at 20" in w
                for w in whys(r)), whys(r)
+    assert "not-in-answer" in causes(r)
 
 
 TIES = """
@@ -230,6 +240,7 @@ def test_planted_equal_preferences_never_shuffled():
     assert r.status == "fail"
     assert any(w.startswith("mx2.example.net came first in 0 of") and "fair shuffle" in w
                for w in whys(r)), whys(r)
+    assert "not-shuffled" in causes(r)
 
 
 @pytest.mark.parametrize("gid", ["retry-discipline", "mx-order"])

@@ -100,7 +100,15 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     return out
 
 
-@check("mx-order", MxOrderParams)
+@check("mx-order", MxOrderParams, causes={
+    "no-answer": "a round at an MX preference with no MX answer before it",
+    "not-in-answer": "an MX tried that the answer did not list, or at another preference",
+    "relay-not-below-own": "a relaying MX tried a preference not below its own",
+    "not-most-preferred": "a round that did not start at the most preferred usable MX",
+    "out-of-order": "a more preferred MX tried after a less preferred one",
+    "no-fallback": "a round deferred for a network reason before trying every usable MX",
+    "not-shuffled": "a host of a tie group first too rarely for a fair shuffle",
+    "null-mx-not-failed": "null-MX mail not failed at once with 556 5.1.10"})
 def mx_order(ev: Evidence, params: MxOrderParams):
     """Senders try the MX hosts DNS gave them in preference order, fall back
     on failure, shuffle equal preferences, and honour a null MX.
@@ -152,7 +160,8 @@ def mx_order(ev: Evidence, params: MxOrderParams):
         i = bisect_right(times.get((host, dom), []), rnd[0].t) - 1
         if i < 0:
             cxs.append(cx(f"a delivery round for {dom} at MX preference "
-                          f"{rnd[0].preference} with no MX answer before it", **where))
+                          f"{rnd[0].preference} with no MX answer before it", cause="no-answer",
+                          **where))
             continue
         a = answers[(host, dom)][i]
         told = told_cache.setdefault(id(a), _Told.of(a))
@@ -165,10 +174,11 @@ def mx_order(ev: Evidence, params: MxOrderParams):
             if listed is None or p != listed:
                 cxs.append(cx(f"tried {x} at preference {p}, but the answer lists "
                               f"{'it at ' + str(listed) if listed is not None else 'no such MX'}"
-                              f" ({said})", **where))
+                              f" ({said})", cause="not-in-answer", **where))
             elif told.own is not None and p >= told.own:
                 cxs.append(cx(f"a relaying MX (own preference {told.own}) tried {x} at "
-                              f"preference {p}, not below its own", **where))
+                              f"preference {p}, not below its own", cause="relay-not-below-own",
+                              **where))
         if not told.usable:
             continue
         prefs = [p for _x, p in tried if p is not None]
@@ -176,18 +186,18 @@ def mx_order(ev: Evidence, params: MxOrderParams):
         if prefs and prefs[0] != best:
             cxs.append(cx(f"the round started at {tried[0][0]} (preference {prefs[0]}), not "
                           f"at the most preferred usable MX (preference {best}; {said})",
-                          **where))
+                          cause="not-most-preferred", **where))
         elif tie := told.tied_first():
             firsts[(host, dom, tie)].append(tried[0][0])
         if any(b < a_ for a_, b in zip(prefs, prefs[1:])):
             cxs.append(cx(f"a more preferred MX after a less preferred one: preferences "
-                          f"{prefs} ({said})", **where))
+                          f"{prefs} ({said})", cause="out-of-order", **where))
         if isinstance(end, E.Deferred) and (enhanced_code(end.text) or "").startswith("4.4.") \
                 and len(rnd) < params.address_limit:
             missed = [x for _p, x in told.usable if x not in {t for t, _ in tried}]
             if missed:
                 cxs.append(cx(f"deferred ({end.code} {end.text}) without falling back to "
-                              f"{', '.join(missed)} ({said})", **where))
+                              f"{', '.join(missed)} ({said})", cause="no-fallback", **where))
     cxs += _shuffle_findings(firsts, params)
     nulls = _null_mx(ev, params, nulls_told, cxs)
     if judged + nulls == 0 and not cxs:
@@ -217,7 +227,7 @@ def _shuffle_findings(firsts: dict[tuple[str, str, tuple[str, ...]], list[str]],
                 out.append(cx(f"{x} came first in {c} of {n} rounds for {dom} from {host}, "
                               f"though {k} hosts share its preference ({', '.join(tie)}): a "
                               f"fair shuffle does that with probability {p:.2g}",
-                              hosts=[host, *tie]))
+                              hosts=[host, *tie], cause="not-shuffled"))
     return out
 
 
@@ -236,5 +246,5 @@ def _null_mx(ev: Evidence, params: MxOrderParams, told: set[tuple[str, str]],
                 and not lf.attempts and fe.t - lf.queued_t <= params.null_mx_max_delay):
             cxs.append(cx("null MX domain not failed at once with 556 5.1.10",
                           msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
-                          times=[lf.queued_t], events=lf.events))
+                          times=[lf.queued_t], events=lf.events, cause="null-mx-not-failed"))
     return n

@@ -78,7 +78,13 @@ def _first_failures(lives: list[RecipientLife]) -> dict[tuple[str, str], float]:
     return out
 
 
-@check("retry-discipline", RetryParams)
+@check("retry-discipline", RetryParams, causes={
+    "retried-too-soon": "a retry sooner than the model's minimum gap",
+    "held-tried-before-release": "a held copy tried before any release of its domain",
+    "pause-too-long": "no attempt for longer than the model's maximum pause while alive",
+    "gave-up-early": "a give-up before the lifetime",
+    "gave-up-late": "a give-up, or still queued, more than one maximum pause after the "
+                    "lifetime"})
 def retry_discipline(ev: Evidence, params: RetryParams):
     """Deferred copies are retried neither sooner nor later than the MTA the
     host models documents, and given up neither before nor long after
@@ -138,7 +144,8 @@ def retry_discipline(ev: Evidence, params: RetryParams):
             early = [t for t in rounds if not rel or t < rel[0] - tol]
             if early:
                 cxs.append(cx(f"a held copy was tried at {early[0]:g} s before any release "
-                              f"of {dom}", times=[lf.queued_t, early[0]], **where))
+                              f"of {dom}", times=[lf.queued_t, early[0]],
+                              cause="held-tried-before-release", **where))
         for i, (a, b) in enumerate(zip(rounds, rounds[1:])):
             if any(a < r <= b + tol and b - r <= slack for r in rel):
                 continue        # the release, not the schedule, started this round
@@ -147,7 +154,7 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 after = next((r for r in reversed(rel) if r <= a), None)
                 since = f", {a - after:g} s after a release" if after is not None else ""
                 cxs.append(cx(f"retried after {b - a:g} s{since}, below the {m.name} minimum "
-                              f"of {floor:g} s", times=[a, b], **where))
+                              f"of {floor:g} s", times=[a, b], cause="retried-too-soon", **where))
         life = m.lifetime_for(dom, is_null_sender(lf.mail_from))
         start = lf.queued_t
         if m.lifetime_per_destination and not is_null_sender(lf.mail_from) and lf.deferrals:
@@ -162,7 +169,7 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 if b - a > m.max_gap + slack:
                     cxs.append(cx(f"no delivery attempt for {b - a:g} s while queued, above "
                                   f"the {m.name} maximum of {m.max_gap:g} s", times=[a, b],
-                                  events=lf.events, **{k: v for k, v in where.items()
+                                  events=lf.events, cause="pause-too-long", **{k: v for k, v in where.items()
                                                        if k != "events"}))
                     break
         _judge_give_up(lf, m, life, start, stop, gave_up, first_failure, tol, slack, cxs)
@@ -187,7 +194,7 @@ def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, 
     if gave_up and lf.fate_t is not None and lf.fate_t - floor_from < life - tol:
         cxs.append(cx(f"gave up after {lf.fate_t - lf.queued_t:g} s in the queue, before the "
                       f"{m.name} lifetime of {life:g} s", times=[lf.queued_t, lf.fate_t],
-                      **where))
+                      cause="gave-up-early", **where))
     if m.give_up_within is None:
         return
     latest = start + life + m.give_up_within + slack
@@ -195,4 +202,4 @@ def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, 
         what = "gave up" if gave_up else "still queued"
         cxs.append(cx(f"{what} {stop - start - life:g} s after the {m.name} lifetime of "
                       f"{life:g} s ended, more than one maximum pause ({m.give_up_within:g} s)",
-                      times=[lf.queued_t, stop], **where))
+                      times=[lf.queued_t, stop], cause="gave-up-late", **where))
