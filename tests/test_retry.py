@@ -58,12 +58,38 @@ def test_postfix_without_scan_grid():
     assert list(tl.attempts[:9]) == [0, 300, 600, 1200, 2400, 4800, 8800, 12800, 16800]
 
 
-def test_postfix_gives_up_only_after_the_lifetime_strictly():
+def test_postfix_gives_up_at_the_lifetime_in_whole_seconds():
+    # qmgr_active_done_25_generic: event_time() >= create_time + lifetime,
+    # both whole seconds (the real Postfix agrees: test_retry_fidelity_postfix).
     s = preset("postfix")
-    assert s.next_attempt(0, 0, 432000, 50) is not None   # not *after* the lifetime yet
-    assert s.next_attempt(0, 0, 432000.5, 50) is None
+    assert s.next_attempt(0, 0, 431999.9, 50) is not None
+    assert s.next_attempt(0, 0, 432000, 50) is None
+    assert s.next_attempt(0.9, 0.9, 432000.1, 50) is None     # floor(0.9) = 0
     # maximal_queue_lifetime = 0: try once.
     assert preset("postfix", maximal_queue_lifetime=0).next_attempt(0, 0, 0, 1) is None
+
+
+def test_postfix_stamps_whole_seconds_and_scans_take_a_stamp_one_second_early():
+    s = preset("postfix", queue_run_delay=0)
+    # Arrival 10.7 (second 10), deferral at 20.9 (second 20): age 10 -> 300.
+    assert s.next_try(10.7, 20.9) == 320
+    assert s.next_attempt(10.7, 10.7, 20.9, 1) == 320      # no scan grid: at the stamp
+    # qmgr_active_feed skips a file only if st_mtime > time() + 1: with scans
+    # every 300 s, arrival at 1 and a deferral at 301 (age 300) stamp 601,
+    # which the scan at 600 takes; the stamp 602 (arrival at 0) waits for 900.
+    grid = preset("postfix")
+    assert grid.next_try(1, 301) == 601 and grid.next_attempt(1, 1, 301, 2) == 600
+    assert grid.next_try(1, 301.5) == 601                   # still second 301
+    assert grid.next_try(0, 301) == 602 and grid.next_attempt(0, 0, 301, 2) == 900
+
+
+def test_postfix_bounce_queue_lifetime_for_mail_from_null_sender():
+    base = preset("postfix", bounce_queue_lifetime="1d")
+    assert base.lifetime == 5 * DAY and base.for_bounce().lifetime == DAY
+    assert timeline(base.for_bounce()).gave_up_at == 4800 + 4200 * 20   # 88800 >= 86400
+    # qmgr caps bounce_queue_lifetime at maximal_queue_lifetime.
+    assert preset("postfix").with_lifetime(2 * DAY).for_bounce().lifetime == 2 * DAY
+    assert preset("postfix").for_bounce().lifetime == 5 * DAY
 
 
 # -- Exim ------------------------------------------------------------------------------
@@ -225,11 +251,11 @@ def test_custom_fixed_interval_and_try_once():
 # -- per-domain lifetimes ----------------------------------------------------------------
 
 def test_postfix_two_day_lifetime():
-    # Same steps as the default; 4800 + 4200*40 = 172800 is not *after*
-    # 172800, so one more try at 177000, which fails past it: returned.
+    # Same steps as the default; the failure at 4800 + 4200*40 = 172800 has
+    # age >= 172800: returned there.
     tl = timeline(preset("postfix").with_lifetime(2 * DAY))
-    assert tl.attempts[-2:] == (172800, 177000)
-    assert tl.gave_up_at == 177000
+    assert tl.attempts[-2:] == (168600, 172800)
+    assert tl.gave_up_at == 172800
 
 
 def test_exim_lifetime_override_moves_the_final_cutoff():
@@ -265,7 +291,8 @@ def test_presets_and_their_declared_bounds():
     for name in preset_names():
         assert isinstance(preset(name), RetrySchedule)
     p = preset("postfix")
-    assert (p.min_backoff, p.max_backoff, p.lifetime, p.delay_warning) == (300, 4300, 5 * DAY, None)
+    # min_backoff: 300 less the whole-second stamp (< 1 s) and the scan's 1 s of slack.
+    assert (p.min_backoff, p.max_backoff, p.lifetime, p.delay_warning) == (298, 4300, 5 * DAY, None)
     e = preset("exim")
     # Largest gap: the last G step 27337 s (see the timeline), not the 6 h F.
     assert (e.min_backoff, e.max_backoff, e.lifetime) == (900, 27337, 4 * DAY)
@@ -321,6 +348,11 @@ def schedules(draw):
     return s.with_lifetime(draw(durations))
 
 
+def whole_seconds(schedule) -> float:
+    """How far a schedule's clock rounds: Postfix's qmgr keeps whole seconds."""
+    return 1.0 if isinstance(schedule, PostfixSchedule) else 0.0
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=schedules(), queued_at=st.floats(0, 1e6),
        delays=st.lists(st.floats(0, 900), min_size=1, max_size=8))
@@ -333,8 +365,9 @@ def test_retry_discipline_properties(schedule, queued_at, delays):
     for n, (start, nxt) in enumerate(zip(attempts, attempts[1:]), 1):
         gap = nxt - (start + delays[n % len(delays)])  # from the failure to the next try
         assert schedule.min_backoff - 1e-6 <= gap <= schedule.max_backoff + 1e-6, (n, gap)
-    # Never given up before the lifetime, never tried past lifetime + max_backoff.
-    assert tl.gave_up_at - queued_at >= schedule.lifetime - 1e-6
+    # Never given up before the lifetime (Postfix counts whole seconds, so up
+    # to 1 s early), never tried past lifetime + max_backoff.
+    assert tl.gave_up_at - queued_at >= schedule.lifetime - whole_seconds(schedule) - 1e-6
     assert attempts[-1] <= queued_at + schedule.lifetime + schedule.max_backoff + 1e-6
     # Deterministic: the same question gets the same answer.
     assert timeline(schedule, queued_at=queued_at,
@@ -349,8 +382,8 @@ def test_next_attempt_is_after_now_or_none_only_past_lifetime(schedule, queued_a
     age = now - queued_at     # what the schedule sees, after rounding (1 + 1.0000000000000002 == 2)
     nxt = schedule.next_attempt(queued_at, queued_at, now, attempts)
     if nxt is None:
-        assert age >= schedule.lifetime
+        assert age >= schedule.lifetime - whole_seconds(schedule)
     else:
         assert nxt > now
-        assert age <= schedule.lifetime
+        assert age <= schedule.lifetime + whole_seconds(schedule)
         assert not math.isnan(nxt)

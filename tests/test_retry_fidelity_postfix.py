@@ -14,8 +14,8 @@ from which it accepts.  Timers are shortened to seconds.  For each message
 * its end: delivered, or ``status=expired, returned to sender``.
 
 Then the ``postfix`` preset with the same settings, the same arrival time
-and the qmgr's scan grid (deferred scans at ``floor(qmgr start) + k *
-queue_run_delay``), replays the message through ``next_attempt`` and
+and the qmgr's scan grid (deferred scans every ``queue_run_delay`` whole
+seconds, located with a probe message first), replays the message through ``next_attempt`` and
 ``next_try``: same number of attempts, each within 1 s, the same stamps,
 the same end.  All cases run at once (one instance each) to keep the file
 short in wall time.
@@ -37,7 +37,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -130,16 +129,23 @@ class NextHop:
 
 # -- watching Postfix ----------------------------------------------------------------
 
-def qmgr_started(pf: PostfixInstance) -> float:
-    """Wall time the instance's qmgr process started (from /proc, 10 ms ticks)."""
-    master = pf.master_pid()
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    for pid in children:
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "qmgr":
-            ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-            boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
-            return boot + ticks / os.sysconf("SC_CLK_TCK")
-    raise AssertionError(f"no qmgr among the children of master {master}")
+def scan_grid(pf: PostfixInstance) -> int:
+    """A second at which qmgr scans the deferred queue (scans come every
+    queue_run_delay from qmgr's start, in whole seconds: ``event_request_timer``).
+
+    Found with a probe: a message from ``<>`` to a port nobody listens on
+    (a destination of its own), whose first retry is picked up by a scan;
+    qmgr logs "queue active" in that second.  The probe is then deleted."""
+    pf.send("", ["probe@probe.example"], BODY)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        active = [(t, qid) for t, daemon, qid, rest in maillog_events(pf.maillog())
+                  if daemon == "qmgr" and rest.startswith("from=<>") and "queue active" in rest]
+        if len(active) >= 2:
+            pf.delete(active[1][1])
+            return int(active[1][0])
+        time.sleep(0.2)
+    raise AssertionError(f"the probe was not retried:\n{pf.maillog()}")
 
 
 @dataclass
@@ -210,7 +216,11 @@ def maillog_events(text: str) -> list[tuple[float, str, str, str]]:
 def messages(pf: PostfixInstance, watcher: Watcher, hops: dict[str, NextHop]) -> dict[str, Message]:
     """The observed messages by sender ("" for the DSN)."""
     by_id: dict[str, Message] = {}
-    for t, daemon, qid, rest in maillog_events(pf.maillog()):
+    events = maillog_events(pf.maillog())
+    probes = {qid for _, _, qid, rest in events if "to=<probe@probe.example>" in rest}
+    for t, daemon, qid, rest in events:
+        if qid in probes:
+            continue
         if daemon == "qmgr" and rest.startswith("from=<") and qid not in by_id:
             by_id[qid] = Message(qid, rest[6:rest.index(">")])
         msg = by_id.get(qid)
@@ -264,20 +274,22 @@ CASES = [
 @dataclass
 class Observed:
     case: Case
-    phase: int                  # the deferred scans' grid: floor(qmgr start)
+    phase: int                  # a deferred-queue scan's second (the grid's origin)
     submitted: float
     messages: dict[str, Message]
+    maillog: str
 
 
 def run_case(case: Case) -> Observed:
     """Run ``case`` on a fresh instance until its messages have left the queue."""
     hops = {"dest": NextHop(case.dest), "sender": NextHop(case.bounce_hop)}
     routes = {"dest.example": f"smtp:[127.0.0.1]:{hops['dest'].port}",
-              "sender.example": f"smtp:[127.0.0.1]:{hops['sender'].port}"}
+              "sender.example": f"smtp:[127.0.0.1]:{hops['sender'].port}",
+              "probe.example": f"smtp:[127.0.0.1]:{free_port()}"}
     settings = {k: f"{v}s" for k, v in TIMERS.items()}
     settings.update(smtp_connection_cache_on_demand="no", delay_warning_time="0")
     with PostfixInstance(free_port(), transport_maps=routes, settings=settings) as pf:
-        phase = math.floor(qmgr_started(pf))
+        phase = scan_grid(pf)
         # Submit half a second into a scan second, so the first retry's scan
         # (two grid steps on) falls after the dead-destination window.
         delay = TIMERS["queue_run_delay"]
@@ -297,7 +309,7 @@ def run_case(case: Case) -> Observed:
                     if "status=" in pf.maillog() and not pf.queue() and watcher.stamps:
                         break
                 time.sleep(0.3)
-            return Observed(case, phase, submitted, messages(pf, watcher, hops))
+            return Observed(case, phase, submitted, messages(pf, watcher, hops), pf.maillog())
         finally:
             for hop in hops.values():
                 hop.stop()
@@ -347,6 +359,10 @@ def compare(obs: Observed, msg: Message, accept_at: float) -> list[str]:
     if want.end != msg.end:
         problems.append(f"{msg.end}, the preset predicts {want.end}")
     rel = [round(a - obs.phase, 2) for a in msg.attempts]
+    if problems:  # what Postfix logged about it, times past the grid origin
+        problems.append("\n".join(f"  {t - obs.phase:5.0f} {daemon}: {rest[:120]}"
+                                   for t, daemon, qid, rest in maillog_events(obs.maillog)
+                                   if qid == msg.queue_id))
     print(f"{obs.case.name} {msg.sender or '<>'}: attempts {len(msg.attempts)} observed, "
           f"{len(want.attempts)} predicted; worst error {worst:.2f} s; stamps "
           f"{'equal' if not any('stamps' in p for p in problems) else 'differ'}; "

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mta.delivery.client import RcptOutcome
 from mta.queue.policy import QueuePolicy
 from mta.queue.state import MessageState, RcptState
+from mta.retry.base import queue_run_at_or_after
 
 #: (message, recipient) pairs a running task has claimed: never due twice.
 Claims = set[tuple[str, str]]
@@ -22,7 +24,69 @@ Claims = set[tuple[str, str]]
 
 def expires_at(m: MessageState, r: RcptState, policy: QueuePolicy) -> float:
     """When ``r`` of ``m`` has been queued for its schedule's lifetime."""
-    return m.queued_at + policy.schedule_for(r.domain).lifetime
+    return m.queued_at + policy.schedule_of(r.domain, m.mail_from).lifetime
+
+
+# -- retries -----------------------------------------------------------------------
+# A schedule with ``per_host`` (Exim) keeps one retry record per destination
+# in ``policy.hints``: host errors write it, an answer from the destination
+# clears it, and it gates every round to that destination.
+
+#: What a round waiting for its destination's retry time reports, in Exim's words.
+RETRY_TIME_NOT_REACHED = (451, "4.4.0 retry time not reached for any host")
+#: What a round to a destination failing past its final cutoff reports.
+FAILING_TOO_LONG = (550, "5.4.0 all hosts have been failing for a long time "
+                         "(and retry time not reached)")
+
+
+def _per_host(schedule: object) -> bool:
+    return bool(getattr(schedule, "per_host", False))
+
+
+def _host_error(o: RcptOutcome) -> bool:
+    """No connection, or a 421 (Exim's host errors; a 4xx to RCPT is not one)."""
+    return bool(o.dest_host) and o.code == 421
+
+
+def host_gate(m: MessageState, domain: str, policy: QueuePolicy, now: float
+              ) -> tuple[int, str] | None:
+    """Before a round of ``m`` to ``domain`` at ``now``: None to try it, or
+    the (code, text) every recipient gets without an attempt (Exim's
+    ``retry_check_address``: :data:`RETRY_TIME_NOT_REACHED` or
+    :data:`FAILING_TOO_LONG`)."""
+    if not _per_host(policy.schedule_of(domain, m.mail_from)):
+        return None
+    verdict, _ = policy.hints.check(domain, now, m.queued_at)
+    return (None if verdict == "try" else
+            RETRY_TIME_NOT_REACHED if verdict == "wait" else FAILING_TOO_LONG)
+
+
+def answered(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy) -> None:
+    """Note an outcome that came from the destination itself (Exim forgets
+    a host that answered)."""
+    if o.dest_host and not _host_error(o) and _per_host(policy.schedule_of(r.domain, m.mail_from)):
+        policy.hints.answered(r.domain)
+
+
+def retry_at(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy,
+             now: float) -> float | None:
+    """When ``r`` of ``m``, deferred at ``now`` with outcome ``o``, is tried
+    again, or None: given up.  Per-message schedules answer
+    ``next_attempt``; a per-host one answers from the destination's record
+    after a host error or a round it held back, at its next queue run."""
+    s = policy.schedule_of(r.domain, m.mail_from)
+    if _per_host(s):
+        if _host_error(o):
+            due = policy.hints.failed(r.domain, s, now, m.queued_at)
+            if due is None:
+                return s.thawed(m.queued_at, now)
+            return queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
+        if (o.code, o.text) == RETRY_TIME_NOT_REACHED:
+            _, due = policy.hints.check(r.domain, now, m.queued_at)
+            return queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
+        answered(m, r, o, policy)
+    first = r.first_failure if r.first_failure is not None else now
+    return s.next_attempt(m.queued_at, first, now, r.failures + 1)
 
 
 def warn_at(m: MessageState, policy: QueuePolicy) -> float | None:

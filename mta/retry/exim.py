@@ -73,30 +73,85 @@ def parse_exim_rules(text: str) -> tuple[EximRule, ...]:
 @dataclass
 class EximRetryRecord:
     """Exim's retry record for one destination, updated as ``retry_update``
-    in ``src/src/retry.c`` does (the stateful original the pure
-    :class:`EximSchedule` reconstructs)."""
+    in ``src/src/retry.c`` does, and consulted as ``retry_check_address``
+    does before a delivery (the stateful original the pure
+    :class:`EximSchedule` reconstructs for one message)."""
 
     rules: tuple[EximRule, ...]
     retry_interval_max: float = DAY
     first_failed: float | None = None
     last_try: float = 0.0
     next_try: float = 0.0
+    expired: bool = False       # no rule covers the failing interval any more
     # Exim derives this as next_try - last_try in integer seconds; kept
     # apart here so float times cannot round it down.
     predicted_gap: float = 0.0
 
     def fail(self, now: float, received_time: float) -> float | None:
-        """Record a failure at ``now``; the next try time, or None (bounced)."""
+        """Record a failure at ``now`` of a message received at
+        ``received_time``: the next try time, or None when the address times
+        out (it is bounced).  The record lives on for the other messages."""
         if self.first_failed is None:
             self.first_failed = self.last_try = self.next_try = now
         failing = now - self.first_failed
+        final = self.rules[-1]
         rule = next((r for r in self.rules if failing <= r.cutoff), None)
-        if rule is None or now - received_time > self.rules[-1].cutoff:
-            return None
-        lastgap = min(self.predicted_gap, now - self.last_try)
-        gap = min(rule.gap(lastgap), self.retry_interval_max)
+        self.expired = timed_out = rule is None
+        if rule is None:
+            rule = final  # the final rule still sets the next try for others
+        elif received_time <= self.first_failed and now - received_time > final.cutoff:
+            rule, timed_out = None, True  # on the queue longer than the final cutoff
+        if rule is None:
+            gap = 0.0  # next_try = now: the next message gets one try
+        else:
+            lastgap = min(self.predicted_gap, now - self.last_try)
+            gap = min(rule.gap(lastgap), self.retry_interval_max)
         self.last_try, self.next_try, self.predicted_gap = now, now + gap, gap
-        return self.next_try
+        return None if timed_out else self.next_try
+
+    def check(self, now: float, received_time: float) -> str:
+        """Before a delivery at ``now`` of a message received at
+        ``received_time``: ``try``, ``wait`` (retry time not reached) or
+        ``fail`` (the destination has been failing past the final cutoff and
+        its retry time is not reached: smtp's ``delay_after_cutoff``)."""
+        if now >= self.next_try:
+            return "try"
+        if not self.expired and now - received_time > self.rules[-1].cutoff:
+            return "try"  # retry_ultimate_address_timeout
+        return "fail" if self.expired else "wait"
+
+
+class EximHints:
+    """Exim's retry hints database for one queue: a retry record per
+    destination, shared by every message to it.  Only host errors (no
+    connection, or a 421) write a record; a destination that answered is
+    forgotten (Exim deletes the host's record).  Exim keys records by host
+    name, IP and port; mxsim keys them by recipient domain, which is the
+    same for a domain with one MX host, or whose hosts fail together."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, EximRetryRecord] = {}
+
+    def check(self, destination: str, now: float, received_time: float) -> tuple[str, float]:
+        """``(verdict, next_try)`` before an attempt (see :meth:`EximRetryRecord.check`);
+        ``try`` when the destination has no record."""
+        record = self._records.get(destination)
+        if record is None:
+            return "try", now
+        return record.check(now, received_time), record.next_try
+
+    def failed(self, destination: str, schedule: "EximSchedule", now: float,
+               received_time: float) -> float | None:
+        """A host error at ``now``: the destination's next try, or None (time out)."""
+        record = self._records.get(destination)
+        if record is None:
+            record = self._records[destination] = EximRetryRecord(
+                schedule.rules, schedule.retry_interval_max)
+        return record.fail(now, received_time)
+
+    def answered(self, destination: str) -> None:
+        """The destination answered (whatever it said to the recipients)."""
+        self._records.pop(destination, None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,12 +167,26 @@ class EximSchedule(ScheduleBase):
     ``retry_interval_max`` (24 h).  The previous gap is reconstructed from
     ``attempts`` and ``now`` (see :meth:`_previous_gap`); it is exact when
     every attempt took the same time.
+
+    ``per_host`` makes the queue keep Exim's retry records per destination
+    (:class:`EximHints`), as the real Exim does: after a host error the next
+    try is the destination's, shared by every message to it, and a message
+    whose destination has been failing past the final cutoff bounces.  This
+    per-message timeline then serves the other errors (a 4xx to RCPT: Exim's
+    address retry record, whose failing interval is at least the message's
+    age).  It is off by default until the checks judge rounds a destination's
+    retry time held back (see ``docs/retry-schedules.md``).  A bounce (:meth:`for_bounce`) whose rules time out before
+    ``ignore_bounce_errors_after`` is frozen until then, tried once more,
+    and discarded if that fails (``deliver.c``).
     """
 
     name: str = "exim"
     rules: tuple[EximRule, ...] | str = EXIM_DEFAULT_RULES
     retry_interval_max: float = DAY
     delay_warning: float | None = DAY  # delay_warning = 24h
+    per_host: bool = False
+    ignore_bounce_errors_after: float = 2 * DAY   # configure.default
+    bounce: bool = False                          # the schedule of a message from <>
 
     def __post_init__(self) -> None:
         self._check()
@@ -125,6 +194,22 @@ class EximSchedule(ScheduleBase):
             object.__setattr__(self, "rules", parse_exim_rules(self.rules))
         if self.retry_interval_max <= 0:
             raise ValueError("retry_interval_max must be positive")
+        if self.ignore_bounce_errors_after < 0:
+            raise ValueError("ignore_bounce_errors_after must not be negative")
+
+    def for_bounce(self) -> "EximSchedule":
+        """The schedule of a message from ``<>``: frozen, not dropped, when its
+        rules time out before ``ignore_bounce_errors_after``."""
+        return dataclasses.replace(self, bounce=True)
+
+    def thawed(self, queued_at: float, now: float) -> float | None:
+        """When a bounce that timed out at ``now`` is tried once more (the first
+        queue run once it is ``ignore_bounce_errors_after`` old), or None:
+        discarded now."""
+        thaw = queued_at + self.ignore_bounce_errors_after
+        if not self.bounce or now >= thaw:
+            return None
+        return queue_run_at_or_after(thaw, self.queue_interval, self.queue_phase)
 
     @property
     def lifetime(self) -> float:
@@ -215,7 +300,7 @@ class EximSchedule(ScheduleBase):
                      attempts: int) -> float | None:
         failing = now - first_failure
         if now - queued_at > self.lifetime or failing > self.lifetime:
-            return None
+            return self.thawed(queued_at, now)
         index = next(i for i, r in enumerate(self.rules) if failing <= r.cutoff)
         rule = self.rules[index]
         if rule.kind == "F":

@@ -233,7 +233,7 @@ _FACTORIES: dict[str, Callable[..., Any]] = {
     "postfix": PostfixSchedule, "exim": EximSchedule, "sendmail": SendmailSchedule,
     "rfc5321": _rfc5321, "custom": CustomSchedule,
 }
-_NOT_DURATIONS = {"name", "rules", "factor"}
+_NOT_DURATIONS = {"name", "rules", "factor", "per_host"}
 _SCHEDULE_CLASS = {"rfc5321": CustomSchedule}
 
 
@@ -242,7 +242,7 @@ def preset_settings(name: str) -> list[str]:
     own parameter names), sorted."""
     key = name.lower()
     cls = _SCHEDULE_CLASS.get(key, _FACTORIES[key])
-    fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"name", "bounce"}
     if key in ("custom", "rfc5321"):
         fields.add("interval")
     return sorted(fields | set(_ALIASES[key]) | {"lifetime"})
