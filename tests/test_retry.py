@@ -8,16 +8,24 @@ comments can be checked by hand.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.queue import queue_for, zones
+from mta import events as ev
+from mta.queue.policy import QueueConfig
+from mta.queue.scheduling import RETRY_TIME_NOT_REACHED
+from mta.retry.exim import EximHints
 from mta.retry.presets import (
     DAY, HOUR, EXIM_DEFAULT_RULES, CustomSchedule, EximRetryRecord, EximRule, EximSchedule,
     PostfixSchedule, RetrySchedule, SendmailSchedule, parse_exim_rules, preset,
     preset_names, timeline,
 )
+from sim.world.core import World
+from sim.world.network import LinkSpec
 
 
 # -- Postfix ---------------------------------------------------------------------------
@@ -188,6 +196,125 @@ def test_exim_pure_schedule_matches_the_stateful_retry_record(rules, duration):
             t = record.fail(t + duration, queued_at)
         tl = timeline(preset("exim", rules=rules), queued_at=queued_at, attempt_duration=duration)
         assert list(tl.attempts) == expected
+
+
+# -- Exim's per-destination retry records (retry.c, transports/smtp.c) --------------------
+# F,40s,6s: one rule, final cutoff 40 s after the destination's first failure.
+
+def test_exim_hints_later_messages_wait_for_the_destinations_retry_time():
+    hints, s = EximHints(), preset("exim", rules="F,40s,6s", per_host=True)
+    assert hints.check("d", 0, 0) == ("try", 0)             # no record yet
+    assert hints.failed("d", s, 0, received_time=0) == 6     # A fails: first_failed 0
+    assert hints.check("d", 3, 3) == ("wait", 6)             # B, new, waits for the host
+    assert hints.check("d", 6, 3)[0] == "try"
+    assert hints.failed("d", s, 10, 0) == 16                 # failing 10 <= 40: F, +6
+    assert hints.failed("d", s, 40, 0) == 46                 # 40 <= 40: still F
+    # 50 > 40: no rule covers the failing interval: A times out, the record expires.
+    assert hints.failed("d", s, 50, 0) is None
+    # B (received at 20, only 30 s old) bounces at once: the host has been
+    # failing too long and its retry time (56, from the final rule) is not reached.
+    assert hints.check("d", 50.5, 20) == ("fail", 56)
+    assert hints.check("d", 56, 50)[0] == "try"              # then one try for the next
+    hints.answered("d")                                      # the host answered: forgotten
+    assert hints.check("d", 57, 57) == ("try", 57)
+
+
+def test_exim_hints_ultimate_address_timeout_and_the_round_ahead():
+    hints, s = EximHints(), preset("exim", rules="F,40s,6s", per_host=True)
+    hints.failed("d", s, 30, received_time=30)
+    # A message older than the final cutoff is tried although the retry time
+    # is not reached (retry_ultimate_address_timeout): received 0, now 41.
+    assert hints.check("d", 32, 0) == ("wait", 36)
+    assert hints.check("d", 41, 0)[0] == "try"
+    # In a queue run the messages go one by one: while one round is under way
+    # the next message waits for the retry time a failure would set (42 + 6).
+    hints.trying("d")
+    assert hints.check("d", 42, 30) == ("wait", 48)
+    assert hints.failed("d", s, 42, 30) == 48
+
+
+def test_exim_record_matches_retry_c_on_the_received_time_check():
+    # A message received before the destination's first failure and older
+    # than the final cutoff times out even while a rule still covers the
+    # failing interval (retry.c: "on queue longer than maximum retry").
+    record = EximRetryRecord(parse_exim_rules("F,40s,6s"))
+    assert record.fail(10, received_time=0) == 16
+    assert record.fail(41, received_time=0) is None and not record.expired
+    assert record.next_try == 41                              # the next message gets a try
+
+
+def test_exim_bounces_are_frozen_until_ignore_bounce_errors_after():
+    # deliver.c: a bounce whose rules time out younger than
+    # ignore_bounce_errors_after is frozen, thawed at the first queue run
+    # after it, tried once more and discarded if that fails.
+    s = preset("exim", rules="F,40s,6s", ignore_bounce_errors_after=60)
+    bounce = s.for_bounce()
+    assert s.next_attempt(0, 0, 42, 8) is None               # an ordinary message: bounced
+    assert bounce.next_attempt(0, 0, 42, 8) == 60            # a bounce: thawed at 60
+    assert bounce.next_attempt(0, 0, 60.5, 9) is None        # failed again: discarded
+    assert preset("exim", rules="F,40s,6s", ignore_bounce_errors_after=60,
+                  queue_interval=7).for_bounce().next_attempt(0, 0, 42, 8) == 63
+    # Default rules time out after 4 d, past the default 2 d: discarded at once.
+    assert preset("exim").for_bounce().next_attempt(0, 0, 4 * DAY + 1, 30) is None
+
+
+def test_exim_per_host_in_the_queue_holds_later_messages_back():
+    """Through the simulated queue: A at 0 and B at 20 to a destination that
+    refuses, queue runs every 5 s.  B waits for the destination's retry time
+    A's failures set; both bounce when the destination has failed for more
+    than 40 s, B at 30 s of age."""
+    sched = preset("exim", rules="F,40s,6s", per_host=True, queue_interval=5, delay_warning=0)
+    a, b = exim_queue_run(sched, submit_at=(0.2, 20.2), until=120)
+    # A at arrival; then one round per queue run at or after each retry time
+    # (+6), taken by A or B, whichever the run takes first (Exim's order is
+    # random unless queue_run_in_order); the other waits.
+    assert sorted(a.attempts + b.attempts) == [0.2, 10, 20, 30, 40, 50]
+    assert a.waits + b.waits == 3                 # B at arrival, then one each at 30 and 40
+    # The run at 50 finds the destination failing for 50 s > 40: the message
+    # tried there times out, the other bounces without a try.
+    assert a.bounced == 50 and b.bounced == 50
+    assert "5.4.0 all hosts have been failing" in a.text + b.text
+    # Per message (per_host off) B would have had its own timeline.
+    a2, b2 = exim_queue_run(preset("exim", rules="F,40s,6s", queue_interval=5, delay_warning=0),
+                            submit_at=(0.2, 20.2), until=120)
+    assert b2.attempts[:2] == [20.2, 30] and b2.waits == 0
+
+
+@dataclass
+class QueueFate:
+    attempts: list[float]
+    waits: int
+    bounced: float | None
+    text: str
+
+
+def exim_queue_run(schedule, submit_at, until):
+    """Messages to u@b.example, whose MX refuses connections, through a
+    simulated queue on a.example: what became of each."""
+    world = World(seed=1)
+    a = world.add_host("a.example", "192.0.2.1", link=LinkSpec(latency=0.0))
+    world.add_host("mx.b.example", "192.0.2.2", link=LinkSpec(latency=0.0))
+    world.set_zones(zones({"b.example": ["@ MX 10 mx", "mx A 192.0.2.2"],
+                           "a.example": ["@ A 192.0.2.1"]}))
+    q = queue_for(a, config=QueueConfig(retry=schedule, local_domains=("a.example",)))
+    world.run_until_complete(a, q.start())
+    msgs = []
+    for t in submit_at:
+        world.run(until=t)
+        msgs.append(world.run_until_complete(
+            a, q.submit("s@a.example", ["u@b.example"], b"Subject: x\r\n\r\nx\r\n")))
+    world.run(until=until)
+    fates = []
+    for msg in msgs:
+        mine = [e for e in world.events if getattr(e, "msg", None) == msg]
+        bounced = [e for e in mine if isinstance(e, ev.Bounced)]
+        fates.append(QueueFate(
+            attempts=[round(e.t, 6) for e in mine if isinstance(e, ev.AttemptStarted)],
+            waits=sum(1 for e in mine if isinstance(e, ev.Deferred)
+                      and (e.code, e.text) == RETRY_TIME_NOT_REACHED),
+            bounced=round(bounced[0].t, 6) if bounced else None,
+            text=bounced[0].text if bounced else ""))
+    return fates
 
 
 # -- Sendmail --------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""What is due in a queue at time t: pure functions over the queue state.
+"""What is due in a queue at time t, and when a deferred recipient is retried.
 
 The manager keeps one loop timer per message; these functions say when it
 should fire (:func:`next_due`) and, when it fires, what is due then
 (:func:`due_now`): which recipients to try, which held ones expire, and
 which are waiting long enough for the one delay warning a message gets.
-They read the state and the policy and change nothing; arming the timer
-and acting on the answer is the manager's I/O.
+After a deferral :func:`retry_at` says when the recipient is tried again.
+They read the state and the policy and change nothing, except the Exim
+retry records of ``policy.hints`` that :func:`host_gate`, :func:`answered`
+and :func:`retry_at` keep (Exim's hints database); arming the timer and
+acting on the answer is the manager's I/O.
 
 Times are event times (``ctx.now()``), like every time kept in the state.
 """
@@ -57,8 +60,10 @@ def host_gate(m: MessageState, domain: str, policy: QueuePolicy, now: float
     if not _per_host(policy.schedule_of(domain, m.mail_from)):
         return None
     verdict, _ = policy.hints.check(domain, now, m.queued_at)
-    return (None if verdict == "try" else
-            RETRY_TIME_NOT_REACHED if verdict == "wait" else FAILING_TOO_LONG)
+    if verdict == "try":
+        policy.hints.trying(domain)
+        return None
+    return RETRY_TIME_NOT_REACHED if verdict == "wait" else FAILING_TOO_LONG
 
 
 def answered(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy) -> None:
@@ -83,7 +88,10 @@ def retry_at(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy,
             return queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
         if (o.code, o.text) == RETRY_TIME_NOT_REACHED:
             _, due = policy.hints.check(r.domain, now, m.queued_at)
-            return queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
+            run = queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
+            # Never due again at this instant (the round ahead may still run).
+            return run if run > now else queue_run_at_or_after(
+                now + s.min_backoff, s.queue_interval, s.queue_phase)
         answered(m, r, o, policy)
     first = r.first_failure if r.first_failure is not None else now
     return s.next_attempt(m.queued_at, first, now, r.failures + 1)

@@ -131,18 +131,32 @@ class EximHints:
 
     def __init__(self) -> None:
         self._records: dict[str, EximRetryRecord] = {}
+        self._trying: set[str] = set()   # destinations with a round under way
 
     def check(self, destination: str, now: float, received_time: float) -> tuple[str, float]:
         """``(verdict, next_try)`` before an attempt (see :meth:`EximRetryRecord.check`);
-        ``try`` when the destination has no record."""
+        ``try`` when the destination has no record.  A queue run takes its
+        messages one after the other, so while another message's round to a
+        failing destination is under way this one is judged by the record
+        that round leaves if it fails too."""
         record = self._records.get(destination)
         if record is None:
             return "try", now
-        return record.check(now, received_time), record.next_try
+        verdict = record.check(now, received_time)
+        if verdict == "try" and destination in self._trying:
+            record = dataclasses.replace(record)
+            record.fail(now, received_time)
+            verdict = record.check(now, received_time)
+        return verdict, record.next_try
+
+    def trying(self, destination: str) -> None:
+        """A round to ``destination`` starts (its outcome clears this)."""
+        self._trying.add(destination)
 
     def failed(self, destination: str, schedule: "EximSchedule", now: float,
                received_time: float) -> float | None:
         """A host error at ``now``: the destination's next try, or None (time out)."""
+        self._trying.discard(destination)
         record = self._records.get(destination)
         if record is None:
             record = self._records[destination] = EximRetryRecord(
@@ -151,6 +165,7 @@ class EximHints:
 
     def answered(self, destination: str) -> None:
         """The destination answered (whatever it said to the recipients)."""
+        self._trying.discard(destination)
         self._records.pop(destination, None)
 
 
