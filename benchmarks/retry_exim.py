@@ -12,8 +12,8 @@ extracted libidn, so nothing on the system changes.
 The story (shortened timers; ``F,40s,6s``, ``ignore_bounce_errors_after``
 60 s; queue runs every 5 s, triggered with ``exim -q``, as Debian's daemon
 does every 30 min with ``-q30m``): two messages to a destination that
-refuses connections, A at 0 and B at 20 s; the DSNs go to a sender's
-domain that refuses too.  Real Exim tries A at arrival and at queue runs
+refuses connections, A at 0 and B at 20 s; the DSNs (named by creation
+order) go to a sender's domain that refuses too.  Real Exim tries A at arrival and at queue runs
 once the host's retry time has come; B waits for that same host's retry
 time (and, behind A in the queue run, never gets a try of its own); both
 bounce when the host has been failing for more than 40 s, B at half that
@@ -183,7 +183,8 @@ def run_real(wrapper: Path) -> dict[str, Fate]:
 
 
 def parse_log(text: str, origin: float) -> dict[str, Fate]:
-    """Fates by name: ``A``, ``B`` (in arrival order), ``dsn A``, ``dsn B``."""
+    """Fates by name: ``A``, ``B`` (in arrival order), ``dsn 1``, ``dsn 2``
+    (in creation order: which message a DSN is about does not change its fate)."""
     names: dict[str, str] = {}
     fates: dict[str, Fate] = {}
     for line in text.splitlines():
@@ -195,20 +196,122 @@ def parse_log(text: str, origin: float) -> dict[str, Fate]:
         if rest.startswith("<= alice@"):
             names[mid] = "AB"[sum(1 for n in names.values() if len(n) == 1)]
         elif rest.startswith("<= <>"):
-            about = re.search(r"R=(\S+)", rest)
-            names[mid] = f"dsn {names.get(about[1], '?') if about else '?'}"
+            names[mid] = f"dsn {sum(1 for n in names.values() if n.startswith('dsn')) + 1}"
         name = names.get(mid)
         if name is None:
             continue
         fate = fates.setdefault(name, Fate())
         if "defer (111)" in rest:
             fate.attempts.append(t)
-        elif "retry time not reached" in rest:
-            fate.waits += 1
-        elif rest.startswith("**") and fate.gave_up is None:
-            if name.startswith("dsn") and "Connection refused" not in rest and fate.thawed is None:
-                pass
+        elif rest.startswith("**") and not name.startswith("dsn"):
             fate.gave_up = t
+        elif "defer (" in rest and "retry time not reached" in rest:
+            fate.waits += 1
         elif "Unfrozen by errmsg timer" in rest:
             fate.thawed = t
+        elif rest.endswith("error ignored"):
+            fate.gave_up = t                  # a DSN discarded
     return fates
+
+
+# -- the same story through mxsim's queue ---------------------------------------------
+
+ZONES = """\
+$ORIGIN dest.example.
+@ 3600 IN SOA ns hostmaster 1 3600 600 86400 60
+@ 3600 IN MX 10 mx
+mx 3600 IN A 192.0.2.2
+$ORIGIN sender.example.
+@ 3600 IN SOA ns hostmaster 1 3600 600 86400 60
+@ 3600 IN MX 10 mx
+mx 3600 IN A 192.0.2.3
+"""
+
+
+def run_model() -> dict[str, Fate]:
+    from mta.delivery.client import DeliveryConfig
+    from mta.queue.manager import QueueManager
+    from mta.queue.scheduling import RETRY_TIME_NOT_REACHED
+    from mta.queue.store import MemoryStore
+    from sim.world.core import World
+    from sim.world.disk import SimulatedDisk
+    from sim.world.network import LinkSpec
+
+    schedule = preset("exim", rules=RULES, per_host=True, queue_interval=QUEUE_INTERVAL,
+                      ignore_bounce_errors_after=IGNORE_BOUNCE_ERRORS_AFTER, delay_warning=0)
+    world = World(seed=1)
+    host = world.add_host("exim.mxsim.test", "192.0.2.1", link=LinkSpec(latency=0.0))
+    world.add_host("mx.dest.example", "192.0.2.2", link=LinkSpec(latency=0.0))   # refuses
+    world.add_host("mx.sender.example", "192.0.2.3", link=LinkSpec(latency=0.0))
+    world.set_zones(ZONES)
+    queue = QueueManager(host.ctx, MemoryStore(SimulatedDisk()), QueueConfig(retry=schedule),
+                         DeliveryConfig(connect_timeout=30, command_timeout=60))
+    world.run_until_complete(host, queue.start())
+    names: dict[str, str] = {}
+    for name, at in (("A", 0.2), ("B", B_AFTER + 0.2)):
+        world.run(until=at)
+        msg = world.run_until_complete(host, queue.submit(
+            "alice@sender.example", ["bob@dest.example"], b"Subject: x\r\n\r\nhello\r\n"))
+        names[msg] = name
+    world.run(until=RUN_FOR)
+    for e in world.events:
+        if isinstance(e, ev.DsnCreated):
+            names[e.msg] = f"dsn {sum(1 for n in names.values() if n.startswith('dsn')) + 1}"
+    fates: dict[str, Fate] = {}
+    frozen: set[str] = set()
+    for e in world.events:
+        name = names.get(getattr(e, "msg", ""))
+        if name is None:
+            continue
+        fate = fates.setdefault(name, Fate())
+        if isinstance(e, ev.AttemptStarted):
+            if e.msg in frozen:
+                fate.thawed = e.t
+            fate.attempts.append(e.t)
+        elif isinstance(e, ev.Deferred) and (e.code, e.text) == RETRY_TIME_NOT_REACHED:
+            fate.waits += 1
+        elif isinstance(e, ev.Deferred) and e.code >= 500:
+            frozen.add(e.msg)                 # a bounce frozen until it is thawed
+        elif isinstance(e, ev.Bounced):
+            fate.gave_up = e.t
+    return fates
+
+
+def compare(real: dict[str, Fate], model: dict[str, Fate]) -> list[str]:
+    lines = [f"{'message':8} {'attempts real/model':>20} {'worst error':>12} "
+             f"{'waits real/model':>17} {'gave up real/model':>19} {'thawed real/model':>18}"]
+    for name in ("A", "B", "dsn 1", "dsn 2"):
+        r, m = real.get(name, Fate()), model.get(name, Fate())
+        worst = (max((abs(a - b) for a, b in zip(r.attempts, m.attempts)), default=0.0)
+                 if len(r.attempts) == len(m.attempts) else float("nan"))
+        lines.append(f"{name:8} {len(r.attempts):>10}/{len(m.attempts):<9} {worst:>12.2f} "
+                     f"{r.waits:>8}/{m.waits:<8} {_t(r.gave_up):>9}/{_t(m.gave_up):<9} "
+                     f"{_t(r.thawed):>8}/{_t(m.thawed):<9}")
+        lines.append(f"{'':8} real  {[round(t, 1) for t in r.attempts]}")
+        lines.append(f"{'':8} model {[round(t, 1) for t in m.attempts]}")
+    return lines
+
+
+def _t(t: float | None) -> str:
+    return "-" if t is None else f"{t:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/mxsim-exim"),
+                        help="where the Exim packages are unpacked (default /tmp/mxsim-exim)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("run as root: exim runs with -C and a private mount namespace")
+    try:
+        wrapper = prepare(args.cache)
+    except RuntimeError as exc:
+        parser.exit(2, f"retry_exim: {exc}\n")
+    model = run_model()
+    print(f"real Exim run: about {RUN_FOR} s of wall time...", flush=True)
+    real = run_real(wrapper)
+    print("\n".join(compare(real, model)))
+
+
+if __name__ == "__main__":
+    main()

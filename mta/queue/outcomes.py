@@ -35,7 +35,7 @@ from mta import events as ev
 from mta.delivery.client import BOUNCED, DEFERRED, RELAYED, RcptOutcome
 from mta.delivery.dsn import ACTION_DELAYED, ACTION_FAILED, CONTENT_TYPE, RecipientStatus, build_dsn
 from mta.queue.policy import QueuePolicy
-from mta.queue.scheduling import FAILING_TOO_LONG, answered, retry_at
+from mta.queue.scheduling import FAILING_TOO_LONG, answered, frozen_until, retry_at
 from mta.queue.state import MessageState, RcptState, domain_of
 
 #: Reply recorded when held mail expires without ever being released.
@@ -157,7 +157,13 @@ def settle(m: MessageState, outcomes: list[RcptOutcome], *, host: str, now: floa
                                      dest_host=o.dest_host, dest_ip=o.dest_ip,
                                      code=o.code, text=o.text))
         elif o.status == BOUNCED:
-            failed.append(Failure(o.rcpt, o.code, o.text, bounce_reason(o), o.dest_host))
+            thaw = frozen_until(m, r, policy, now)
+            if thaw is None:
+                failed.append(Failure(o.rcpt, o.code, o.text, bounce_reason(o), o.dest_host))
+            else:  # a frozen bounce: kept, tried once more at ``thaw``
+                events.append(ev.Deferred(t=now, host=host, msg=m.msg, trace=m.trace,
+                                          rcpt=o.rcpt, code=o.code, text=o.text,
+                                          next_attempt=thaw, dest_host=o.dest_host))
         else:
             nxt = retry_at(m, r, o, policy, now)
             if nxt is None:

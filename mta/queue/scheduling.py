@@ -14,6 +14,7 @@ Times are event times (``ctx.now()``), like every time kept in the state.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mta.delivery.client import RcptOutcome
@@ -59,18 +60,38 @@ def host_gate(m: MessageState, domain: str, policy: QueuePolicy, now: float
     :data:`FAILING_TOO_LONG`)."""
     if not _per_host(policy.schedule_of(domain, m.mail_from)):
         return None
-    verdict, _ = policy.hints.check(domain, now, m.queued_at)
+    verdict, _ = policy.hints.check(domain, now, m.queued_at, m.msg)
     if verdict == "try":
-        policy.hints.trying(domain)
+        policy.hints.trying(domain, policy.schedule_of(domain, m.mail_from))
         return None
     return RETRY_TIME_NOT_REACHED if verdict == "wait" else FAILING_TOO_LONG
+
+
+def frozen_until(m: MessageState, r: RcptState, policy: QueuePolicy, now: float) -> float | None:
+    """When a bounce (a message from ``<>``) that failed permanently at
+    ``now`` is tried once more, or None: given up (Exim freezes such
+    bounces until ``ignore_bounce_errors_after``; others give them up)."""
+    thawed = getattr(policy.schedule_of(r.domain, m.mail_from), "thawed", None)
+    return thawed(m.queued_at, now) if thawed is not None and not m.mail_from else None
 
 
 def answered(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy) -> None:
     """Note an outcome that came from the destination itself (Exim forgets
     a host that answered)."""
     if o.dest_host and not _host_error(o) and _per_host(policy.schedule_of(r.domain, m.mail_from)):
-        policy.hints.answered(r.domain)
+        policy.hints.answered(r.domain, m.queued_at, m.msg)
+
+
+def _next_visit(s, due: float, queued_at: float, now: float) -> float:
+    """When a message waiting for its destination is looked at again.  A
+    queue runner visits every message in every run (each run it is not
+    tried, Exim logs "retry time not reached"), so: the next run.  Without
+    one (``queue_interval`` 0): the destination's retry time ``due``, or
+    the moment the message grows older than the final cutoff, if sooner."""
+    if s.queue_interval > 0:
+        run = queue_run_at_or_after(now, s.queue_interval, s.queue_phase)
+        return run if run > now else run + s.queue_interval
+    return max(min(due, s.ultimate_timeout(queued_at)), math.nextafter(now, math.inf))
 
 
 def retry_at(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy,
@@ -78,20 +99,17 @@ def retry_at(m: MessageState, r: RcptState, o: RcptOutcome, policy: QueuePolicy,
     """When ``r`` of ``m``, deferred at ``now`` with outcome ``o``, is tried
     again, or None: given up.  Per-message schedules answer
     ``next_attempt``; a per-host one answers from the destination's record
-    after a host error or a round it held back, at its next queue run."""
+    after a host error or a round it held back (:func:`_next_visit`)."""
     s = policy.schedule_of(r.domain, m.mail_from)
     if _per_host(s):
         if _host_error(o):
-            due = policy.hints.failed(r.domain, s, now, m.queued_at)
+            due = policy.hints.failed(r.domain, s, now, m.queued_at, m.msg)
             if due is None:
-                return s.thawed(m.queued_at, now)
-            return queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
+                return None
+            return _next_visit(s, due, m.queued_at, now)
         if (o.code, o.text) == RETRY_TIME_NOT_REACHED:
-            _, due = policy.hints.check(r.domain, now, m.queued_at)
-            run = queue_run_at_or_after(due, s.queue_interval, s.queue_phase)
-            # Never due again at this instant (the round ahead may still run).
-            return run if run > now else queue_run_at_or_after(
-                now + s.min_backoff, s.queue_interval, s.queue_phase)
+            _, due = policy.hints.check(r.domain, now, m.queued_at, m.msg)
+            return _next_visit(s, due, m.queued_at, now)
         answered(m, r, o, policy)
     first = r.first_failure if r.first_failure is not None else now
     return s.next_attempt(m.queued_at, first, now, r.failures + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 
 from mta.retry.base import DAY, ScheduleBase, queue_run_at_or_after
@@ -127,46 +128,99 @@ class EximHints:
     connection, or a 421) write a record; a destination that answered is
     forgotten (Exim deletes the host's record).  Exim keys records by host
     name, IP and port; mxsim keys them by recipient domain, which is the
-    same for a domain with one MX host, or whose hosts fail together."""
+    same for a domain with one MX host, or whose hosts fail together.
+
+    A queue run takes its messages one after the other, oldest first
+    (``queue_run_in_order``; Exim's default order is random, mxsim's must
+    be deterministic): a message is judged after the older ones waiting for
+    the same destination in the same run, by the record their rounds leave
+    if they fail too."""
 
     def __init__(self) -> None:
         self._records: dict[str, EximRetryRecord] = {}
-        self._trying: set[str] = set()   # destinations with a round under way
+        self._trying: dict[str, EximSchedule] = {}   # destinations with a round under way
+        # Per destination: when each waiting message was last looked at, and
+        # the instants of the last two visits (the current run and the one before).
+        self._visits: dict[str, dict[tuple[float, str], float]] = {}
+        self._runs: dict[str, tuple[float, float]] = {}
 
-    def check(self, destination: str, now: float, received_time: float) -> tuple[str, float]:
-        """``(verdict, next_try)`` before an attempt (see :meth:`EximRetryRecord.check`);
-        ``try`` when the destination has no record.  A queue run takes its
-        messages one after the other, so while another message's round to a
-        failing destination is under way this one is judged by the record
-        that round leaves if it fails too."""
+    def check(self, destination: str, now: float, received_time: float,
+              msg: str = "") -> tuple[str, float]:
+        """``(verdict, next_try)`` before an attempt of ``msg`` (received at
+        ``received_time``), see :meth:`EximRetryRecord.check`; ``try`` when
+        the destination has no record."""
+        key = (received_time, msg)
         record = self._records.get(destination)
         if record is None:
-            return "try", now
-        verdict = record.check(now, received_time)
-        if verdict == "try" and destination in self._trying:
-            record = dataclasses.replace(record)
+            schedule = self._trying.get(destination)
+            if schedule is None:
+                return "try", now
+            # A first round to it is under way: judged by the record it leaves.
+            record = EximRetryRecord(schedule.rules, schedule.retry_interval_max)
             record.fail(now, received_time)
-            verdict = record.check(now, received_time)
+            self._visit(destination, key, now)
+            return record.check(now, received_time), record.next_try
+        ahead = self._older_pending(destination, key, now)
+        if ahead or destination in self._trying:
+            # Judge by the record the rounds ahead leave: each older message
+            # the run takes first is tried if the record lets it, and fails.
+            record = dataclasses.replace(record)
+            for older in ahead:
+                if record.check(now, older) == "try":
+                    record.fail(now, older)
+            if destination in self._trying and record.check(now, received_time) == "try":
+                record.fail(now, received_time)
+        verdict = record.check(now, received_time)
+        if verdict == "fail":
+            self._leave(destination, key)
+        else:
+            self._visit(destination, key, now)
         return verdict, record.next_try
 
-    def trying(self, destination: str) -> None:
+    def _visit(self, destination: str, key: tuple[float, str], now: float) -> None:
+        previous, current = self._runs.get(destination, (-math.inf, -math.inf))
+        if now > current:
+            previous, current = current, now
+            self._runs[destination] = (previous, current)
+            visits = self._visits.setdefault(destination, {})
+            for stale in [k for k, t in visits.items() if t < previous]:
+                del visits[stale]   # left the queue (or waits no more)
+        self._visits.setdefault(destination, {})[key] = now
+
+    def _older_pending(self, destination: str, key: tuple[float, str], now: float) -> list[float]:
+        """The arrival times of the older messages that waited in the previous
+        run and are not yet looked at in this one, oldest first."""
+        previous, current = self._runs.get(destination, (-math.inf, -math.inf))
+        last = current if now > current else previous   # the run before this one
+        return [k[0] for k, t in sorted(self._visits.get(destination, {}).items())
+                if k < key and t == last and t < now]
+
+    def _leave(self, destination: str, key: tuple[float, str]) -> None:
+        self._visits.get(destination, {}).pop(key, None)
+
+    def trying(self, destination: str, schedule: "EximSchedule") -> None:
         """A round to ``destination`` starts (its outcome clears this)."""
-        self._trying.add(destination)
+        self._trying[destination] = schedule
 
     def failed(self, destination: str, schedule: "EximSchedule", now: float,
-               received_time: float) -> float | None:
-        """A host error at ``now``: the destination's next try, or None (time out)."""
-        self._trying.discard(destination)
+               received_time: float, msg: str = "") -> float | None:
+        """A host error at ``now`` for ``msg``: the destination's next try, or
+        None (the message times out)."""
+        self._trying.pop(destination, None)
         record = self._records.get(destination)
         if record is None:
             record = self._records[destination] = EximRetryRecord(
                 schedule.rules, schedule.retry_interval_max)
-        return record.fail(now, received_time)
+        due = record.fail(now, received_time)
+        if due is None:
+            self._leave(destination, (received_time, msg))
+        return due
 
-    def answered(self, destination: str) -> None:
-        """The destination answered (whatever it said to the recipients)."""
-        self._trying.discard(destination)
+    def answered(self, destination: str, received_time: float = 0.0, msg: str = "") -> None:
+        """The destination answered ``msg`` (whatever it said to the recipients)."""
+        self._trying.pop(destination, None)
         self._records.pop(destination, None)
+        self._leave(destination, (received_time, msg))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,18 +267,29 @@ class EximSchedule(ScheduleBase):
             raise ValueError("ignore_bounce_errors_after must not be negative")
 
     def for_bounce(self) -> "EximSchedule":
-        """The schedule of a message from ``<>``: frozen, not dropped, when its
-        rules time out before ``ignore_bounce_errors_after``."""
+        """The schedule of a message from ``<>``: frozen, not dropped, when it
+        fails permanently before ``ignore_bounce_errors_after``."""
         return dataclasses.replace(self, bounce=True)
 
     def thawed(self, queued_at: float, now: float) -> float | None:
-        """When a bounce that timed out at ``now`` is tried once more (the first
-        queue run once it is ``ignore_bounce_errors_after`` old), or None:
-        discarded now."""
+        """When a bounce that failed permanently at ``now`` is tried once
+        more (the first queue run once it is ``ignore_bounce_errors_after``
+        old), or None: discarded now.  (A bounce whose temporary failures
+        time out under the rules is discarded at once: deliver.c.)"""
         thaw = queued_at + self.ignore_bounce_errors_after
         if not self.bounce or now >= thaw:
             return None
         return queue_run_at_or_after(thaw, self.queue_interval, self.queue_phase)
+
+    def ultimate_timeout(self, queued_at: float) -> float:
+        """The first queue run at which a message is older than the final
+        cutoff: Exim tries it then even before its destination's retry time
+        (``retry_ultimate_address_timeout``)."""
+        t = queued_at + self.lifetime
+        run = queue_run_at_or_after(t, self.queue_interval, self.queue_phase)
+        if run > t:
+            return run
+        return run + self.queue_interval if self.queue_interval > 0 else math.nextafter(t, math.inf)
 
     @property
     def lifetime(self) -> float:
@@ -315,7 +380,7 @@ class EximSchedule(ScheduleBase):
                      attempts: int) -> float | None:
         failing = now - first_failure
         if now - queued_at > self.lifetime or failing > self.lifetime:
-            return self.thawed(queued_at, now)
+            return None
         index = next(i for i, r in enumerate(self.rules) if failing <= r.cutoff)
         rule = self.rules[index]
         if rule.kind == "F":
