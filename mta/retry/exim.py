@@ -244,9 +244,11 @@ class EximSchedule(ScheduleBase):
     per-message timeline then serves the other errors (a 4xx to RCPT: Exim's
     address retry record, whose failing interval is at least the message's
     age).  It is off by default until the checks judge rounds a destination's
-    retry time held back (see ``docs/retry-schedules.md``).  A bounce (:meth:`for_bounce`) whose rules time out before
-    ``ignore_bounce_errors_after`` is frozen until then, tried once more,
-    and discarded if that fails (``deliver.c``).
+    retry time held back (see ``docs/retry-schedules.md``).
+
+    A bounce (:meth:`for_bounce`) that fails permanently before it is
+    ``ignore_bounce_errors_after`` old is frozen until then, tried once
+    more, and discarded if that fails (``deliver.c``, :meth:`thawed`).
     """
 
     name: str = "exim"
