@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from mta.units import format_duration
 from sim.scenario.types import DomainName, Duration, HostName, MailAddress, Strict
 
 if TYPE_CHECKING:       # the schema imports this module
@@ -31,8 +32,8 @@ ACTIONS = ("extend-queue", "switch-to-pop3", "switch-to-feed")
 
 
 class ExtendQueue(Strict):
-    """Keep the client's mail ``lifetime`` after queueing, from ``at`` on and
-    for what is queued already."""
+    """Keep the client's mail ``lifetime`` after queueing (longer than it
+    was), from ``at`` on and for what is queued already."""
 
     client: DomainName
     lifetime: Duration
@@ -102,13 +103,26 @@ def feed_of(sc: "Scenario", action: Any) -> str | None:
     return feeds[0] if len(feeds) == 1 else None
 
 
+def _role_lifetime(sc: "Scenario", feed: str, domain: str) -> float:
+    """The queue lifetime the feed's role gives ``domain`` (its retry
+    preset's, or its per-domain ``lifetimes`` entry)."""
+    from mta.retry.presets import preset
+    role = next(r for r in sc.roles if r.role == "smtp-feed" and r.host == feed)
+    for d, seconds in role.retry.lifetimes.items():
+        if d.lower() == domain.lower():
+            return seconds
+    return preset(role.retry.preset, **role.retry.overrides()).lifetime
+
+
 def operation_problems(sc: "Scenario") -> list[tuple[tuple, str]]:
     """``[(key path, message)]`` for operations that cannot be carried out:
-    an unknown client, an ambiguous feed, a time outside the run, a switch
-    to the mode the client is already in."""
+    an unknown client, an ambiguous feed, a time outside the run, a queue
+    time that does not extend, a switch to the mode the client is already
+    in."""
     out: list[tuple[tuple, str]] = []
     clients = sorted({d for r in sc.roles if r.role == "smtp-feed" for d in r.client_domains})
     switched: set[tuple[str, str]] = set()
+    lifetimes: dict[tuple[str, str], float] = {}
     for i, op in sorted(enumerate(sc.operations), key=lambda p: (p[1].at, p[0])):
         path, act = ("operations", i), op.action
         if not 0 <= op.at < sc.duration:
@@ -127,7 +141,15 @@ def operation_problems(sc: "Scenario") -> list[tuple[tuple, str]]:
                         f"expected an smtp-feed host serving {act.client}, got {act.feed!r}"))
             continue
         key = (feed, act.client.lower())
-        if op.name == "switch-to-pop3":
+        if op.name == "extend-queue":
+            now = lifetimes.get(key) or _role_lifetime(sc, feed, act.client)
+            if act.lifetime <= now:
+                out.append((path + (op.name, "lifetime"),
+                            f"expected a lifetime longer than the {format_duration(now)} "
+                            f"{act.client} has at {format_duration(op.at)}, got "
+                            f"{format_duration(act.lifetime)}"))
+            lifetimes[key] = max(now, act.lifetime)
+        elif op.name == "switch-to-pop3":
             if key in switched:
                 out.append((path, f"{act.client} is on POP3 mailboxes already at "
                                   f"{op.at:g} s (switch-to-feed first)"))
