@@ -133,13 +133,14 @@ def _extended(log, t, lifetime, domain="client.example"):
 
 def test_feed_queue_2d_uses_the_operators_extended_lifetime():
     """Down 72 h, the queue extended to 4 days at 40 h: delivered after the
-    2 days passes and is counted; a bounce at 2 days then fails, naming the
-    new lifetime; an extension for another domain changes nothing."""
+    2 days passes and is counted (without the extension the same delivery
+    is too late); a bounce at 2 days then fails, naming the new lifetime;
+    an extension for another domain changes nothing."""
     late = _extended(offline_log(72, lifetime_h=96, end_h=100), 40 * H, 96 * H)
     r = run_check("feed-queue-2d", late, P)
     assert r.status == "pass" and "1 delivered after 172800 s" in r.detail
-    assert run_check("feed-queue-2d", offline_log(72, lifetime_h=96, end_h=100), P).status \
-        == "pass"     # without the extension there is no bounce to judge either
+    r = run_check("feed-queue-2d", offline_log(72, lifetime_h=96, end_h=100), P)
+    assert r.status == "fail" and "past the 172800 s lifetime" in r.counterexamples[0]["why"]
     bounced = _extended(offline_log(100, end_h=100), 40 * H, 96 * H)
     r = run_check("feed-queue-2d", bounced, P)
     assert r.status == "fail" and "before the 345600 s lifetime" in r.counterexamples[0]["why"]

@@ -28,7 +28,9 @@ def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
     after.
 
     Params (:class:`FeedQueueParams`): ``feed``, ``client``, ``lifetime``,
-    ``max_gap``, ``tolerance``.  Judged: every copy the feed queued for one
+    ``max_gap``, ``tolerance``.  No copy may bounce before its lifetime,
+    nor stay queued (or be relayed) later than its lifetime plus
+    ``max_gap``.  Judged: every copy the feed queued for one
     of the client's domains (the domains the client's server took mail for,
     or the feed tried it with), attempted or not; copies deleted by a named
     policy (virus, spam) or filed into the feed's own mailboxes are not
@@ -77,6 +79,11 @@ def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
         elif lf.fate == QUEUED and age > life + gap + tol:
             cxs.append(cx(f"still queued {age:g} s after queueing, past the lifetime",
                           times=[lf.queued_t, end], **where))
+        elif lf.fate in (RELAYED, RELAYED_OUT) and age > life + gap + tol:
+            # Kept past its lifetime (the sender waits for a bounce that
+            # should have come), unless an operator extended it.
+            cxs.append(cx(f"relayed {age:g} s after queueing, past the {life:g} s lifetime",
+                          times=[lf.queued_t, lf.fate_t], **where))
         elif lf.fate not in (BOUNCED, QUEUED, RELAYED, RELAYED_OUT, DELIVERED):
             cxs.append(cx(f"ended {lf.fate}: {lf.detail}", times=[lf.queued_t], **where))
         stop = min(last, lf.queued_t + life)
