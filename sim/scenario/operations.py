@@ -13,20 +13,19 @@ of ``operations`` is one such action at a simulated time::
 
 ``client`` is one of the ``client_domains`` of an ``smtp-feed`` role (the
 feed that serves it is found from the roles; ``feed`` names it when several
-do).  :func:`operation_problems` checks what the models cannot see alone:
+do).  The functions here take the whole
+:class:`~sim.scenario.schema.Scenario` (typed ``Any``: the schema imports
+this module).  :func:`operation_problems` checks what the models cannot see alone:
 the client, the feed, the time within the run, and that switches alternate.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from mta.units import format_duration
 from sim.scenario.types import DomainName, Duration, HostName, MailAddress, Strict
-
-if TYPE_CHECKING:       # the schema imports this module
-    from sim.scenario.schema import Scenario
 
 ACTIONS = ("extend-queue", "switch-to-pop3", "switch-to-feed")
 
@@ -94,7 +93,7 @@ class Operation(Strict):
         return self.action_of(self.name)
 
 
-def feed_of(sc: "Scenario", action: Any) -> str | None:
+def feed_of(sc: Any, action: Any) -> str | None:
     """The host of the smtp-feed role serving ``action.client`` (the named
     ``feed`` if given), or None when no single feed serves it."""
     feeds = [r.host for r in sc.roles if r.role == "smtp-feed"
@@ -103,7 +102,7 @@ def feed_of(sc: "Scenario", action: Any) -> str | None:
     return feeds[0] if len(feeds) == 1 else None
 
 
-def _role_lifetime(sc: "Scenario", feed: str, domain: str) -> float:
+def _role_lifetime(sc: Any, feed: str, domain: str) -> float:
     """The queue lifetime the feed's role gives ``domain`` (its retry
     preset's, or its per-domain ``lifetimes`` entry)."""
     from mta.retry.presets import preset
@@ -114,7 +113,7 @@ def _role_lifetime(sc: "Scenario", feed: str, domain: str) -> float:
     return preset(role.retry.preset, **role.retry.overrides()).lifetime
 
 
-def operation_problems(sc: "Scenario") -> list[tuple[tuple, str]]:
+def operation_problems(sc: Any) -> list[tuple[tuple, str]]:
     """``[(key path, message)]`` for operations that cannot be carried out:
     an unknown client, an ambiguous feed, a time outside the run, a queue
     time that does not extend, a switch to the mode the client is already
