@@ -122,6 +122,7 @@ def test_a_copy_bounced_before_two_days_fails_feed_queue_2d():
     assert r.status == "fail"
     assert [(c["msg"], c["rcpt"]) for c in r.counterexamples] == [(relay.msg, relay.rcpt)]
     assert "before the 172800 s lifetime" in r.counterexamples[0]["why"]
+    assert r.causes == {"bounced-early": 1}
 
 
 def test_a_stranger_accepted_at_connect_fails_feed_lockdown():
@@ -160,6 +161,7 @@ def test_without_the_operators_extension_the_late_deliveries_fail_feed_queue_2d(
     r = judged(name, "feed-queue-2d", erased)
     assert r.status == "fail" and r.counterexamples
     assert all("past the 172800 s lifetime" in c["why"] for c in r.counterexamples)
+    assert set(r.causes) == {"kept-past-lifetime"}
 
 
 def test_without_the_switch_the_pop3_filing_fails_feed_queue_2d():
@@ -177,6 +179,7 @@ def test_without_the_switch_the_pop3_filing_fails_feed_queue_2d():
     assert r.status == "fail" and r.detail.startswith(f"{len(filed)} feed queueing violations")
     assert {(c["msg"], c["rcpt"]) for c in r.counterexamples} <= filed
     assert all("while the domain was on the SMTP feed" in c["why"] for c in r.counterexamples)
+    assert r.causes == {"both-services": len(filed)}
     no_back = [e for e in log if not (isinstance(e, E.DeliveryModeSet) and e.mode == "feed")]
     r = judged(name, "feed-queue-2d", no_back)
     assert r.status == "fail"

@@ -21,7 +21,13 @@ class FeedQueueParams(Params):
     tolerance: Duration = Field(1, description="slack on each bound")
 
 
-@check("feed-queue-2d", FeedQueueParams)
+@check("feed-queue-2d", FeedQueueParams, causes={
+    "bounced-early": "a copy bounced before its lifetime (the operator's, once extended)",
+    "kept-past-lifetime": "a copy still queued, or relayed, later than its lifetime allows",
+    "retry-gap": "no delivery round for longer than max_gap while the copy was queued",
+    "not-held": "a copy that ended neither delivered, bounced nor queued (lost)",
+    "both-services": "a copy tried at a server while its domain was on POP3 mailboxes, "
+                     "or filed into them while it was on the feed"})
 def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
     """While the client is offline the feed holds and retries its mail for
     up to the lifetime; delivered if the client returns in time, bounced only
@@ -60,7 +66,7 @@ def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
         switched = pop3.get(domain_of(lf.rcpt), [])
         wrong = _wrong_service(lf, switched)
         if wrong:
-            cxs.append(cx(wrong[0], times=[wrong[1]], **where))
+            cxs.append(cx(wrong[0], times=[wrong[1]], cause="both-services", **where))
             continue
         last = lf.fate_t if lf.fate_t is not None else end
         life, by = lifetime, None
@@ -75,23 +81,24 @@ def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
         age = last - lf.queued_t
         if lf.fate == BOUNCED and age < life - tol:
             cxs.append(cx(f"bounced after {age:g} s, before the {life:g} s lifetime",
-                          times=[lf.queued_t, lf.fate_t], **where))
+                          times=[lf.queued_t, lf.fate_t], cause="bounced-early", **where))
         elif lf.fate == QUEUED and age > life + gap + tol:
             cxs.append(cx(f"still queued {age:g} s after queueing, past the lifetime",
-                          times=[lf.queued_t, end], **where))
+                          times=[lf.queued_t, end], cause="kept-past-lifetime", **where))
         elif lf.fate in (RELAYED, RELAYED_OUT) and age > life + gap + tol:
             # Kept past its lifetime (the sender waits for a bounce that
             # should have come), unless an operator extended it.
             cxs.append(cx(f"relayed {age:g} s after queueing, past the {life:g} s lifetime",
-                          times=[lf.queued_t, lf.fate_t], **where))
+                          times=[lf.queued_t, lf.fate_t], cause="kept-past-lifetime", **where))
         elif lf.fate not in (BOUNCED, QUEUED, RELAYED, RELAYED_OUT, DELIVERED):
-            cxs.append(cx(f"ended {lf.fate}: {lf.detail}", times=[lf.queued_t], **where))
+            cxs.append(cx(f"ended {lf.fate}: {lf.detail}", times=[lf.queued_t], cause="not-held",
+                          **where))
         stop = min(last, lf.queued_t + life)
         marks = [lf.queued_t] + [r for r in delivery_rounds(lf) if r <= stop] + [stop]
         for a, b in zip(marks, marks[1:]):
             if b - a > gap + tol:
                 cxs.append(cx(f"no attempt for {b - a:g} s (longest allowed {gap:g} s)",
-                              times=[a, b], **where))
+                              times=[a, b], cause="retry-gap", **where))
                 break
     kept = f"; {extended} delivered after {lifetime:g} s thanks to the operator's " \
            f"extension" if changes else ""
