@@ -89,12 +89,12 @@ def test_the_feed_default_retry_keeps_the_seeds_promise():
      "operations[0].extend-queue.client: expected a client domain of an smtp-feed role "
      "(client.example), got 'other.example'"),
     ("  - {at: 13h, extend-queue: {client: client.example, lifetime: 4d}}",
-     "operations[0].at: expected a time within the run (0 to 43200 s), got 46800 s"),
+     "operations[0].at: expected a time within the run (from 0 to before 12h), got 13h"),
     ("  - {at: 2h, switch-to-feed: {client: client.example}}",
-     "client.example is on the SMTP feed at 7200 s (nothing to switch back from)"),
+     "client.example is on the SMTP feed at 2h (nothing to switch back from)"),
     ("  - {at: 2h, switch-to-pop3: {client: client.example, users: {ann@client.example: p}}}\n"
      "  - {at: 3h, switch-to-pop3: {client: client.example, users: {ann@client.example: p}}}",
-     "client.example is on POP3 mailboxes already at 10800 s"),
+     "client.example is on POP3 mailboxes already at 3h"),
     ("  - {at: 2h, extend-queue: {client: client.example, lifetime: 4d, feed: nowhere.example}}",
      "expected the name of a host in hosts"),
     ("  - {at: 2h, extend-queue: {client: client.example, lifetime: 1d}}",
@@ -108,7 +108,7 @@ def test_bad_operations_fail_validation_naming_the_key(ops, expected):
     assert expected in problems(ops)
 
 
-def test_mxsim_validate_exits_2_on_a_bad_operation(tmp_path):
+def test_mxsim_run_exits_2_on_a_bad_operation(tmp_path):
     import subprocess
     import sys
     path = tmp_path / "bad.yaml"

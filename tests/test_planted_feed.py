@@ -102,6 +102,7 @@ def test_high_spam_delivered_unchanged_fails_feed_spam_levels():
     assert r.counterexamples[0]["why"] == "level high wants action subject, took none"
 
 
+@pytest.mark.slow     # a 4-5 day run
 def test_a_copy_bounced_before_two_days_fails_feed_queue_2d():
     name, client = "feed-queue-2d", "mail.client-a.example"
     log = real_log(name)
@@ -125,6 +126,7 @@ def test_a_copy_bounced_before_two_days_fails_feed_queue_2d():
     assert r.causes == {"bounced-early": 1}
 
 
+@pytest.mark.slow     # a 4-5 day run
 def test_a_stranger_accepted_at_connect_fails_feed_lockdown():
     name, client = "feed-queue-2d", "mail.client-a.example"
     log = real_log(name)
@@ -151,6 +153,7 @@ def test_latency_stretched_fails_feed_latency_20s():
     assert all(float(c["why"].split()[1]) > 30 for c in r.counterexamples)
 
 
+@pytest.mark.slow     # a 4-5 day run
 def test_without_the_operators_extension_the_late_deliveries_fail_feed_queue_2d():
     """feed-queue-extended with its QueueLifetimeSet erased: the copies the
     extension kept are relayed past the 2-day lifetime, each named."""

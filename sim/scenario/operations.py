@@ -125,8 +125,9 @@ def operation_problems(sc: Any) -> list[tuple[tuple, str]]:
     for i, op in sorted(enumerate(sc.operations), key=lambda p: (p[1].at, p[0])):
         path, act = ("operations", i), op.action
         if not 0 <= op.at < sc.duration:
-            out.append((path + ("at",), f"expected a time within the run (0 to "
-                                        f"{sc.duration:g} s), got {op.at:g} s"))
+            out.append((path + ("at",), f"expected a time within the run (from 0 to before "
+                                        f"{format_duration(sc.duration)}), got "
+                                        f"{format_duration(op.at)}"))
         if act.client.lower() not in (c.lower() for c in clients):
             out.append((path + (op.name, "client"),
                         f"expected a client domain of an smtp-feed role "
@@ -151,11 +152,11 @@ def operation_problems(sc: Any) -> list[tuple[tuple, str]]:
         elif op.name == "switch-to-pop3":
             if key in switched:
                 out.append((path, f"{act.client} is on POP3 mailboxes already at "
-                                  f"{op.at:g} s (switch-to-feed first)"))
+                                  f"{format_duration(op.at)} (switch-to-feed first)"))
             switched.add(key)
         elif op.name == "switch-to-feed":
             if key not in switched:
-                out.append((path, f"{act.client} is on the SMTP feed at {op.at:g} s "
-                                  "(nothing to switch back from)"))
+                out.append((path, f"{act.client} is on the SMTP feed at "
+                                  f"{format_duration(op.at)} (nothing to switch back from)"))
             switched.discard(key)
     return out
