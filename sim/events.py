@@ -48,6 +48,20 @@ class LinkDown(Event):
     kind: ClassVar[str] = "link_down"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailRetrieved(Event):
+    """A simulated mail client (``host``) read one message over POP3 from
+    ``server`` as ``user`` and deleted it there: ``trace`` is its
+    Message-ID, ``mailbox`` the account's mailbox."""
+
+    server: str
+    user: str
+    mailbox: str
+    trace: str
+    size: int
+    kind: ClassVar[str] = "mail_retrieved"
+
+
 #: What a scenario may expect of a guarantee.
 Expectation = Literal["holds", "violated"]
 EXPECTATIONS: tuple[Expectation, ...] = get_args(Expectation)

@@ -115,7 +115,28 @@ def wire(world: World, sc: Scenario) -> Built:
             probes.append(probe)
 
     actors = [_start_actor(world, sc, i, a, queues, addresses) for i, a in enumerate(sc.traffic)]
+    actors += _start_operators(world, sc, queues)
     return Built(world, queues, actors, probes)
+
+
+def _start_operators(world: World, sc: Scenario, queues: dict[str, QueueManager]) -> list[Any]:
+    """One operator per feed host that has ``operations`` (validated: each
+    names a client of exactly one feed)."""
+    from mta.feed.operations import FeedOperator
+    from sim.actors.operator import OperatorActor
+    from sim.scenario.operations import feed_of
+    by_feed: dict[str, list[Any]] = {}
+    for op in sc.operations:
+        by_feed.setdefault(feed_of(sc, op.action), []).append(op)
+    out = []
+    for name in sorted(by_feed):
+        clients = tuple(d for r in sc.roles if r.role == "smtp-feed" and r.host == name
+                        for d in r.client_domains)
+        host = world.host(name)
+        actor = OperatorActor(FeedOperator(host.ctx, queues[name], clients), by_feed[name])
+        world.spawn(host, actor.run(), name=f"operator:{name}")
+        out.append(actor)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -285,6 +306,10 @@ def _start_actor(world: World, sc: Scenario, i: int, spec: Any,
     elif isinstance(spec, st.RoamingCustomer):
         actor = RoamingCustomerActor(spec, host.ctx, rng, name=name, addresses=addresses,
                                      stop=sc.duration)
+        world.spawn(host, actor.run(), name=name)
+    elif isinstance(spec, st.Pop3Reader):
+        from sim.actors.pop3_reader import Pop3ReaderActor
+        actor = Pop3ReaderActor(spec, host.ctx, addresses=addresses, stop=sc.duration)
         world.spawn(host, actor.run(), name=name)
     else:  # pragma: no cover - the schema admits no other kind
         raise TypeError(f"unknown actor {spec!r}")

@@ -107,3 +107,42 @@ def test_feed_lockdown():
     r = run_check("feed-lockdown", lock_log(feed_code=554), p)
     assert r.status == "fail" and "allowed client 192.0.2.1" in r.counterexamples[0]["why"]
     assert not run_check("feed-lockdown", lock_log(), dict(p, allowed=["0.0.0.0/0"])).decided
+
+
+def test_feed_queue_2d_judges_copies_never_attempted():
+    """A copy the feed queued for the client's domain and bounced without
+    ever trying the client is judged too (the domain is known from the
+    client's own acceptances)."""
+    log = offline_log(36)
+    L = LogBuilder()
+    L.accept(20, FEED, "f/m2", "t2", ["b@client.example"])
+    L.bounce(3600, FEED, "f/m2", "t2", "b@client.example", code=550, text="5.1.1 no",
+             reason="rejected")
+    merged = sorted(log[:-1] + L.events, key=lambda e: e.t) + [log[-1]]
+    r = run_check("feed-queue-2d", merged, P)
+    assert r.status == "fail" and r.judged == 2
+    assert r.counterexamples[0]["rcpt"] == "b@client.example"
+    assert "bounced after" in r.counterexamples[0]["why"]
+
+
+def _extended(log, t, lifetime, domain="client.example"):
+    from mta import events as E
+    ext = E.QueueLifetimeSet(t=t, host=FEED, domain=domain, lifetime=lifetime, previous=48 * H)
+    return sorted(log[:-1] + [ext], key=lambda e: e.t) + [log[-1]]
+
+
+def test_feed_queue_2d_uses_the_operators_extended_lifetime():
+    """Down 72 h, the queue extended to 4 days at 40 h: delivered after the
+    2 days passes and is counted (without the extension the same delivery
+    is too late); a bounce at 2 days then fails, naming the new lifetime;
+    an extension for another domain changes nothing."""
+    late = _extended(offline_log(72, lifetime_h=96, end_h=100), 40 * H, 96 * H)
+    r = run_check("feed-queue-2d", late, P)
+    assert r.status == "pass" and "1 delivered after 172800 s" in r.detail
+    r = run_check("feed-queue-2d", offline_log(72, lifetime_h=96, end_h=100), P)
+    assert r.status == "fail" and "past the 172800 s lifetime" in r.counterexamples[0]["why"]
+    bounced = _extended(offline_log(100, end_h=100), 40 * H, 96 * H)
+    r = run_check("feed-queue-2d", bounced, P)
+    assert r.status == "fail" and "before the 345600 s lifetime" in r.counterexamples[0]["why"]
+    other = _extended(offline_log(100, end_h=100), 40 * H, 96 * H, domain="other.example")
+    assert run_check("feed-queue-2d", other, P).status == "pass"

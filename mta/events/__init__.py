@@ -423,6 +423,42 @@ class Released(Event):
     kind: ClassVar[str] = "released"
 
 
+# -- Operator actions on a queue (seed 001: the SMTP feed's operator) --------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueLifetimeSet(Event):
+    """The operator set the queue lifetime for mail to ``domain`` on
+    ``host`` to ``lifetime`` seconds after queueing, from ``t`` on and for
+    mail already queued (seed 001: "we can be asked to extend the queue
+    time").  ``previous`` is the lifetime it replaced."""
+
+    domain: str
+    lifetime: float
+    previous: float
+    kind: ClassVar[str] = "queue_lifetime_set"
+
+
+#: Where a feed hands mail for a client domain: ``feed`` (relayed to the
+#: client's own server) or ``mailboxes`` (filed into temporary POP3
+#: mailboxes on the feed host).  Seed 001: "one or the other but not both".
+DeliveryMode = Literal["feed", "mailboxes"]
+DELIVERY_MODES: tuple[DeliveryMode, ...] = get_args(DeliveryMode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryModeSet(Event):
+    """The operator switched ``domain`` on ``host`` to ``mode`` (one of
+    :data:`DELIVERY_MODES`) at ``t``.  ``accounts``: the POP3 users of the
+    temporary mailboxes (``mailboxes``); ``left``: copies still in them when
+    switched back to the feed."""
+
+    domain: str
+    mode: DeliveryMode
+    accounts: tuple[str, ...] = ()
+    left: int = 0
+    kind: ClassVar[str] = "delivery_mode_set"
+
+
 # -- Triggers and policy facts -----------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)

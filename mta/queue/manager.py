@@ -218,6 +218,33 @@ class QueueManager:
                 self._start(m, rs)
         return n
 
+    # -- operator actions (seed 001: extend the queue time, switch to POP3) --
+    def set_lifetime(self, domain: str, lifetime: float) -> None:
+        """Keep mail to ``domain`` ``lifetime`` seconds after queueing, from
+        now on and for what is queued already; emits QueueLifetimeSet and
+        re-arms the timers (a held recipient's expiry moves with it)."""
+        previous = self.policy.set_lifetime(domain, lifetime)
+        self.journal.emit([ev.QueueLifetimeSet(t=self.ctx.now(), host=self.ctx.hostname,
+                                               domain=domain, lifetime=float(lifetime),
+                                               previous=float(previous))])
+        for msg in list(self.state.messages):
+            self._schedule(msg)
+
+    def set_local(self, domain: str, local: bool) -> int:
+        """File mail to ``domain`` into this host's mailboxes (``local``) or
+        relay it again; recipients waiting for a retry are tried at once
+        under the new rule.  Returns how many messages were started."""
+        self.policy.set_local(domain, local)
+        claimed = self.runtime.claimed
+        n = 0
+        for m in list(self.state.messages.values()):
+            rs = [r for r in m.rcpts.values() if r.domain == domain and not r.held
+                  and (m.msg, r.rcpt) not in claimed]
+            if rs:
+                n += 1
+                self._start(m, rs)
+        return n
+
     async def discard(self, msg: str, rcpt: str, policy: str, reason: str) -> None:
         """Delete one recipient's copy on purpose (virus, spam delete)."""
         m = self.state.messages[msg]

@@ -88,6 +88,21 @@ class QueuePolicy:
             s = self._bounce_schedules[domain] = s.for_bounce() if hasattr(s, "for_bounce") else s
         return s
 
+    def set_lifetime(self, domain: str, seconds: float) -> float:
+        """From now on mail to ``domain`` (already queued too) lives
+        ``seconds`` after queueing; returns the lifetime it had."""
+        previous = self.schedule_for(domain).lifetime
+        self.config.domain_lifetimes[domain] = float(seconds)
+        self._schedules.clear()      # parents' entries may cover the domain
+        self._bounce_schedules.clear()
+        return previous
+
+    def set_local(self, domain: str, local: bool) -> None:
+        """File mail to ``domain`` into the host's mailboxes (``local``) or
+        deliver it onward again; the next round follows the new answer."""
+        rest = tuple(d for d in self.config.local_domains if d != domain)
+        self.config.local_domains = rest + ((domain,) if local else ())
+
     @staticmethod
     def _lookup(domain: str, table: dict[str, Any]) -> Any:
         """Exact domain, then parent domains (``.parent`` or ``parent``)."""

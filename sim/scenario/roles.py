@@ -306,9 +306,18 @@ class FilterCosts(Strict):
     spam: StageCost | None = None
 
 
+#: The feed's own queue, modelling seed 001's promise: "the message is
+#: queued for up to 2 days in our message queue and attempts to redeliver
+#: will constantly be made".  Postfix's qmgr with its backoff capped at
+#: 30 min: with the 300 s deferred-queue scan no gap between attempts
+#: exceeds 35 min (Postfix's own 4000 s cap leaves 4,300 s gaps).
+FEED_RETRY = Retry(preset="postfix", max_backoff=30 * 60.0, lifetime=2 * 86400.0)
+
+
 class SmtpFeed(RoleBase):
     """The provider's feed: virus-scans, greylists, optionally spam-checks,
-    queues up to 2 days and delivers to the client's server (``routes``)."""
+    queues up to 2 days retrying at least every 35 min (:data:`FEED_RETRY`)
+    and delivers to the client's server (``routes``)."""
 
     role: Literal["smtp-feed"]
     client_domains: one_or_many(DomainName) = Field(min_length=1)
@@ -317,7 +326,7 @@ class SmtpFeed(RoleBase):
     greylisting: Greylisting | None = Greylisting()
     spam: SpamCheck = SpamCheck()
     filter_costs: FilterCosts = FilterCosts()
-    retry: RetrySetting = Retry(preset="postfix", lifetime=2 * 86400.0)
+    retry: RetrySetting = FEED_RETRY
 
 
 class SmartHost(RoleBase):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, ValidationInfo, model_validator
 
 from mta.units import format_duration
+from sim.scenario.operations import Operation, operation_problems
 from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
 from sim.scenario.types import (Bandwidth, Duration, HostName, IPv4, Strict, Window, shorthand)
@@ -239,6 +240,8 @@ class Scenario(Strict):
     roles: list[Role] = []
     traffic: list[Actor] = []
     expectations: list[Expectation] = []
+    operations: list[Operation] = Field(
+        default=[], description="operator actions in time (sim.scenario.operations)")
     waive: dict[GuaranteeId, str] = Field(
         default={}, description="cross-cutting guarantees not expected here, with the reason")
 
@@ -313,4 +316,6 @@ def cross_reference_problems(sc: Scenario) -> list[tuple[tuple, str]]:
         need(("traffic", i, "host"), a.host)
         for key, name in a.host_references():
             need(("traffic", i) + key, name)
-    return out
+    for i, op in enumerate(sc.operations):
+        need(("operations", i, op.name, "feed"), op.action.feed)
+    return out + operation_problems(sc)

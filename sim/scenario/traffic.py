@@ -9,6 +9,7 @@
     roaming-customer a customer's mail client away from home: checks POP3
                      (POP-before-SMTP), then sends through the provider's
                      relay, with SMTP AUTH, over an ordered list of ports
+    pop3-reader      a client reading (and deleting) its mail on a POP3 server
 
 Every random draw (arrival times, sizes, recipient counts, addresses) comes
 from the run's seed.
@@ -288,6 +289,25 @@ class RoamingCustomer(Sending):
         return [(("relay",), self.relay)]
 
 
-Actor = Annotated[Union[Sender, Spammer, DialupCustomer, RoamingCustomer],
+class Pop3Reader(ActorBase):
+    """A client reading its mailboxes on ``server`` over POP3 (seed 001's
+    temporary POP3 mailboxes): every ``every`` from ``start`` to ``stop``,
+    for each of ``users`` (mailbox address -> password), it logs in,
+    retrieves and deletes every message and quits; each message read is a
+    ``mail_retrieved`` event.  A login that fails is simply tried again
+    next time (the mailboxes may not exist yet)."""
+
+    kind: Literal["pop3-reader"]
+    server: HostName
+    users: dict[MailAddress, str] = Field(min_length=1)
+    port: int = Field(default=110, ge=1, le=65535)
+    every: Duration = Field(default=3600.0, gt=0)
+    timeout: Duration = Field(default=30.0, description="per connection attempt and reply")
+
+    def host_references(self) -> list[tuple[tuple, str]]:
+        return [(("server",), self.server)]
+
+
+Actor = Annotated[Union[Sender, Spammer, DialupCustomer, RoamingCustomer, Pop3Reader],
                   Field(discriminator="kind")]
-ACTOR_KINDS = ("sender", "spammer", "dialup-customer", "roaming-customer")
+ACTOR_KINDS = ("sender", "spammer", "dialup-customer", "roaming-customer", "pop3-reader")
