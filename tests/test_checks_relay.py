@@ -79,28 +79,50 @@ def test_relay_default_deny():
     assert r.status == "fail" and "expected a 5xx" in r.counterexamples[0]["why"]
 
 
-def auth_log(rcpt_code=530, auth_in_tx=503):
+def auth_log(mail_code=530, auth_in_tx=503, mail_text="5.7.0 Authentication required"):
+    """An AUTH-only relay: MAIL before AUTH refused, AUTH inside a
+    transaction (after a local-looking MAIL the relay wrongly took) 503."""
     L = LogBuilder()
     session(L, R, "198.51.100.7", [
         ("CONNECT", "", 220, "hi"), ("EHLO", "c.example", 250, "hi"),
-        ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
-        ("RCPT", "TO:<x@far.example>", rcpt_code, "5.7.0 Authentication required"),
-        ("AUTH", "PLAIN abc", auth_in_tx, "5.5.1 Error: MAIL transaction in progress"),
-        ("RSET", "", 250, "2.0.0 ok"),
+        ("MAIL", "FROM:<a@c.example>", mail_code, mail_text),
         ("AUTH", "PLAIN abc", 235, "2.7.0 Authentication successful"),
         ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
+        ("AUTH", "PLAIN abc", auth_in_tx, "5.5.1 Error: MAIL transaction in progress"),
         ("RCPT", "TO:<x@far.example>", 250, "2.1.5 ok")])
     return L.end(10)
 
 
-def test_auth_required():
+def rcpt_auth_log(rcpt_code=530):
+    """A relay that also serves a domain: the 530 comes at RCPT."""
+    L = LogBuilder()
+    session(L, R, "198.51.100.7", [
+        ("CONNECT", "", 220, "hi"), ("EHLO", "c.example", 250, "hi"),
+        ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
+        ("RCPT", "TO:<u@own.example>", 250, "2.1.5 ok"),
+        ("RCPT", "TO:<x@far.example>", rcpt_code, "5.7.0 Authentication required")])
+    return L.end(10)
+
+
+def test_auth_required_on_an_auth_only_relay_refuses_mail_with_530():
     p = {"relay": R}
-    assert run_check("auth-required", auth_log(), p).status == "pass"
-    r = run_check("auth-required", auth_log(rcpt_code=250), p)
-    assert r.status == "fail" and "not 530" in r.counterexamples[0]["why"]
+    r = run_check("auth-required", auth_log(), p)
+    assert (r.status, r.judged) == ("pass", 2)
+    r = run_check("auth-required", auth_log(mail_code=250, mail_text="2.1.0 ok"), p)
+    assert r.status == "fail" and "MAIL answered 250" in r.counterexamples[0]["why"]
+    r = run_check("auth-required", auth_log(mail_code=554,
+                                            mail_text="5.7.1 Relay access denied"), p)
+    assert r.status == "fail" and "not 530 5.7.0" in r.counterexamples[0]["why"]
     r = run_check("auth-required", auth_log(auth_in_tx=235), p)
     assert r.status == "fail" and "not 503" in r.counterexamples[0]["why"]
     assert not run_check("auth-required", LogBuilder().end(1), p).decided
+
+
+def test_auth_required_on_a_relay_with_domains_refuses_relay_rcpt_with_530():
+    p = {"relay": R, "domains": ["own.example"]}
+    assert run_check("auth-required", rcpt_auth_log(), p).status == "pass"
+    r = run_check("auth-required", rcpt_auth_log(554), p)
+    assert r.status == "fail" and "RCPT answered 554" in r.counterexamples[0]["why"]
 
 
 def many_rcpts(n, code_after=452, text_after="4.5.3 Error: too many recipients", queued=None,

@@ -3,6 +3,8 @@ through the real POP3 server, SMTP AUTH replies and hostile AUTH input,
 the sender-affiliation rule and blocked attachments at end of DATA."""
 from __future__ import annotations
 
+import dataclasses
+
 import base64
 
 import pytest
@@ -131,8 +133,20 @@ def test_sender_affiliated_for_pop_account_and_auth_user() -> None:
     assert [c for c, _ in out] == [220, 250, 235, 553, 250, 250]
 
 
-def test_auth_required_bad_credentials_and_auth_in_transaction() -> None:
+def test_auth_only_relay_refuses_mail_before_auth_with_530() -> None:
     world, roamer, _, _ = relay_world(AUTH_RELAY)
+    out = world.run_until_complete(roamer, dialogue(
+        [b"EHLO r.example", b"MAIL FROM:<dan@dan.example>", b"RCPT TO:<x@example.net>"]))
+    assert out[2:] == [(530, "5.7.0 Authentication required"),
+                       (503, "5.5.1 Error: need MAIL command")]
+
+
+def test_auth_required_bad_credentials_and_auth_in_transaction() -> None:
+    # A relay that also serves a domain takes MAIL before AUTH: the 530
+    # comes at RCPT for a domain it does not serve, and AUTH is then inside
+    # a transaction (503).
+    world, roamer, _, _ = relay_world(dataclasses.replace(AUTH_RELAY,
+                                                          local_domains=("provider.example",)))
     out = world.run_until_complete(roamer, dialogue(
         [b"EHLO r.example", b"MAIL FROM:<dan@dan.example>", b"RCPT TO:<x@example.net>",
          b"AUTH PLAIN " + base64.b64encode(b"\0dan\0secret"),       # inside the transaction

@@ -123,25 +123,43 @@ def relay_default_deny(ev: Evidence, params: RelayParams):
                    judged=len(atts), unit="relay attempts")
 
 
+#: Replies to MAIL that come before any policy (syntax, command order), so
+#: they say nothing about AUTH.
+_BEFORE_POLICY = (500, 501, 503, 555)
+
+
 @check("auth-required", RelayParams)
 def auth_required(ev: Evidence, params: RelayParams):
-    """Relaying needs SMTP AUTH: 530 without it; AUTH in a transaction gets 503.
+    """Relaying needs SMTP AUTH: 530 5.7.0 without it (RFC 4954 §6); AUTH
+    inside a mail transaction gets 503 (RFC 4954 §4).
 
     Params (:class:`RelayParams`): ``relay``, ``domains``.  Judged on
-    SmtpReply: an unauthenticated RCPT to an unserved address must get
-    530 5.7.0 (RFC 4954 §6; or the MAIL before it must have); an AUTH after a 2xx MAIL and before
-    the end of that transaction must get 503.
+    SmtpReply.  A relay with no ``domains`` is AUTH-only: every MAIL before
+    AUTH (other than a syntax or sequence error) must get ``530 5.7.0``, as
+    RFC 4954 §6 says for "any command ... when server policy requires
+    authentication".  A relay that serves ``domains`` cannot refuse MAIL, so
+    there every unauthenticated RCPT to an unserved address must get
+    ``530 5.7.0``.  No message accepted on an unauthenticated connection may
+    name an unserved recipient.
     """
     gid = "auth-required"
     relay, domains = params.relay, params.domains
+    auth_only = not domains
     cxs, n = [], 0
-    for conn, rs in ev.replies_by_conn(relay).items():
+    by_conn = ev.replies_by_conn(relay)
+    for conn, rs in by_conn.items():
+        if not rs or (rs[0].command.upper() == "CONNECT" and rs[0].code >= 400):
+            continue                    # refused at the greeting: no dialogue to judge
         in_tx = False
         for i, r in enumerate(rs):
-            cmd = r.command.upper()
+            cmd, authed = r.command.upper(), authenticated_before(rs, i)
+            where = dict(hosts=[relay], times=[r.t], events=[r])
             if cmd == "MAIL":
-                if r.code == 530:
+                if auth_only and not authed and r.code not in _BEFORE_POLICY:
                     n += 1
+                    if r.code != 530 or enhanced_code(r.text) != "5.7.0":
+                        cxs.append(cx(f"unauthenticated MAIL answered {r.code} "
+                                      f"{enhanced_code(r.text)}, not 530 5.7.0", **where))
                 in_tx = 200 <= r.code < 300
             elif cmd in ("RSET", "DATA_END", "EHLO", "HELO"):
                 in_tx = False
@@ -149,19 +167,28 @@ def auth_required(ev: Evidence, params: RelayParams):
                 n += 1
                 if r.code != 503:
                     cxs.append(cx(f"AUTH inside a mail transaction answered {r.code}, not 503",
-                                  hosts=[relay], times=[r.t], events=[r]))
-            elif cmd == "RCPT" and not authenticated_before(rs, i) \
+                                  **where))
+            elif cmd == "RCPT" and not auth_only and not authed \
                     and not served(smtp_address(r.argument), domains):
                 n += 1
                 if r.code != 530 or enhanced_code(r.text) != "5.7.0":
                     cxs.append(cx(f"unauthenticated relay RCPT answered {r.code} "
                                   f"{enhanced_code(r.text)}, not 530 5.7.0",
-                                  rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t],
-                                  events=[r]))
+                                  rcpt=smtp_address(r.argument), **where))
+    for e in ev.of(E.MessageAccepted):
+        rs = by_conn.get(e.conn, []) if e.host == relay else None
+        if rs is None or authenticated_before(rs, len(rs)):
+            continue
+        for rc in e.rcpts:
+            if not served(rc, domains):
+                cxs.append(cx(f"relayed for {rc!r} without AUTH", msg=e.msg, trace=e.trace,
+                              rcpt=rc, hosts=[relay], times=[e.t], events=[e]))
+    what = "MAIL" if auth_only else "relay RCPT"
     if n == 0:
-        return undecidable(gid, f"no unauthenticated relay attempt and no AUTH inside a "
+        return undecidable(gid, f"no unauthenticated {what} and no AUTH inside a "
                                 f"transaction at {relay}")
-    return verdict(gid, cxs, ok=f"{n} unauthenticated attempts answered as required",
+    return verdict(gid, cxs, ok=f"{n} unauthenticated {what}s or AUTHs inside a transaction "
+                                f"answered as required",
                    bad="{n} AUTH violations",
                    judged=n, unit="unauthenticated attempts")
 
