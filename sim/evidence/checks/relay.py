@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import authenticated_before, served, size_param, smtp_address
-from sim.evidence.checks.params import Count, Host, Hosts, Params, Texts
+from sim.evidence.checks.params import Count, Duration, Host, Hosts, Params, Texts
+from sim.evidence.checks.relay_access import _grant, _logins
 from sim.evidence.model import Evidence
 
 
@@ -104,23 +105,65 @@ class RelayParams(Params):
     domains: Texts = Field([], description="domains the relay serves")
 
 
-@check("relay-default-deny", RelayParams)
-def relay_default_deny(ev: Evidence, params: RelayParams):
-    """A relay in its default configuration refuses relaying for everyone.
+class DefaultDenyParams(RelayParams):
+    window: Duration = Field(5400.0, description="how long a POP3 login opens relaying "
+                                                 "(POP-before-SMTP), 90 min")
+    networks: Texts = Field([], description="client networks it relays for (mynetworks)")
 
-    Params (:class:`RelayParams`): ``relay``, ``domains``.  Every RCPT to
-    an unserved address gets a 5xx, authenticated or not.
+
+@check("relay-default-deny", DefaultDenyParams)
+def relay_default_deny(ev: Evidence, params: DefaultDenyParams):
+    """The relay refuses to relay for every client that has not opened it.
+
+    Params (:class:`DefaultDenyParams`): ``relay``, ``domains``, ``window``,
+    ``networks``.  A connection is closed to relaying unless it comes from
+    ``networks``, authenticated (a 2xx to AUTH), or comes from an address
+    whose POP3 login (``pop3_login``) is less than ``window`` old.  Every
+    closed connection that was refused at the greeting, or sent a RCPT for
+    an unserved address, is judged: a 2xx greeting followed by a 2xx RCPT
+    for an unserved address, a 4xx where a refusal was due, or a message
+    accepted for such a recipient fails.
     """
     gid = "relay-default-deny"
     relay, domains = params.relay, params.domains
-    atts = list(_relay_attempts(ev, relay, domains, [], skip_auth=False))
-    if not atts:
-        return undecidable(gid, f"no relay attempt reached {relay}")
-    cxs = [cx(f"relay attempt answered {r.code}, expected a 5xx refusal",
-              rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t], events=[r])
-           for r, _, _ in atts if r.code < 500]
-    return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused",
-                   judged=len(atts), unit="relay attempts")
+    logins = _logins(ev, relay)
+    accepted = {e.conn: e for e in ev.of(E.MessageAccepted) if e.host == relay}
+    cxs, at_greeting, at_rcpt = [], 0, 0
+    for conn, rs in ev.replies_by_conn(relay).items():
+        if not rs or ip_matches(rs[0].client_ip, params.networks):
+            continue
+        ip = rs[0].client_ip
+        if rs[0].command.upper() == "CONNECT" and rs[0].code >= 500 \
+                and _grant(logins, ip, rs[0].t, params.window) is None:
+            at_greeting += 1
+            continue
+        for i, r in enumerate(rs):
+            if r.command.upper() != "RCPT" or authenticated_before(rs, i):
+                continue
+            addr = smtp_address(r.argument)
+            if served(addr, domains) or _grant(logins, ip, r.t, params.window) is not None:
+                continue
+            at_rcpt += 1
+            if r.code < 500:
+                cxs.append(cx(f"relay RCPT from {ip}, which opened no grant, answered "
+                              f"{r.code}, expected a 5xx refusal", rcpt=addr, hosts=[relay],
+                              times=[r.t], events=[r]))
+        m = accepted.get(conn)
+        if m is not None and not authenticated_before(rs, len(rs)) \
+                and _grant(logins, ip, m.t, params.window) is None:
+            for rc in m.rcpts:
+                if not served(rc, domains):
+                    cxs.append(cx(f"relayed for {rc!r} from {ip}, which opened no grant",
+                                  msg=m.msg, trace=m.trace, rcpt=rc, hosts=[relay],
+                                  times=[m.t], events=[m]))
+    n = at_greeting + at_rcpt
+    if n == 0:
+        return undecidable(gid, f"no client without AUTH or POP3 grant tried to relay "
+                                f"through {relay}")
+    return verdict(gid, cxs, ok=f"{at_greeting} connections refused at the greeting, "
+                                f"{at_rcpt} relay recipients refused",
+                   bad="{n} relayed without AUTH or grant",
+                   judged=n, unit="connections and recipients without a grant")
 
 
 #: Replies to MAIL that come before any policy (syntax, command order), so
@@ -304,45 +347,81 @@ class DnsblParams(Params):
         None, description="what a list timeout must do: let the client on, or refuse it")
 
 
+#: PolicyDecision values of the dnsbl stage for a list that gave no usable answer.
+_UNANSWERED = ("fail-open", "fail-closed")
+
+
+def _dnsbl_decided(rs: list[E.SmtpReply]) -> bool:
+    """The connection got as far as the block lists' verdict: a RCPT (where
+    Postfix applies client restrictions) or a refusal at the greeting."""
+    return any(r.command.upper() == "RCPT" for r in rs) or \
+        (rs[0].command.upper() == "CONNECT" and rs[0].code >= 400)
+
+
 @check("dnsbl-check", DnsblParams)
 def dnsbl_check(ev: Evidence, params: DnsblParams):
-    """Listed clients are refused; list timeouts follow the fail policy.
+    """Listed clients are refused, unlisted ones are not; a list that does
+    not answer follows the fail policy.
 
-    Params (:class:`DnsblParams`): ``host``, ``listed``, ``fail``.  A connection from a listed
-    address must get a 5xx and no message accepted.  With ``fail``, each
-    PolicyDecision whose stage names dnsbl and whose decision names a
-    timeout/error must be followed, on its connection, by a refusal
-    (closed) or by no dnsbl refusal (open).
+    Params (:class:`DnsblParams`): ``host``, ``listed`` (the truth: the
+    addresses the scenario's zones list), ``fail``.  Per connection that
+    reached the lists' verdict (a RCPT, or a refused greeting): from a
+    listed address it must get a 5xx and have no 2xx RCPT and no message
+    accepted; from an unlisted one no reply decided by the ``dnsbl`` stage
+    may be a 5xx.  A connection whose lists did not answer (a ``dnsbl``
+    PolicyDecision ``fail-open``/``fail-closed``) is judged by ``fail``
+    instead: ``closed`` must refuse (4xx), ``open`` must not refuse by the
+    lists.  Those are extra: a run with timeouts only, or without both a
+    listed and an unlisted client, is undecidable.
     """
     gid = "dnsbl-check"
     host, listed, fail = params.host, params.listed, params.fail
-    by_conn = ev.replies_by_conn(host)
     accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == host}
-    cxs, n = [], 0
-    for conn, rs in by_conn.items():
-        if not rs or not ip_matches(rs[0].client_ip, listed):
+    decisions: dict[str, list[E.PolicyDecision]] = {}
+    for e in ev.of(E.PolicyDecision):
+        if e.host == host and e.stage == "dnsbl":
+            decisions.setdefault(e.conn, []).append(e)
+    cxs, refused, passed, timeouts = [], 0, 0, 0
+    for conn, rs in ev.replies_by_conn(host).items():
+        if not rs:
             continue
-        n += 1
-        if conn in accepted or not any(r.code >= 500 for r in rs):
-            cxs.append(cx(f"listed client {rs[0].client_ip} was not refused", hosts=[host],
-                          times=[rs[0].t], events=rs[:6]))
-    timeouts = [e for e in ev.of(E.PolicyDecision) if e.host == host
-                and "dnsbl" in e.stage.lower()
-                and any(w in e.decision.lower() for w in ("timeout", "error", "fail"))]
-    for pd in timeouts:
-        n += 1
-        rs = by_conn.get(pd.conn, [])
-        if fail == "closed" and not any(r.code >= 400 for r in rs):
-            cxs.append(cx("DNSBL timeout with fail-closed, but the client was not refused",
-                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
-        if fail == "open" and any(r.code >= 400 and "dnsbl" in r.stage.lower() for r in rs):
-            cxs.append(cx("DNSBL timeout with fail-open, but the client was refused by it",
-                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
-    if n == 0:
-        return undecidable(gid, f"no listed client and no DNSBL timeout at {host}")
-    return verdict(gid, cxs, ok=f"{n} listed clients or list timeouts handled",
+        ip, pds = rs[0].client_ip, decisions.get(conn, [])
+        unanswered = [pd for pd in pds if pd.decision in _UNANSWERED]
+        by_list = [r for r in rs if r.stage == "dnsbl" and r.code >= 400]
+        if unanswered and not any(pd.decision == "listed" for pd in pds):
+            timeouts += 1
+            pd = unanswered[0]
+            where = dict(hosts=[host], times=[pd.t], events=[pd] + rs[:4])
+            if fail == "closed" and not any(400 <= r.code < 500 for r in by_list):
+                cxs.append(cx(f"block list did not answer for {ip} (fail closed), but the "
+                              f"client was not deferred", **where))
+            if fail == "open" and by_list:
+                cxs.append(cx(f"block list did not answer for {ip} (fail open), but the "
+                              f"lists refused the client", **where))
+            continue
+        if not _dnsbl_decided(rs):
+            continue                     # stopped before the lists decide (530, 554...)
+        where = dict(hosts=[host], times=[rs[0].t], events=rs[:6])
+        if ip_matches(ip, listed):
+            refused += 1
+            took = [r for r in rs if r.command.upper() == "RCPT" and 200 <= r.code < 300]
+            if conn in accepted or took or not any(r.code >= 500 for r in rs):
+                cxs.append(cx(f"listed client {ip} was not refused", **where))
+        else:
+            passed += 1
+            if any(r.code >= 500 for r in by_list):
+                cxs.append(cx(f"unlisted client {ip} refused by the block lists: "
+                              f"{by_list[0].code} {by_list[0].text}", **where))
+    if refused == 0 or passed == 0:
+        return undecidable(gid, f"{refused} connections from listed clients and {passed} from "
+                                f"unlisted ones reached the lists' verdict at {host} (and "
+                                f"{timeouts} met a list that did not answer): both kinds are "
+                                f"needed")
+    return verdict(gid, cxs, ok=f"{refused} listed connections refused, {passed} unlisted "
+                                f"accepted; {timeouts} unanswered lookups handled fail-"
+                                f"{fail or 'any'}",
                    bad="{n} DNSBL violations",
-                   judged=n, unit="listed clients or list timeouts")
+                   judged=refused + passed + timeouts, unit="connections judged by the lists")
 
 
 class IspOutboundParams(Params):
