@@ -253,3 +253,24 @@ def test_auth_guessing_in_a_loop_hits_the_hard_error_limit() -> None:
     assert codes[2:22] == [535] * 20 and codes[-1] == 421      # Postfix's limit of 20
     fails = [e for e in world.events if isinstance(e, PolicyDecision) and e.decision == "fail"]
     assert len(fails) == 20
+
+
+def test_auth_required_stage_is_a_pure_decision_at_mail() -> None:
+    from mta.addresses import parse_mailbox
+    from mta.policy import Facts, Networks
+    from mta.policy.relay_access import AuthRequired
+    stage = AuthRequired(exempt=Networks(("10.0.0.0/8",)))
+    sender = parse_mailbox("a@b.example")
+    d = stage.on_mail(Facts(client_ip="198.51.100.1"), sender)
+    assert (d.code, d.enhanced, d.text) == (530, "5.7.0", "Authentication required")
+    assert stage.on_mail(Facts(client_ip="198.51.100.1", authenticated=True), sender) is None
+    assert stage.on_mail(Facts(client_ip="198.51.100.1", grants={"relay"}), sender) is None
+    assert stage.on_mail(Facts(client_ip="10.1.2.3"), sender) is None
+
+
+def test_only_an_auth_only_relay_refuses_at_mail() -> None:
+    assert AUTH_RELAY.auth_only
+    assert not dataclasses.replace(AUTH_RELAY, local_domains=("provider.example",)).auth_only
+    pop = RestrictedRelay(hostname="r.example", users={"dan": "pw"}, allow_auth_relay=True,
+                          pop_users={"alice": "pw"}, refuse_at="rcpt")
+    assert not pop.auth_only
