@@ -1,5 +1,5 @@
-"""Relay-control and limit checks (seeds 000, 002, 003): open relay, ISP
-outbound, default deny, AUTH, recipient and size limits, DNSBL, smart host."""
+"""Relay-control and limit checks (seeds 000, 003): open relay, ISP
+outbound, AUTH, recipient and size limits, smart host."""
 from __future__ import annotations
 
 from typing import Literal
@@ -9,8 +9,7 @@ from pydantic import Field, model_validator
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import authenticated_before, served, size_param, smtp_address
-from sim.evidence.checks.params import Count, Duration, Host, Hosts, Params, Texts
-from sim.evidence.checks.relay_access import _grant, _logins
+from sim.evidence.checks.params import Count, Host, Hosts, Params, Texts
 from sim.evidence.model import Evidence
 
 
@@ -103,67 +102,6 @@ def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
 class RelayParams(Params):
     relay: Host = Field(description="the relay judged")
     domains: Texts = Field([], description="domains the relay serves")
-
-
-class DefaultDenyParams(RelayParams):
-    window: Duration = Field(5400.0, description="how long a POP3 login opens relaying "
-                                                 "(POP-before-SMTP), 90 min")
-    networks: Texts = Field([], description="client networks it relays for (mynetworks)")
-
-
-@check("relay-default-deny", DefaultDenyParams)
-def relay_default_deny(ev: Evidence, params: DefaultDenyParams):
-    """The relay refuses to relay for every client that has not opened it.
-
-    Params (:class:`DefaultDenyParams`): ``relay``, ``domains``, ``window``,
-    ``networks``.  A connection is closed to relaying unless it comes from
-    ``networks``, authenticated (a 2xx to AUTH), or comes from an address
-    whose POP3 login (``pop3_login``) is less than ``window`` old.  Every
-    closed connection that was refused at the greeting, or sent a RCPT for
-    an unserved address, is judged: a 2xx greeting followed by a 2xx RCPT
-    for an unserved address, a 4xx where a refusal was due, or a message
-    accepted for such a recipient fails.
-    """
-    gid = "relay-default-deny"
-    relay, domains = params.relay, params.domains
-    logins = _logins(ev, relay)
-    accepted = {e.conn: e for e in ev.of(E.MessageAccepted) if e.host == relay}
-    cxs, at_greeting, at_rcpt = [], 0, 0
-    for conn, rs in ev.replies_by_conn(relay).items():
-        if not rs or ip_matches(rs[0].client_ip, params.networks):
-            continue
-        ip = rs[0].client_ip
-        if rs[0].command.upper() == "CONNECT" and rs[0].code >= 500 \
-                and _grant(logins, ip, rs[0].t, params.window) is None:
-            at_greeting += 1
-            continue
-        for i, r in enumerate(rs):
-            if r.command.upper() != "RCPT" or authenticated_before(rs, i):
-                continue
-            addr = smtp_address(r.argument)
-            if served(addr, domains) or _grant(logins, ip, r.t, params.window) is not None:
-                continue
-            at_rcpt += 1
-            if r.code < 500:
-                cxs.append(cx(f"relay RCPT from {ip}, which opened no grant, answered "
-                              f"{r.code}, expected a 5xx refusal", rcpt=addr, hosts=[relay],
-                              times=[r.t], events=[r]))
-        m = accepted.get(conn)
-        if m is not None and not authenticated_before(rs, len(rs)) \
-                and _grant(logins, ip, m.t, params.window) is None:
-            for rc in m.rcpts:
-                if not served(rc, domains):
-                    cxs.append(cx(f"relayed for {rc!r} from {ip}, which opened no grant",
-                                  msg=m.msg, trace=m.trace, rcpt=rc, hosts=[relay],
-                                  times=[m.t], events=[m]))
-    n = at_greeting + at_rcpt
-    if n == 0:
-        return undecidable(gid, f"no client without AUTH or POP3 grant tried to relay "
-                                f"through {relay}")
-    return verdict(gid, cxs, ok=f"{at_greeting} connections refused at the greeting, "
-                                f"{at_rcpt} relay recipients refused",
-                   bad="{n} relayed without AUTH or grant",
-                   judged=n, unit="connections and recipients without a grant")
 
 
 #: Replies to MAIL that come before any policy (syntax, command order), so
@@ -307,8 +245,9 @@ class MaxSizeParams(Params):
 def max_size(ev: Evidence, params: MaxSizeParams):
     """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
 
-    Params (:class:`MaxSizeParams`): ``relay``, ``limit``.  Every 2xx EHLO reply mentions SIZE; a MAIL declaring SIZE above the
-    limit gets 552; no MessageAccepted is bigger than the limit.
+    Params (:class:`MaxSizeParams`): ``relay``, ``limit``.  Every 2xx EHLO
+    reply mentions SIZE; a MAIL declaring SIZE above the limit gets 552; no
+    MessageAccepted is bigger than the limit.
     Undecidable when no oversized message was tried.
     """
     gid = "max-size-30mb"
@@ -338,90 +277,6 @@ def max_size(ev: Evidence, params: MaxSizeParams):
     return verdict(gid, cxs, ok=f"{tried} oversized messages refused with 552",
                    bad="{n} size-limit violations",
                    judged=tried, unit="oversized messages")
-
-
-class DnsblParams(Params):
-    host: Host = Field(description="the server that consults the DNSBL")
-    listed: Texts = Field([], description="addresses or CIDR blocks the DNSBL lists")
-    fail: Literal["open", "closed"] | None = Field(
-        None, description="what a list timeout must do: let the client on, or refuse it")
-
-
-#: PolicyDecision values of the dnsbl stage for a list that gave no usable answer.
-_UNANSWERED = ("fail-open", "fail-closed")
-
-
-def _dnsbl_decided(rs: list[E.SmtpReply]) -> bool:
-    """The connection got as far as the block lists' verdict: a RCPT (where
-    Postfix applies client restrictions) or a refusal at the greeting."""
-    return any(r.command.upper() == "RCPT" for r in rs) or \
-        (rs[0].command.upper() == "CONNECT" and rs[0].code >= 400)
-
-
-@check("dnsbl-check", DnsblParams)
-def dnsbl_check(ev: Evidence, params: DnsblParams):
-    """Listed clients are refused, unlisted ones are not; a list that does
-    not answer follows the fail policy.
-
-    Params (:class:`DnsblParams`): ``host``, ``listed`` (the truth: the
-    addresses the scenario's zones list), ``fail``.  Per connection that
-    reached the lists' verdict (a RCPT, or a refused greeting): from a
-    listed address it must get a 5xx and have no 2xx RCPT and no message
-    accepted; from an unlisted one no reply decided by the ``dnsbl`` stage
-    may be a 5xx.  A connection whose lists did not answer (a ``dnsbl``
-    PolicyDecision ``fail-open``/``fail-closed``) is judged by ``fail``
-    instead: ``closed`` must refuse (4xx), ``open`` must not refuse by the
-    lists.  Those are extra: a run with timeouts only, or without both a
-    listed and an unlisted client, is undecidable.
-    """
-    gid = "dnsbl-check"
-    host, listed, fail = params.host, params.listed, params.fail
-    accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == host}
-    decisions: dict[str, list[E.PolicyDecision]] = {}
-    for e in ev.of(E.PolicyDecision):
-        if e.host == host and e.stage == "dnsbl":
-            decisions.setdefault(e.conn, []).append(e)
-    cxs, refused, passed, timeouts = [], 0, 0, 0
-    for conn, rs in ev.replies_by_conn(host).items():
-        if not rs:
-            continue
-        ip, pds = rs[0].client_ip, decisions.get(conn, [])
-        unanswered = [pd for pd in pds if pd.decision in _UNANSWERED]
-        by_list = [r for r in rs if r.stage == "dnsbl" and r.code >= 400]
-        if unanswered and not any(pd.decision == "listed" for pd in pds):
-            timeouts += 1
-            pd = unanswered[0]
-            where = dict(hosts=[host], times=[pd.t], events=[pd] + rs[:4])
-            if fail == "closed" and not any(400 <= r.code < 500 for r in by_list):
-                cxs.append(cx(f"block list did not answer for {ip} (fail closed), but the "
-                              f"client was not deferred", **where))
-            if fail == "open" and by_list:
-                cxs.append(cx(f"block list did not answer for {ip} (fail open), but the "
-                              f"lists refused the client", **where))
-            continue
-        if not _dnsbl_decided(rs):
-            continue                     # stopped before the lists decide (530, 554...)
-        where = dict(hosts=[host], times=[rs[0].t], events=rs[:6])
-        if ip_matches(ip, listed):
-            refused += 1
-            took = [r for r in rs if r.command.upper() == "RCPT" and 200 <= r.code < 300]
-            if conn in accepted or took or not any(r.code >= 500 for r in rs):
-                cxs.append(cx(f"listed client {ip} was not refused", **where))
-        else:
-            passed += 1
-            if any(r.code >= 500 for r in by_list):
-                cxs.append(cx(f"unlisted client {ip} refused by the block lists: "
-                              f"{by_list[0].code} {by_list[0].text}", **where))
-    if refused == 0 or passed == 0:
-        return undecidable(gid, f"{refused} connections from listed clients and {passed} from "
-                                f"unlisted ones reached the lists' verdict at {host} (and "
-                                f"{timeouts} met a list that did not answer): both kinds are "
-                                f"needed")
-    return verdict(gid, cxs, ok=f"{refused} listed connections refused, {passed} unlisted "
-                                f"accepted; {timeouts} unanswered lookups handled fail-"
-                                f"{fail or 'any'}",
-                   bad="{n} DNSBL violations",
-                   judged=refused + passed + timeouts, unit="connections judged by the lists")
 
 
 class IspOutboundParams(Params):
