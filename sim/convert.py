@@ -79,7 +79,7 @@ def initially_up(host: s.Host) -> bool:
 def resolver_options(dns: s.Dns) -> dict[str, Any]:
     """Keyword arguments for ``World.set_zones`` / ``SimResolver``."""
     return {"latency": dns.latency,
-            "outages": [(o.start, o.end, o.mode) for o in dns.outages]}
+            "outages": [(o.start, o.end, o.mode, o.target) for o in dns.outages]}
 
 
 # --------------------------------------------------------------------------

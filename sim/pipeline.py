@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 # must not pay for them (``mxsim validate``, start-up goals in DESIGN.md).
 
 
+#: The maillog's file name in a run's output folder.
+MAILLOG = "maillog"
+
+
 def check_params(guarantee: str, params: dict, hosts: list[str]) -> list[tuple[tuple, str]]:
     """The loader's parameter validation: each expectation's ``params``
     against its check's parameter model (unknown keys, wrong types, host
@@ -136,13 +140,21 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
 
 
 def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], Verdict]:
-    """``events.jsonl`` and the evidence layer's verdict and report.
+    """``events.jsonl``, the ``maillog`` (Postfix syslog lines of every
+    role, :mod:`mta.maillog`) and the evidence layer's verdict and report.
 
     The report is built from the log as written (read back), so that
     ``mxsim report DIR`` later gives the very same bytes.
     """
+    from mta.maillog import maillog_lines
+    from sim.actors.generate import SIM_EPOCH
     from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
     out.mkdir(parents=True, exist_ok=True)
     log = write_jsonl(events, out / "events.jsonl")
-    report = write_report(read_jsonl(log), out)
-    return [log] + [out / name for name in (VERDICT, REPORT_MD, REPORT_HTML)], report.verdict
+    written = read_jsonl(log)
+    maillog = out / MAILLOG
+    maillog.write_text("".join(line + "\n" for line in maillog_lines(written, SIM_EPOCH)),
+                       encoding="utf-8")
+    report = write_report(written, out)
+    return [log, maillog] + [out / name for name in (VERDICT, REPORT_MD, REPORT_HTML)], \
+        report.verdict

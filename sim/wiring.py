@@ -26,7 +26,7 @@ from mta.queue.policy import QueueConfig
 from mta.queue.store import MemoryStore
 from sim.world.disk import SimulatedDisk
 from sim.actors.dialup import DialupCustomerActor
-from sim.actors.roaming import RoamingCustomerActor
+from sim.actors.abusers import ROAMING_ACTORS
 from sim.actors.sender import SenderActor
 from sim.actors.spammer import SpammerActor
 from sim.convert import (check_supported, initially_up, link_spec, resolver_options, role_config,
@@ -304,8 +304,8 @@ def _start_actor(world: World, sc: Scenario, i: int, spec: Any,
                          lambda: world.spawn(host, actor.on_link_up(), name=f"{name}:link-up"))
         world.spawn(host, actor.run(initially_up(sc.host(spec.host))), name=name)
     elif isinstance(spec, st.RoamingCustomer):
-        actor = RoamingCustomerActor(spec, host.ctx, rng, name=name, addresses=addresses,
-                                     stop=sc.duration)
+        actor = ROAMING_ACTORS[spec.kind](spec, host.ctx, rng, name=name, addresses=addresses,
+                                          stop=sc.duration)
         world.spawn(host, actor.run(), name=name)
     elif isinstance(spec, st.Pop3Reader):
         from sim.actors.pop3_reader import Pop3ReaderActor

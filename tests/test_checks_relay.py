@@ -72,35 +72,78 @@ def test_no_open_relay_trusts_networks_and_auth_and_roles_form():
 
 def test_relay_default_deny():
     p = {"relay": R, "domains": ["relay-served.example"]}
-    assert run_check("relay-default-deny", probe(554), p).status == "pass"
-    r = run_check("relay-default-deny", probe(250, auth=235), p)
-    assert r.status == "fail"
+    r = run_check("relay-default-deny", probe(554), p)
+    assert (r.status, r.judged) == ("pass", 5)
+    r = run_check("relay-default-deny", probe(250), p)
+    assert r.status == "fail" and "opened no grant" in r.counterexamples[0]["why"]
     r = run_check("relay-default-deny", probe(450), p)
     assert r.status == "fail" and "expected a 5xx" in r.counterexamples[0]["why"]
+    # AUTH opens the relay: nothing left that the default applies to.
+    assert not run_check("relay-default-deny", probe(250, auth=235), p).decided
 
 
-def auth_log(rcpt_code=530, auth_in_tx=503):
+def test_relay_default_deny_counts_greeting_refusals_and_honours_pop_grants():
+    L = LogBuilder()
+    session(L, R, "203.0.113.9", [("CONNECT", "", 554, "5.7.1 Access denied")])
+    L.add(E.Pop3Login(t=50, host=R, client_ip="203.0.113.8", user="alice"))
+    session(L, R, "203.0.113.8", [("CONNECT", "", 220, "hi"),
+                                  ("MAIL", "FROM:<a@c.example>", 250, "ok"),
+                                  ("RCPT", "TO:<x@far.example>", 250, "ok")], t=60)
+    r = run_check("relay-default-deny", L.end(100), {"relay": R})
+    assert (r.status, r.judged) == ("pass", 1), r.detail
+    # The grant is over 90 minutes later: the same RCPT then breaks the default.
+    L = LogBuilder()
+    L.add(E.Pop3Login(t=50, host=R, client_ip="203.0.113.8", user="alice"))
+    session(L, R, "203.0.113.8", [("CONNECT", "", 220, "hi"),
+                                  ("MAIL", "FROM:<a@c.example>", 250, "ok"),
+                                  ("RCPT", "TO:<x@far.example>", 250, "ok")], t=50 + 5400)
+    assert run_check("relay-default-deny", L.end(6000), {"relay": R}).status == "fail"
+
+
+def auth_log(mail_code=530, auth_in_tx=503, mail_text="5.7.0 Authentication required"):
+    """An AUTH-only relay: MAIL before AUTH refused, AUTH inside a
+    transaction (after a local-looking MAIL the relay wrongly took) 503."""
     L = LogBuilder()
     session(L, R, "198.51.100.7", [
         ("CONNECT", "", 220, "hi"), ("EHLO", "c.example", 250, "hi"),
-        ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
-        ("RCPT", "TO:<x@far.example>", rcpt_code, "5.7.0 Authentication required"),
-        ("AUTH", "PLAIN abc", auth_in_tx, "5.5.1 Error: MAIL transaction in progress"),
-        ("RSET", "", 250, "2.0.0 ok"),
+        ("MAIL", "FROM:<a@c.example>", mail_code, mail_text),
         ("AUTH", "PLAIN abc", 235, "2.7.0 Authentication successful"),
         ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
+        ("AUTH", "PLAIN abc", auth_in_tx, "5.5.1 Error: MAIL transaction in progress"),
         ("RCPT", "TO:<x@far.example>", 250, "2.1.5 ok")])
     return L.end(10)
 
 
-def test_auth_required():
+def rcpt_auth_log(rcpt_code=530):
+    """A relay that also serves a domain: the 530 comes at RCPT."""
+    L = LogBuilder()
+    session(L, R, "198.51.100.7", [
+        ("CONNECT", "", 220, "hi"), ("EHLO", "c.example", 250, "hi"),
+        ("MAIL", "FROM:<a@c.example>", 250, "2.1.0 ok"),
+        ("RCPT", "TO:<u@own.example>", 250, "2.1.5 ok"),
+        ("RCPT", "TO:<x@far.example>", rcpt_code, "5.7.0 Authentication required")])
+    return L.end(10)
+
+
+def test_auth_required_on_an_auth_only_relay_refuses_mail_with_530():
     p = {"relay": R}
-    assert run_check("auth-required", auth_log(), p).status == "pass"
-    r = run_check("auth-required", auth_log(rcpt_code=250), p)
-    assert r.status == "fail" and "not 530" in r.counterexamples[0]["why"]
+    r = run_check("auth-required", auth_log(), p)
+    assert (r.status, r.judged) == ("pass", 2)
+    r = run_check("auth-required", auth_log(mail_code=250, mail_text="2.1.0 ok"), p)
+    assert r.status == "fail" and "MAIL answered 250" in r.counterexamples[0]["why"]
+    r = run_check("auth-required", auth_log(mail_code=554,
+                                            mail_text="5.7.1 Relay access denied"), p)
+    assert r.status == "fail" and "not 530 5.7.0" in r.counterexamples[0]["why"]
     r = run_check("auth-required", auth_log(auth_in_tx=235), p)
     assert r.status == "fail" and "not 503" in r.counterexamples[0]["why"]
     assert not run_check("auth-required", LogBuilder().end(1), p).decided
+
+
+def test_auth_required_on_a_relay_with_domains_refuses_relay_rcpt_with_530():
+    p = {"relay": R, "domains": ["own.example"]}
+    assert run_check("auth-required", rcpt_auth_log(), p).status == "pass"
+    r = run_check("auth-required", rcpt_auth_log(554), p)
+    assert r.status == "fail" and "RCPT answered 554" in r.counterexamples[0]["why"]
 
 
 def many_rcpts(n, code_after=452, text_after="4.5.3 Error: too many recipients", queued=None,
@@ -183,12 +226,18 @@ def test_max_size():
     assert not run_check("max-size-30mb", probe(554), p).decided
 
 
-def dnsbl_log(code=554, timeout_refused=None):
+def dnsbl_log(code=554, timeout_refused=None, unlisted_code=250, unlisted=True):
     L = LogBuilder()
     session(L, R, "192.0.2.99", [("CONNECT", "", 220, "hi"), ("EHLO", "x.example", 250, "hi"),
                                  ("MAIL", "FROM:<a@x.example>", 250, "2.1.0 ok"),
                                  ("RCPT", "TO:<b@relay-served.example>", code,
                                   "5.7.1 Service unavailable; blocked using zen")])
+    if unlisted:
+        c = session(L, R, "192.0.2.50", [("CONNECT", "", 220, "hi"),
+                                         ("MAIL", "FROM:<a@x.example>", 250, "2.1.0 ok")])
+        L.reply(1, R, c, "192.0.2.50", "RCPT", "TO:<b@relay-served.example>", unlisted_code,
+                "ok" if unlisted_code < 400 else "5.7.1 blocked using zen",
+                stage="" if unlisted_code < 400 else "dnsbl")
     if timeout_refused is not None:
         c = session(L, R, "192.0.2.77", [("CONNECT", "", 220, "hi")])
         L.add(E.PolicyDecision(t=1, host=R, conn=c, stage="dnsbl",
@@ -202,16 +251,32 @@ def dnsbl_log(code=554, timeout_refused=None):
 
 def test_dnsbl_check():
     p = {"host": R, "listed": ["192.0.2.99"]}
-    assert run_check("dnsbl-check", dnsbl_log(), p).status == "pass"
+    r = run_check("dnsbl-check", dnsbl_log(), p)
+    assert (r.status, r.judged) == ("pass", 2)
     r = run_check("dnsbl-check", dnsbl_log(code=250), p)
     assert r.status == "fail" and "was not refused" in r.counterexamples[0]["why"]
+    r = run_check("dnsbl-check", dnsbl_log(unlisted_code=554), p)
+    assert r.status == "fail" and "unlisted client" in r.counterexamples[0]["why"]
     assert run_check("dnsbl-check", dnsbl_log(timeout_refused=True),
                      dict(p, fail="closed")).status == "pass"
     assert run_check("dnsbl-check", dnsbl_log(timeout_refused=False),
                      dict(p, fail="closed")).status == "fail"
     assert run_check("dnsbl-check", dnsbl_log(timeout_refused=True),
                      dict(p, fail="open")).status == "fail"
+    # Both kinds of client are needed: the lists refusing nobody, or everybody, says little.
     assert not run_check("dnsbl-check", dnsbl_log(), {"host": R, "listed": ["1.1.1.1"]}).decided
+    assert not run_check("dnsbl-check", dnsbl_log(unlisted=False), p).decided
+
+
+def test_dnsbl_check_does_not_pass_on_timeouts_alone():
+    L = LogBuilder()
+    c = session(L, R, "192.0.2.77", [("CONNECT", "", 220, "hi")])
+    L.add(E.PolicyDecision(t=1, host=R, conn=c, stage="dnsbl", decision="fail-open",
+                           detail="zen.example timeout", client_ip="192.0.2.77"))
+    L.reply(1, R, c, "192.0.2.77", "RCPT", "TO:<b@x.example>", 250, "ok")
+    r = run_check("dnsbl-check", L.end(10), {"host": R, "listed": ["192.0.2.99"],
+                                             "fail": "open"})
+    assert not r.decided and "1 met a list that did not answer" in r.detail
 
 
 def isp_log(isp_code=554, via_isp=False):

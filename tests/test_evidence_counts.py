@@ -43,8 +43,6 @@ def test_no_library_expectation_passes_on_an_empty_log(name, index, planned):
     assert r.detail.startswith("undecidable: "), r.detail
 
 
-@pytest.mark.xfail(strict=True, reason="reply-codes, relay-default-deny, max-size-30mb, "
-                   "dnsbl-check and full-logging have no library scenario yet")
 def test_every_catalogue_check_is_named_by_some_library_scenario():
     named = {x.guarantee for _, _, x in EXPECTATIONS}
     assert sorted(set(REGISTRY) - named) == []

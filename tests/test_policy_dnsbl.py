@@ -131,3 +131,14 @@ def test_no_resolver_is_an_error_not_a_pass() -> None:
     q = [Lookup("dnsbl", "203.0.113.9", "zen.example")]
     asyncio.run(prefetch(None, q, facts))
     assert facts.dns[q[0]].error == "no-resolver"
+
+
+def test_a_scenario_outage_can_cover_one_block_list_only() -> None:
+    from sim.convert import resolver_options
+    from sim.scenario.schema import Dns
+    dns = Dns(zones="$ORIGIN example.net.\n@ MX 10 mx1.example.net.\n",
+              outages=[{"start": "2h", "end": "3h", "target": "relays.ordb.example"},
+                       {"start": "5h", "end": "6h", "mode": "servfail"}])
+    assert resolver_options(dns)["outages"] == [(7200.0, 10800.0, "timeout",
+                                                 "relays.ordb.example"),
+                                                (18000.0, 21600.0, "servfail", None)]

@@ -141,20 +141,19 @@ def test_failed_handshake_is_recorded_and_the_server_keeps_serving(ca) -> None:
     assert not [e for e in sink.events if type(e).__name__ == "ComponentError"]
 
 
-def test_unauthenticated_relay_attempt_gets_530_and_bad_password_535() -> None:
+def test_unauthenticated_mail_gets_530_and_bad_password_535() -> None:
     def go(port, _):
         s = smtplib.SMTP("127.0.0.1", port, local_hostname="eve.example.org")
         s.ehlo()
-        s.mail("eve@example.org")
-        rcpt = s.rcpt("x@example.net")
+        mail = s.mail("eve@example.org")          # AUTH-only relay: RFC 4954 §6 at MAIL
         s.rset()
         with pytest.raises(smtplib.SMTPAuthenticationError) as bad:
             s.login("dan", "wrong")
         s.quit()
-        return rcpt, bad.value.smtp_code
+        return mail, bad.value.smtp_code
 
-    (rcpt, bad), _ = run(go, tls=None)
-    assert rcpt == (530, b"5.7.0 Authentication required") and bad == 535
+    (mail, bad), _ = run(go, tls=None)
+    assert mail == (530, b"5.7.0 Authentication required") and bad == 535
 
 
 def test_pop_before_smtp_with_poplib_then_smtplib() -> None:

@@ -3,6 +3,8 @@ through the real POP3 server, SMTP AUTH replies and hostile AUTH input,
 the sender-affiliation rule and blocked attachments at end of DATA."""
 from __future__ import annotations
 
+import dataclasses
+
 import base64
 
 import pytest
@@ -131,8 +133,20 @@ def test_sender_affiliated_for_pop_account_and_auth_user() -> None:
     assert [c for c, _ in out] == [220, 250, 235, 553, 250, 250]
 
 
-def test_auth_required_bad_credentials_and_auth_in_transaction() -> None:
+def test_auth_only_relay_refuses_mail_before_auth_with_530() -> None:
     world, roamer, _, _ = relay_world(AUTH_RELAY)
+    out = world.run_until_complete(roamer, dialogue(
+        [b"EHLO r.example", b"MAIL FROM:<dan@dan.example>", b"RCPT TO:<x@example.net>"]))
+    assert out[2:] == [(530, "5.7.0 Authentication required"),
+                       (503, "5.5.1 Error: need MAIL command")]
+
+
+def test_auth_required_bad_credentials_and_auth_in_transaction() -> None:
+    # A relay that also serves a domain takes MAIL before AUTH: the 530
+    # comes at RCPT for a domain it does not serve, and AUTH is then inside
+    # a transaction (503).
+    world, roamer, _, _ = relay_world(dataclasses.replace(AUTH_RELAY,
+                                                          local_domains=("provider.example",)))
     out = world.run_until_complete(roamer, dialogue(
         [b"EHLO r.example", b"MAIL FROM:<dan@dan.example>", b"RCPT TO:<x@example.net>",
          b"AUTH PLAIN " + base64.b64encode(b"\0dan\0secret"),       # inside the transaction
@@ -239,3 +253,24 @@ def test_auth_guessing_in_a_loop_hits_the_hard_error_limit() -> None:
     assert codes[2:22] == [535] * 20 and codes[-1] == 421      # Postfix's limit of 20
     fails = [e for e in world.events if isinstance(e, PolicyDecision) and e.decision == "fail"]
     assert len(fails) == 20
+
+
+def test_auth_required_stage_is_a_pure_decision_at_mail() -> None:
+    from mta.addresses import parse_mailbox
+    from mta.policy import Facts, Networks
+    from mta.policy.relay_access import AuthRequired
+    stage = AuthRequired(exempt=Networks(("10.0.0.0/8",)))
+    sender = parse_mailbox("a@b.example")
+    d = stage.on_mail(Facts(client_ip="198.51.100.1"), sender)
+    assert (d.code, d.enhanced, d.text) == (530, "5.7.0", "Authentication required")
+    assert stage.on_mail(Facts(client_ip="198.51.100.1", authenticated=True), sender) is None
+    assert stage.on_mail(Facts(client_ip="198.51.100.1", grants={"relay"}), sender) is None
+    assert stage.on_mail(Facts(client_ip="10.1.2.3"), sender) is None
+
+
+def test_only_an_auth_only_relay_refuses_at_mail() -> None:
+    assert AUTH_RELAY.auth_only
+    assert not dataclasses.replace(AUTH_RELAY, local_domains=("provider.example",)).auth_only
+    pop = RestrictedRelay(hostname="r.example", users={"dan": "pw"}, allow_auth_relay=True,
+                          pop_users={"alice": "pw"}, refuse_at="rcpt")
+    assert not pop.auth_only

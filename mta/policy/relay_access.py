@@ -1,6 +1,6 @@
-"""Restricted-relay stages: POP-before-SMTP and the sender-affiliation rule.
+"""Restricted-relay stages: POP-before-SMTP, AUTH required, sender affiliation.
 
-Both serve the restricted relays of seeds 002 and 003:
+They serve the restricted relays of seeds 002 and 003:
 
 * :class:`PopBeforeSmtp` reads a :class:`~mta.pop3.grants.RelayGrants`
   table (filled by the POP3 server's ``on_login`` hook) at connect and at
@@ -11,6 +11,16 @@ Both serve the restricted relays of seeds 002 and 003:
   connect with a 554 greeting (``refuse_at="connect"``); ``"rcpt"`` lets
   the dialogue go on and leaves the refusal to relay control at RCPT.
   Trusted networks are never refused at connect.
+* :class:`AuthRequired`: on an AUTH-only relay (one that serves no domain
+  of its own, so nothing may be sent through it without logging in), MAIL
+  from a client that has not authenticated gets RFC 4954 §6's
+  ``530 5.7.0 Authentication required`` ("SHOULD be returned by any command
+  other than AUTH, EHLO, HELO, NOOP, RSET, or QUIT when server policy
+  requires authentication in order to perform the requested action").
+  Postfix with ``smtpd_relay_restrictions = permit_sasl_authenticated,
+  reject`` would wait for RCPT and answer ``554 5.7.1 ... Access denied``;
+  we follow the RFC, which tells a mail client to ask for the password.
+  Trusted networks and POP-before-SMTP grants pass.
 * :class:`SenderAffiliation`: the seed's "sending mail 'from' addresses
   affiliated with your accounts": MAIL FROM must be in the domains of the
   authenticated user, or of the POP account that opened the grant, else
@@ -37,6 +47,8 @@ from mta.policy.decision import Decision, Facts, Note
 REFUSE_AT = ("connect", "rcpt")
 POP_GRANT_PREFIX = "pop:"
 
+AUTH_REQUIRED_CODE = 530
+AUTH_REQUIRED_STATUS = "5.7.0"
 CONNECT_REFUSED_CODE = 554
 CONNECT_REFUSED_STATUS = "5.7.1"
 SENDER_REFUSED_CODE = 553
@@ -92,6 +104,20 @@ class PopBeforeSmtp(Stage):
     def on_mail(self, facts: Facts, sender: Address) -> Decision | None:
         # A grant opened after this session connected counts from MAIL on.
         return self._grant(facts)
+
+
+@dataclass
+class AuthRequired(Stage):
+    """530 5.7.0 to MAIL before AUTH on an AUTH-only relay (module docstring)."""
+
+    exempt: Networks = field(default_factory=Networks)
+    name: str = "auth-required"
+
+    def on_mail(self, facts: Facts, sender: Address) -> Decision | None:
+        if facts.authenticated or "relay" in facts.grants or facts.client_ip in self.exempt:
+            return None
+        return Decision.reject(self.name, AUTH_REQUIRED_CODE, AUTH_REQUIRED_STATUS,
+                               "Authentication required")
 
 
 @dataclass

@@ -17,7 +17,9 @@ class RestrictedRelay(ReceivingRole):
     """A relay for customers only (see the module docstring).
 
     ``users`` (SMTP AUTH, PLAIN and LOGIN) with ``allow_auth_relay``:
-    relaying after AUTH, ``530 5.7.0 Authentication required`` before.
+    relaying after AUTH, ``530 5.7.0 Authentication required`` before: to
+    MAIL on an AUTH-only relay (no local or relay domains, no POP3
+    accounts: RFC 4954 §6), else to RCPT for a domain it does not serve.
     ``pop_users`` (``{user: password}``; ``pop_mailboxes`` maps a user to its
     mailbox, default the user name): a POP3 server on ``pop_port`` over the
     host's mailbox store whose logins open relaying from the client's
@@ -68,6 +70,13 @@ class RestrictedRelay(ReceivingRole):
             except ValueError as exc:
                 raise RoleError(f"{r}.blocked_attachments: {exc}") from None
 
+    @property
+    def auth_only(self) -> bool:
+        """Nothing passes without AUTH: users relay after it, and the relay
+        serves no domain and has no POP-before-SMTP grants of its own."""
+        return (self.allow_auth_relay and self.users is not None and self.pop_users is None
+                and not self.local_domains and not self.relay_domains)
+
     def build_grants(self) -> Any:
         """The POP-before-SMTP grant table (None when POP-before-SMTP is off)."""
         from mta.pop3.grants import RelayGrants
@@ -79,7 +88,7 @@ class RestrictedRelay(ReceivingRole):
         rule ahead of relay control and the attachment stage after it."""
         from mta.filters.attachments import AttachmentRules
         from mta.policy.attachments import AttachmentStage
-        from mta.policy.relay_access import PopBeforeSmtp, SenderAffiliation
+        from mta.policy.relay_access import AuthRequired, PopBeforeSmtp, SenderAffiliation
         before: list[Stage] = []
         if self.pop_users is not None:
             if grants is None or clock is None:
@@ -87,6 +96,8 @@ class RestrictedRelay(ReceivingRole):
                                 "and the host's clock (build_grants, ctx.now)")
             before.append(PopBeforeSmtp(grants, clock, refuse_at=self.refuse_at,
                                         exempt=Networks(self.trusted_networks)))
+        if self.auth_only:
+            before.append(AuthRequired(exempt=Networks(self.trusted_networks)))
         if self.sender_domains is not None:
             before.append(SenderAffiliation({u: tuple(d.lower() for d in ds)
                                              for u, ds in self.sender_domains.items()}))

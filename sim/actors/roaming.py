@@ -93,10 +93,9 @@ class RoamingCustomerActor:
     async def run(self) -> None:
         spec = self.spec
         loop = asyncio.get_running_loop()
-        times = g.schedule(self.rng, spec, self.stop)
-        for n, t in enumerate(times, 1):
+        for n, (t, envelope) in enumerate(self.messages(), 1):
             await asyncio.sleep(max(t - loop.time(), 0.0))
-            mail_from, rcpts, size = g.draw_envelope(self.rng, spec)
+            mail_from, rcpts, size = g.draw_envelope(self.rng, envelope)
             data = g.build_message(mail_from=mail_from, rcpts=rcpts, size=size,
                                    msgid=f"{self.name}.{n}@{self.ctx.hostname}", t=loop.time(),
                                    subject=f"{self.name} message {n}")
@@ -105,6 +104,28 @@ class RoamingCustomerActor:
             if spec.pop3 is not None and (n == 1 or spec.pop3.check == "every-message"):
                 await self.check_mail()
             await self.send(mail_from, rcpts, data)
+
+    def messages(self):
+        """``(time, spec to draw the envelope from)`` of each message, in time order."""
+        return ((t, self.spec) for t in g.schedule(self.rng, self.spec, self.stop))
+
+    def mail_options(self, client: aiosmtplib.SMTP, data: bytes) -> list[str]:
+        """ESMTP parameters of MAIL FROM (none: the client declares nothing)."""
+        return []
+
+    async def transact(self, client: aiosmtplib.SMTP, port: int, mail_from: str,
+                       rcpts: list[str], data: bytes) -> str:
+        """MAIL, RCPT each, DATA: the first refusal ends the attempt."""
+        for verb, call in (("MAIL", lambda: client.mail(
+                               mail_from, options=self.mail_options(client, data))),
+                           *((f"RCPT {r}", lambda r=r: client.rcpt(r)) for r in rcpts),
+                           ("DATA", lambda: client.data(data))):
+            try:
+                await call()
+            except aiosmtplib.SMTPResponseException as exc:
+                return self._result("smtp", port, "rejected", exc.code,
+                                    f"{verb}: {exc.message}", mail_from)
+        return self._result("smtp", port, "sent", 250, f"{len(rcpts)} recipients", mail_from)
 
     async def check_mail(self) -> str:
         """USER/PASS, STAT, QUIT on the relay host's POP3 server."""
@@ -179,15 +200,7 @@ class RoamingCustomerActor:
                 except aiosmtplib.SMTPAuthenticationError as exc:
                     why = ("intercepted: " if intercepted else "") + exc.message
                     return self._result("smtp", port, "auth-failed", exc.code, why, mail_from)
-            for verb, call in (("MAIL", lambda: client.mail(mail_from)),
-                               *((f"RCPT {r}", lambda r=r: client.rcpt(r)) for r in rcpts),
-                               ("DATA", lambda: client.data(data))):
-                try:
-                    await call()
-                except aiosmtplib.SMTPResponseException as exc:
-                    return self._result("smtp", port, "rejected", exc.code,
-                                        f"{verb}: {exc.message}", mail_from)
-            return self._result("smtp", port, "sent", 250, f"{len(rcpts)} recipients", mail_from)
+            return await self.transact(client, port, mail_from, rcpts, data)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             return self._result("smtp", port, connect_outcome(exc), mail_from=mail_from)
         finally:

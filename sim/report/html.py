@@ -14,6 +14,7 @@ from sim.report.about import guarantee_rows, topology, waived_rows
 from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, loss_causes, undelivered
 from sim.report.timeline import row_details, timeline
+from sim.report.usage import usage_rows
 
 CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em;max-width:72em;
 color:#222}table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;
@@ -144,6 +145,21 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
         p.append(img(figs["latency"], "delivery latency CDF"))
     else:
         p.append("<p>No recipient was delivered to a mailbox.</p>")
+    usage = usage_rows(evidence)
+    if usage:
+        p.append("<h2>Usage per account</h2><table id=\"usage\"><tr><th>relay</th>"
+                 "<th>account</th><th>via</th><th>messages</th><th>recipients</th>"
+                 "<th>bytes</th><th>busiest hour</th><th>hourly (messages/recipients)</th>"
+                 "<th>flag</th></tr>")
+        for u in usage:
+            p.append(f"<tr class=\"{'no' if u['flag'] else ''}\"><td>{esc(u['host'])}</td>"
+                     f"<td>{esc(u['account'])}</td><td>{esc(u['how'])}</td>"
+                     f"<td class=\"num\">{u['messages']}</td>"
+                     f"<td class=\"num\">{u['recipients']}</td>"
+                     f"<td class=\"num\">{u['bytes']}</td>"
+                     f"<td>{u['peak_hour']} ({u['peak_messages']})</td>"
+                     f"<td>{esc(u['hourly'])}</td><td>{esc(u['flag'] or '-')}</td></tr>")
+        p.append("</table>")
     p.append("<h2>Queues</h2>" + (img(figs["queues"], "queue depth per host")
                                   if queue_depths(evidence.events) else "<p>No mail was queued.</p>"))
     p.append("<h2>Links</h2>" + (img(figs["links"], "link timeline") if evidence.link_periods

@@ -12,6 +12,7 @@ from sim.report.about import guarantee_rows, topology, waived_rows
 from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, loss_causes, undelivered
 from sim.report.timeline import row_details, timeline
+from sim.report.usage import usage_rows
 
 
 def md_cell(s: Any) -> str:
@@ -92,6 +93,16 @@ def render_md(v: Verdict, evidence: Evidence) -> str:
         lines += [f"| p{q} | {fmt_t(percentile(lat, q))} |" for q in (50, 90, 99, 100)]
     else:
         lines.append("No recipient was delivered to a mailbox.")
+    usage = usage_rows(evidence)
+    if usage:
+        lines += ["", "## Usage per account", "",
+                  "Messages, recipients and bytes each relay account sent; hourly as "
+                  "hour:messages/recipients.", "",
+                  "| relay | account | via | messages | recipients | bytes | busiest hour "
+                  "| hourly | flag |", "|---|---|---|---:|---:|---:|---|---|---|"]
+        lines += [f"| {u['host']} | {md_cell(u['account'])} | {u['how']} | {u['messages']} | "
+                  f"{u['recipients']} | {u['bytes']} | {u['peak_hour']} ({u['peak_messages']}) "
+                  f"| {u['hourly']} | {md_cell(u['flag'] or '-')} |" for u in usage]
     for g in v.guarantees:
         if g.status != "fail" or not g.counterexamples:
             continue

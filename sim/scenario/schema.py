@@ -27,7 +27,8 @@ from mta.units import format_duration
 from sim.scenario.operations import Operation, operation_problems
 from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
-from sim.scenario.types import (Bandwidth, Duration, HostName, IPv4, Strict, Window, shorthand)
+from sim.scenario.types import (Bandwidth, DomainName, Duration, HostName, IPv4, Strict, Window,
+                                shorthand)
 
 # The guarantee catalogue (docs/catalogue.md), in its order.  A scenario may
 # only name these; tests/test_scenario_schema.py keeps the list in step.
@@ -185,9 +186,12 @@ class Host(Strict):
 # --------------------------------------------------------------------------
 
 class DnsOutage(Window):
-    """The resolver fails during the window: ``timeout`` or ``servfail``."""
+    """The resolver fails during the window: ``timeout`` or ``servfail``;
+    only for ``target`` and the names below it when given (a block list
+    that stops answering while the rest of DNS works)."""
 
     mode: Literal["timeout", "servfail"] = "timeout"
+    target: DomainName | None = None
 
 
 class Dns(Strict):

@@ -10,6 +10,12 @@
                      (POP-before-SMTP), then sends through the provider's
                      relay, with SMTP AUTH, over an ordered list of ports
     pop3-reader      a client reading (and deleting) its mail on a POP3 server
+    list-abuser      a roaming customer who mails hundreds of recipients at
+                     once and resends the refused ones in batches
+    large-sender     a roaming customer whose messages are over the relay's
+                     size limit (31 MiB), declared with SIZE= or not
+    compromised-account  a roaming customer whose password is stolen: its
+                     usual rate, then a sudden burst through the same AUTH
 
 Every random draw (arrival times, sizes, recipient counts, addresses) comes
 from the run's seed.
@@ -289,6 +295,52 @@ class RoamingCustomer(Sending):
         return [(("relay",), self.relay)]
 
 
+class ListAbuser(RoamingCustomer):
+    """An account holder using the relay as a mailing-list server (seed 003:
+    "a mailing list of hundreds"): every message goes to ``recipients``
+    addresses at once (give ``to`` a ``{n}`` template).  Like a bulk mailer
+    it goes on after a refused recipient, sends the message to those
+    accepted, and offers the refused ones again in the next transaction on
+    the same connection, for at most ``batches`` transactions."""
+
+    kind: Literal["list-abuser"]
+    recipients: CountDist = FixedCount(dist="fixed", value=200)
+    batches: int = Field(default=20, ge=1, description="most transactions per message")
+
+
+class LargeSender(RoamingCustomer):
+    """A customer whose messages are over the relay's size limit (seed 003:
+    "Max Message Size -> 30MB"; Exim's ``30M`` is 30 MiB): ``size``
+    defaults to 31 MiB.  ``declare_size`` puts ``SIZE=`` on MAIL when the
+    relay advertises SIZE (RFC 1870), as mail clients do, so the relay can
+    refuse before the body is sent; ``false`` sends the body and meets the
+    limit at the end of DATA."""
+
+    kind: Literal["large-sender"]
+    size: SizeDist = FixedSize(dist="fixed", value=31 * 1024 * 1024)
+    declare_size: bool = True
+
+
+class Burst(Strict):
+    """From ``at``, for ``for``, messages at ``rate`` on top of the usual ones."""
+
+    at: Duration
+    for_: Duration = Field(alias="for", gt=0)
+    rate: Rate
+
+
+class CompromisedAccount(RoamingCustomer):
+    """A customer whose password has been stolen (seed 003: "we notice
+    compromised accounts before the users do"): messages at ``rate`` (the
+    owner's habit), and from ``burst.at`` for ``burst.for`` also at
+    ``burst.rate`` (the thief), through the same relay with the same AUTH,
+    to ``burst_to`` (default: ``to``)."""
+
+    kind: Literal["compromised-account"]
+    burst: Burst
+    burst_to: one_or_many(MailAddress) | None = None
+
+
 class Pop3Reader(ActorBase):
     """A client reading its mailboxes on ``server`` over POP3 (seed 001's
     temporary POP3 mailboxes): every ``every`` from ``start`` to ``stop``,
@@ -308,6 +360,8 @@ class Pop3Reader(ActorBase):
         return [(("server",), self.server)]
 
 
-Actor = Annotated[Union[Sender, Spammer, DialupCustomer, RoamingCustomer, Pop3Reader],
+Actor = Annotated[Union[Sender, Spammer, DialupCustomer, RoamingCustomer, ListAbuser,
+                        LargeSender, CompromisedAccount, Pop3Reader],
                   Field(discriminator="kind")]
-ACTOR_KINDS = ("sender", "spammer", "dialup-customer", "roaming-customer", "pop3-reader")
+ACTOR_KINDS = ("sender", "spammer", "dialup-customer", "roaming-customer", "list-abuser",
+               "large-sender", "compromised-account", "pop3-reader")

@@ -1,5 +1,5 @@
-"""Relay-control and limit checks (seeds 000, 002, 003): open relay, ISP
-outbound, default deny, AUTH, recipient and size limits, DNSBL, smart host."""
+"""Relay-control and limit checks (seeds 000, 003): open relay, ISP
+outbound, AUTH, recipient and size limits, smart host."""
 from __future__ import annotations
 
 from typing import Literal
@@ -104,44 +104,43 @@ class RelayParams(Params):
     domains: Texts = Field([], description="domains the relay serves")
 
 
-@check("relay-default-deny", RelayParams)
-def relay_default_deny(ev: Evidence, params: RelayParams):
-    """A relay in its default configuration refuses relaying for everyone.
-
-    Params (:class:`RelayParams`): ``relay``, ``domains``.  Every RCPT to
-    an unserved address gets a 5xx, authenticated or not.
-    """
-    gid = "relay-default-deny"
-    relay, domains = params.relay, params.domains
-    atts = list(_relay_attempts(ev, relay, domains, [], skip_auth=False))
-    if not atts:
-        return undecidable(gid, f"no relay attempt reached {relay}")
-    cxs = [cx(f"relay attempt answered {r.code}, expected a 5xx refusal",
-              rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t], events=[r])
-           for r, _, _ in atts if r.code < 500]
-    return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused",
-                   judged=len(atts), unit="relay attempts")
+#: Replies to MAIL that come before any policy (syntax, command order), so
+#: they say nothing about AUTH.
+_BEFORE_POLICY = (500, 501, 503, 555)
 
 
 @check("auth-required", RelayParams)
 def auth_required(ev: Evidence, params: RelayParams):
-    """Relaying needs SMTP AUTH: 530 without it; AUTH in a transaction gets 503.
+    """Relaying needs SMTP AUTH: 530 5.7.0 without it (RFC 4954 §6); AUTH
+    inside a mail transaction gets 503 (RFC 4954 §4).
 
     Params (:class:`RelayParams`): ``relay``, ``domains``.  Judged on
-    SmtpReply: an unauthenticated RCPT to an unserved address must get
-    530 5.7.0 (RFC 4954 §6; or the MAIL before it must have); an AUTH after a 2xx MAIL and before
-    the end of that transaction must get 503.
+    SmtpReply.  A relay with no ``domains`` is AUTH-only: every MAIL before
+    AUTH (other than a syntax or sequence error) must get ``530 5.7.0``, as
+    RFC 4954 §6 says for "any command ... when server policy requires
+    authentication".  A relay that serves ``domains`` cannot refuse MAIL, so
+    there every unauthenticated RCPT to an unserved address must get
+    ``530 5.7.0``.  No message accepted on an unauthenticated connection may
+    name an unserved recipient.
     """
     gid = "auth-required"
     relay, domains = params.relay, params.domains
+    auth_only = not domains
     cxs, n = [], 0
-    for conn, rs in ev.replies_by_conn(relay).items():
+    by_conn = ev.replies_by_conn(relay)
+    for conn, rs in by_conn.items():
+        if not rs or (rs[0].command.upper() == "CONNECT" and rs[0].code >= 400):
+            continue                    # refused at the greeting: no dialogue to judge
         in_tx = False
         for i, r in enumerate(rs):
-            cmd = r.command.upper()
+            cmd, authed = r.command.upper(), authenticated_before(rs, i)
+            where = dict(hosts=[relay], times=[r.t], events=[r])
             if cmd == "MAIL":
-                if r.code == 530:
+                if auth_only and not authed and r.code not in _BEFORE_POLICY:
                     n += 1
+                    if r.code != 530 or enhanced_code(r.text) != "5.7.0":
+                        cxs.append(cx(f"unauthenticated MAIL answered {r.code} "
+                                      f"{enhanced_code(r.text)}, not 530 5.7.0", **where))
                 in_tx = 200 <= r.code < 300
             elif cmd in ("RSET", "DATA_END", "EHLO", "HELO"):
                 in_tx = False
@@ -149,19 +148,28 @@ def auth_required(ev: Evidence, params: RelayParams):
                 n += 1
                 if r.code != 503:
                     cxs.append(cx(f"AUTH inside a mail transaction answered {r.code}, not 503",
-                                  hosts=[relay], times=[r.t], events=[r]))
-            elif cmd == "RCPT" and not authenticated_before(rs, i) \
+                                  **where))
+            elif cmd == "RCPT" and not auth_only and not authed \
                     and not served(smtp_address(r.argument), domains):
                 n += 1
                 if r.code != 530 or enhanced_code(r.text) != "5.7.0":
                     cxs.append(cx(f"unauthenticated relay RCPT answered {r.code} "
                                   f"{enhanced_code(r.text)}, not 530 5.7.0",
-                                  rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t],
-                                  events=[r]))
+                                  rcpt=smtp_address(r.argument), **where))
+    for e in ev.of(E.MessageAccepted):
+        rs = by_conn.get(e.conn, []) if e.host == relay else None
+        if rs is None or authenticated_before(rs, len(rs)):
+            continue
+        for rc in e.rcpts:
+            if not served(rc, domains):
+                cxs.append(cx(f"relayed for {rc!r} without AUTH", msg=e.msg, trace=e.trace,
+                              rcpt=rc, hosts=[relay], times=[e.t], events=[e]))
+    what = "MAIL" if auth_only else "relay RCPT"
     if n == 0:
-        return undecidable(gid, f"no unauthenticated relay attempt and no AUTH inside a "
+        return undecidable(gid, f"no unauthenticated {what} and no AUTH inside a "
                                 f"transaction at {relay}")
-    return verdict(gid, cxs, ok=f"{n} unauthenticated attempts answered as required",
+    return verdict(gid, cxs, ok=f"{n} unauthenticated {what}s or AUTHs inside a transaction "
+                                f"answered as required",
                    bad="{n} AUTH violations",
                    judged=n, unit="unauthenticated attempts")
 
@@ -244,8 +252,9 @@ class MaxSizeParams(Params):
 def max_size(ev: Evidence, params: MaxSizeParams):
     """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
 
-    Params (:class:`MaxSizeParams`): ``relay``, ``limit``.  Every 2xx EHLO reply mentions SIZE; a MAIL declaring SIZE above the
-    limit gets 552; no MessageAccepted is bigger than the limit.
+    Params (:class:`MaxSizeParams`): ``relay``, ``limit``.  Every 2xx EHLO
+    reply mentions SIZE; a MAIL declaring SIZE above the limit gets 552; no
+    MessageAccepted is bigger than the limit.
     Undecidable when no oversized message was tried.
     """
     gid = "max-size-30mb"
@@ -275,54 +284,6 @@ def max_size(ev: Evidence, params: MaxSizeParams):
     return verdict(gid, cxs, ok=f"{tried} oversized messages refused with 552",
                    bad="{n} size-limit violations",
                    judged=tried, unit="oversized messages")
-
-
-class DnsblParams(Params):
-    host: Host = Field(description="the server that consults the DNSBL")
-    listed: Texts = Field([], description="addresses or CIDR blocks the DNSBL lists")
-    fail: Literal["open", "closed"] | None = Field(
-        None, description="what a list timeout must do: let the client on, or refuse it")
-
-
-@check("dnsbl-check", DnsblParams)
-def dnsbl_check(ev: Evidence, params: DnsblParams):
-    """Listed clients are refused; list timeouts follow the fail policy.
-
-    Params (:class:`DnsblParams`): ``host``, ``listed``, ``fail``.  A connection from a listed
-    address must get a 5xx and no message accepted.  With ``fail``, each
-    PolicyDecision whose stage names dnsbl and whose decision names a
-    timeout/error must be followed, on its connection, by a refusal
-    (closed) or by no dnsbl refusal (open).
-    """
-    gid = "dnsbl-check"
-    host, listed, fail = params.host, params.listed, params.fail
-    by_conn = ev.replies_by_conn(host)
-    accepted = {e.conn for e in ev.of(E.MessageAccepted) if e.host == host}
-    cxs, n = [], 0
-    for conn, rs in by_conn.items():
-        if not rs or not ip_matches(rs[0].client_ip, listed):
-            continue
-        n += 1
-        if conn in accepted or not any(r.code >= 500 for r in rs):
-            cxs.append(cx(f"listed client {rs[0].client_ip} was not refused", hosts=[host],
-                          times=[rs[0].t], events=rs[:6]))
-    timeouts = [e for e in ev.of(E.PolicyDecision) if e.host == host
-                and "dnsbl" in e.stage.lower()
-                and any(w in e.decision.lower() for w in ("timeout", "error", "fail"))]
-    for pd in timeouts:
-        n += 1
-        rs = by_conn.get(pd.conn, [])
-        if fail == "closed" and not any(r.code >= 400 for r in rs):
-            cxs.append(cx("DNSBL timeout with fail-closed, but the client was not refused",
-                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
-        if fail == "open" and any(r.code >= 400 and "dnsbl" in r.stage.lower() for r in rs):
-            cxs.append(cx("DNSBL timeout with fail-open, but the client was refused by it",
-                          hosts=[host], times=[pd.t], events=[pd] + rs[:4]))
-    if n == 0:
-        return undecidable(gid, f"no listed client and no DNSBL timeout at {host}")
-    return verdict(gid, cxs, ok=f"{n} listed clients or list timeouts handled",
-                   bad="{n} DNSBL violations",
-                   judged=n, unit="listed clients or list timeouts")
 
 
 class IspOutboundParams(Params):

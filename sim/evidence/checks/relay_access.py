@@ -1,5 +1,6 @@
-"""Restricted-relay checks (seeds 002 and 003): POP-before-SMTP, sender
-affiliation, the 2525 fallback, blocked attachments, port-25 interception.
+"""Restricted-relay checks (seeds 002 and 003): default deny,
+POP-before-SMTP, sender affiliation, the 2525 fallback, blocked
+attachments, port-25 interception.
 
 Each check rebuilds what it judges from the log on its own, never from the
 component's state: the grant table from ``pop3_login`` events, the owner
@@ -341,3 +342,66 @@ def port25_interception(ev: Evidence, params: InterceptionParams):
     return verdict(gid, cxs, ok=f"{n} intercepted connections noticed from the banner, "
                                 f"{real} real ones not flagged", bad="{n} interception misses",
                    judged=n, unit="intercepted connections")
+
+
+class DefaultDenyParams(Params):
+    relay: Host = Field(description="the relay judged")
+    domains: Texts = Field([], description="domains the relay serves")
+    window: Duration = Field(5400.0, description="how long a POP3 login opens relaying "
+                                                 "(POP-before-SMTP), 90 min")
+    networks: Texts = Field([], description="client networks it relays for (mynetworks)")
+
+
+@check("relay-default-deny", DefaultDenyParams)
+def relay_default_deny(ev: Evidence, params: DefaultDenyParams):
+    """The relay refuses to relay for every client that has not opened it.
+
+    Params (:class:`DefaultDenyParams`): ``relay``, ``domains``, ``window``,
+    ``networks``.  A connection is closed to relaying unless it comes from
+    ``networks``, authenticated (a 2xx to AUTH), or comes from an address
+    whose POP3 login (``pop3_login``) is less than ``window`` old.  Every
+    closed connection that was refused at the greeting, or sent a RCPT for
+    an unserved address, is judged: a 2xx greeting followed by a 2xx RCPT
+    for an unserved address, a 4xx where a refusal was due, or a message
+    accepted for such a recipient fails.
+    """
+    gid = "relay-default-deny"
+    relay, domains = params.relay, params.domains
+    logins = _logins(ev, relay)
+    accepted = {e.conn: e for e in ev.of(E.MessageAccepted) if e.host == relay}
+    cxs, at_greeting, at_rcpt = [], 0, 0
+    for conn, rs in ev.replies_by_conn(relay).items():
+        if not rs or ip_matches(rs[0].client_ip, params.networks):
+            continue
+        ip = rs[0].client_ip
+        if rs[0].command.upper() == "CONNECT" and rs[0].code >= 500 \
+                and _grant(logins, ip, rs[0].t, params.window) is None:
+            at_greeting += 1
+            continue
+        for i, r in enumerate(rs):
+            if r.command.upper() != "RCPT" or authenticated_before(rs, i):
+                continue
+            addr = smtp_address(r.argument)
+            if served(addr, domains) or _grant(logins, ip, r.t, params.window) is not None:
+                continue
+            at_rcpt += 1
+            if r.code < 500:
+                cxs.append(cx(f"relay RCPT from {ip}, which opened no grant, answered "
+                              f"{r.code}, expected a 5xx refusal", rcpt=addr, hosts=[relay],
+                              times=[r.t], events=[r]))
+        m = accepted.get(conn)
+        if m is not None and not authenticated_before(rs, len(rs)) \
+                and _grant(logins, ip, m.t, params.window) is None:
+            for rc in m.rcpts:
+                if not served(rc, domains):
+                    cxs.append(cx(f"relayed for {rc!r} from {ip}, which opened no grant",
+                                  msg=m.msg, trace=m.trace, rcpt=rc, hosts=[relay],
+                                  times=[m.t], events=[m]))
+    n = at_greeting + at_rcpt
+    if n == 0:
+        return undecidable(gid, f"no client without AUTH or POP3 grant tried to relay "
+                                f"through {relay}")
+    return verdict(gid, cxs, ok=f"{at_greeting} connections refused at the greeting, "
+                                f"{at_rcpt} relay recipients refused",
+                   bad="{n} relayed without AUTH or grant",
+                   judged=n, unit="connections and recipients without a grant")

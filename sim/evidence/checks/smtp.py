@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from mta import events as E
-from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
-from sim.evidence.checks.params import Hosts, Params
+from mta.maillog import maillog_lines
+from sim.actors.generate import SIM_EPOCH
+from sim.evidence.checks.base import ParamError, check, cx, enhanced_code, undecidable, verdict
+from sim.evidence.checks.maillog import judge_maillog
+from sim.evidence.checks.params import Hosts, Params, Text
 from sim.evidence.model import Evidence
 
 
@@ -72,11 +76,15 @@ def reply_codes(ev: Evidence, params: ReplyCodesParams):
 
 class FullLoggingParams(Params):
     hosts: Hosts | None = Field(None, description="hosts judged (default: all)")
+    maillog: Text | None = Field(None, description="a maillog file (Postfix syslog format) to "
+                                                   "judge; default: the run's own, rendered "
+                                                   "from the event log")
 
 
 @check("full-logging", FullLoggingParams)
 def full_logging(ev: Evidence, params: FullLoggingParams):
-    """Every SMTP connection leaves replies with client, HELO, envelope.
+    """Every SMTP connection leaves replies with client, HELO, envelope, and
+    the maillog says what happened in Postfix's format.
 
     For each server connection (ConnectionOpened with service ``smtp``):
     at least one SmtpReply; every reply names the connection's client
@@ -84,8 +92,11 @@ def full_logging(ev: Evidence, params: FullLoggingParams):
     after a 2xx to MAIL, later replies of the transaction carry the sender;
     the reply to DATA_END lists at least as many recipients as got a 2xx;
     every MessageAccepted follows a 2xx DATA_END reply on its connection.
-    No SmtpReply names a connection that was never opened.
-    Params (:class:`FullLoggingParams`): ``hosts``.
+    No SmtpReply names a connection that was never opened.  The maillog
+    (``maillog``, else :func:`mta.maillog.maillog_lines` of the log) has a
+    line for every connection, refusal, accepted message, recipient outcome
+    and DSN (:mod:`sim.evidence.checks.maillog`).
+    Params (:class:`FullLoggingParams`): ``hosts``, ``maillog``.
     """
     gid = "full-logging"
     want = set(params.hosts) if params.hosts is not None else None
@@ -141,6 +152,16 @@ def full_logging(ev: Evidence, params: FullLoggingParams):
                        and r.t <= m.t + 1e-9 for r in rs):
                 cxs.append(cx("message accepted without a logged 2xx reply to end of DATA",
                               msg=m.msg, trace=m.trace, times=[m.t], events=[m], **where))
-    return verdict(gid, cxs, ok=f"{len(opened)} connections fully logged",
+    if params.maillog is not None:
+        try:
+            lines = Path(params.maillog).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ParamError(f"maillog: cannot read {params.maillog}: {exc.strerror}") from None
+    else:
+        lines = maillog_lines(ev.events, SIM_EPOCH)
+    gaps, facts = judge_maillog(ev, lines, want)
+    cxs += gaps
+    return verdict(gid, cxs, ok=f"{len(opened)} connections fully logged; {facts} facts "
+                                f"found in the maillog's {len(lines)} lines",
                    bad="{n} logging gaps",
-                   judged=len(opened), unit="connections")
+                   judged=len(opened) + facts, unit="connections and maillog facts")
