@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "sim.commands.report",
     "sim.commands.replay",
     "sim.commands.trace",
+    "sim.commands.sweep",
     "sim.commands.demo",
 ]
 
