@@ -27,6 +27,8 @@ from sim.sweep import dataset
 INDEX = "index.html"
 FRACTIONS = (("lost", "lost (silently)"), ("bounced", "bounced"))
 _SHADES = ["#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f"]
+# Lines that coincide stay visible: each preset also has its own dash and marker.
+_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
 
 
 def preset_key(manifest: dict, frame) -> str | None:
@@ -61,7 +63,8 @@ def fraction_png(runs, key: str, durations: bool, preset: str | None, count: str
         stats = g.groupby(key, sort=True)[f"{count}_fraction"].agg(["mean", "min", "max"])
         xs = [x / div for x in stats.index] if numeric else list(range(len(stats)))
         colour = _SHADES[i % len(_SHADES)]
-        ax.plot(xs, stats["mean"], marker="o", color=colour,
+        dash, mark = _STYLES[i % len(_STYLES)]
+        ax.plot(xs, stats["mean"], linestyle=dash, marker=mark, color=colour, markersize=7 - i,
                 label=f"{preset}={name}" if name is not None else "mean over seeds")
         ax.fill_between(xs, stats["min"], stats["max"], color=colour, alpha=0.18, linewidth=0)
         if not numeric:
