@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "sim.commands.replay",
     "sim.commands.trace",
     "sim.commands.sweep",
+    "sim.commands.import_",
     "sim.commands.demo",
 ]
 
