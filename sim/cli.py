@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "sim.commands.trace",
     "sim.commands.sweep",
     "sim.commands.import_",
+    "sim.commands.explore",
     "sim.commands.demo",
 ]
 

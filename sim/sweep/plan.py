@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 
 from mta.units import format_duration, parse_duration
+from sim.scenario.explore import parse_key_path
 
 #: More values than this in one range is almost certainly a typo in STEP.
 MAX_RANGE_VALUES = 10_000
 
-_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
 _RANGE = re.compile(r"^(?P<lo>[^,]+?)\.\.(?P<hi>[^,]+)/(?P<step>[^,/]+)$")
 
 
@@ -78,20 +78,10 @@ class Point:
 
 def parse_path(key: str) -> tuple[str | int, ...]:
     """``roles[0].retry.lifetime`` -> ``("roles", 0, "retry", "lifetime")``."""
-    out: list[str | int] = []
-    pos = 0
-    while pos < len(key):
-        if out and key[pos] == "." and not key.startswith("[", pos + 1):
-            pos += 1
-        m = _STEP.match(key, pos)
-        if m is None or (m.group(1) and out and key[pos - 1] != "."):
-            raise PlanError(f"--vary {key!r}: expected a key path such as "
-                            f"roles[0].retry.lifetime, stuck at {key[pos:]!r}")
-        out.append(m.group(1) if m.group(1) else int(m.group(2)))
-        pos = m.end()
-    if not out or not isinstance(out[0], str):
-        raise PlanError(f"--vary {key!r}: expected a key path starting with a key name")
-    return tuple(out)
+    try:
+        return parse_key_path(key)
+    except ValueError as exc:
+        raise PlanError(f"--vary {key!r}: {exc}") from None
 
 
 def parse_vary(spec: str) -> Vary:
@@ -254,6 +244,24 @@ def _is_duration(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _ScenarioDumper(yaml.SafeDumper):
+    """Multi-line text (zone files) as ``|`` blocks, as people write them."""
+
+
+def _text_block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value,
+                                   style="|" if "\n" in value else None)
+
+
+_ScenarioDumper.add_representer(str, _text_block)
+
+
+def scenario_yaml(data: dict) -> str:
+    """Scenario data as YAML text: keys in the file's order, zones as blocks."""
+    return yaml.dump(data, Dumper=_ScenarioDumper, sort_keys=False, allow_unicode=True,
+                     width=100)
 
 
 def value_text(value: Any) -> str:

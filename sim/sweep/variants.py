@@ -21,7 +21,7 @@ from sim.pipeline import load, load_string
 from sim.scenario.loader import ScenarioError
 from sim.scenario.schema import Scenario
 from sim.sweep.plan import (PathError, PlanError, Point, Vary, combinations, expand, label,
-                            parse_seeds, parse_vary, value_text, variant_data)
+                            parse_seeds, parse_vary, scenario_yaml, value_text, variant_data)
 
 
 class SweepInputError(ValueError):
@@ -126,7 +126,7 @@ def _variant_problems(scenario_file: str, data: dict, varies: list[Vary],
         changed = variant_data(data, varies, combo)
     except PathError as exc:
         return [f"{scenario_file}: --vary {_failing_key(data, varies, combo)}: {exc}"]
-    text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True, width=100)
+    text = scenario_yaml(changed)
     try:
         load_string(text, scenario_file)
     except ScenarioError as exc:
