@@ -6,7 +6,8 @@ could not run: ``error`` says why).  Columns, in order: ``run_id``,
 ``scenario``, ``seed``, one column per varied key named by its key path
 (seconds for durations, the number for numbers, text otherwise), the
 guarantee's ``guarantee``, ``expected``, ``status``, ``decided``, ``met``,
-``evidence``, ``detail``, the run's counts (:class:`~sim.evidence.lifecycle.Counts`,
+``evidence`` (how many items the check judged, None when undecided) and
+``evidence_unit`` (what they are), ``detail``, the run's counts (:class:`~sim.evidence.lifecycle.Counts`,
 the verdict's ``counts``), ``events``, ``sim_time`` and ``error``.
 
 A part file appears whole or not at all (written aside, then renamed), so
@@ -39,7 +40,7 @@ def schema(varies: tuple[Vary, ...] | list[Vary]) -> pa.Schema:
     cols += [(v.key, pa.float64() if v.numeric else pa.string()) for v in varies]
     cols += [("guarantee", pa.string()), ("expected", pa.string()), ("status", pa.string()),
              ("decided", pa.bool_()), ("met", pa.bool_()), ("evidence", pa.int64()),
-             ("detail", pa.string())]
+             ("evidence_unit", pa.string()), ("detail", pa.string())]
     cols += [(k, pa.int64()) for k in Counts.keys()]
     cols += [("events", pa.int64()), ("sim_time", pa.float64()), ("error", pa.string())]
     return pa.schema(cols)
@@ -54,13 +55,12 @@ def rows(scenario: str, varies: tuple[Vary, ...], point: Point, verdict: Verdict
     tail = {**counts, "events": events if verdict else None,
             "sim_time": sim_time if verdict else None, "error": error}
     empty = {"guarantee": None, "expected": None, "status": None, "decided": None,
-             "met": None, "evidence": None, "detail": None}
+             "met": None, "evidence": None, "evidence_unit": None, "detail": None}
     if verdict is None or not verdict.guarantees:
         return [{**base, **empty, **tail}]
     return [{**base, "guarantee": g.id, "expected": g.expected, "status": g.status,
-             "decided": g.decided, "met": g.met,
-             # Being added to GuaranteeResult by the evidence layer; None until then.
-             "evidence": getattr(g, "evidence", None), "detail": g.detail, **tail}
+             "decided": g.decided, "met": g.met, "evidence": g.judged,
+             "evidence_unit": g.unit or None, "detail": g.detail, **tail}
             for g in verdict.guarantees]
 
 
