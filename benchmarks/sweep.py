@@ -54,6 +54,8 @@ def main() -> None:
     vary = args.vary or ["hosts[0].link.schedule.outages[0].for=6h,1d"]
     settings = len(prepare(args.scenario, vary, "1").points())
     seeds = f"1-{max(1, args.runs // settings)}"
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          f"(other work on the machine slows the 2-worker run most)")
     times = {}
     for workers in (1, 2):
         startup, runs, n = timed(args.scenario, vary, seeds, workers)

@@ -100,3 +100,17 @@ def test_a_rerun_skips_finished_runs_and_redoes_only_missing_ones(swept, tmp_pat
     assert parts[0].read_bytes() == before
     # Another plan's keys in the same folder: refused before anything runs.
     assert main(["sweep", str(path), "--vary", "traffic[0].rate=4/h", "--out", str(copy)]) == 2
+
+
+def test_an_existing_cluster_is_used_by_address(tmp_path, capsys):
+    from dask.distributed import LocalCluster
+
+    path = write(tmp_path, "small", SMALL)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        assert main(["sweep", str(path), "--seeds", "4", "--scheduler",
+                     cluster.scheduler_address, "--out", str(tmp_path / "out")]) == 0
+        # The cluster is the caller's: still up after the sweep.
+        assert cluster.scheduler.status.name == "running"
+    assert "1 run (1 run now" in capsys.readouterr().out
+    assert dataset.read(tmp_path / "out")["seed"].unique().tolist() == [4]

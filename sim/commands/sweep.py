@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         dataset.write_manifest(out, sweep.manifest())
         outcome = SweepOutcome(total, total, 0, 0)
     page = write_sweep_report(out, sweep.manifest(), sweep.varies)
-    print(f"{sweep.name}: {outcome.planned} runs ({outcome.ran} run now, {outcome.skipped} "
+    print(f"{sweep.name}: {outcome.planned} run{'s' * (outcome.planned != 1)} "
+          f"({outcome.ran} run now, {outcome.skipped} "
           f"already done, {outcome.errors} could not run); dataset in {out / dataset.DATASET}/, "
           f"report {page}")
     return 1 if outcome.errors else 0
