@@ -120,7 +120,9 @@ def _met_table(frame, vary, durations: bool) -> str:
     judged = frame[frame["guarantee"].notna()]
     if judged.empty:
         return "<p>No guarantee was judged.</p>"
-    table = judged.groupby(["guarantee", vary.key], sort=True)["met"].agg(["sum", "count"])
+    judged = judged.assign(undecided=~judged["decided"].astype(bool))
+    table = judged.groupby(["guarantee", vary.key], sort=True).agg(
+        met=("met", "sum"), runs=("met", "count"), undecided=("undecided", "sum"))
     values = sorted(judged[vary.key].unique())
     head = "".join(f"<th>{html.escape(_show(x, durations))}</th>" for x in values)
     lines = [f"<table><tr><th>guarantee met (runs)</th>{head}</tr>"]
@@ -128,8 +130,9 @@ def _met_table(frame, vary, durations: bool) -> str:
         cells = []
         for x in values:
             if (gid, x) in table.index:
-                s, n = table.loc[(gid, x)]
-                cells.append(f"<td>{int(s)}/{int(n)}</td>")
+                row = table.loc[(gid, x)]
+                undecided = f" ({int(row['undecided'])} undecided)" if row["undecided"] else ""
+                cells.append(f"<td>{int(row['met'])}/{int(row['runs'])}{undecided}</td>")
             else:
                 cells.append("<td>-</td>")
         lines.append(f"<tr><td>{html.escape(gid)}</td>{''.join(cells)}</tr>")
