@@ -143,6 +143,33 @@ Dec  1 10:05:00 mx postfix/qmgr[3]: AAAA1: removed
     assert verdict.counts.discarded == 1 and verdict.guarantees[0].status == "pass"
 
 
+def test_discard_transport_probes_and_per_recipient_expiry():
+    text = """\
+Dec  1 10:00:00 mx postfix/smtpd[1]: CCCC1: client=c[192.0.2.9]
+Dec  1 10:00:01 mx postfix/qmgr[3]: CCCC1: from=<s@c.example>, size=9, nrcpt=2 (queue active)
+Dec  1 10:00:02 mx postfix/discard[6]: CCCC1: to=<spam@mx.example>, relay=none, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (spamtrap)
+Dec  1 10:00:02 mx postfix/smtp[5]: CCCC1: to=<v@far.example>, relay=none, delay=9, delays=9/0/0/0, dsn=4.4.1, status=expired, returned to sender (connect to far.example: timed out)
+Dec  1 10:00:03 mx postfix/cleanup[2]: DDDD1: message-id=<20261201100003.DDDD1@mx.example>
+Dec  1 10:00:03 mx postfix/qmgr[3]: DDDD1: from=<double-bounce@mx.example>, size=200, nrcpt=1 (queue active)
+Dec  1 10:00:04 mx postfix/smtp[5]: DDDD1: to=<who@far.example>, relay=far.example[198.51.100.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.1.5, status=deliverable (250 2.1.5 Ok)
+Dec  1 10:00:05 mx postfix/qmgr[3]: DDDD1: removed
+"""
+    imported, verdict = judged(text)
+    assert of(imported.events, E.Discarded)[0].policy == "discard transport"
+    assert of(imported.events, E.Bounced)[0].reason == "expired"
+    assert [a.msg for a in of(imported.events, E.MessageAccepted)] == ["CCCC1"]
+    assert not of(imported.events, E.MessageSubmitted)              # the probe is not mail
+    assert "1 address verification probe" in imported.notes[0]
+    # Expired, and no notification in the log: a bounce without its DSN is loss.
+    assert verdict.counts.discarded == 1 and verdict.counts.lost == 1
+    with_dsn = text + (
+        "Dec  1 10:00:06 mx postfix/cleanup[2]: EEEE1: message-id=<e@mx.example>\n"
+        "Dec  1 10:00:06 mx postfix/bounce[7]: CCCC1: sender non-delivery notification: EEEE1\n")
+    _, verdict = judged(with_dsn)
+    assert verdict.counts.bounced == 1 and verdict.counts.lost == 0
+    assert [g.status for g in verdict.guarantees] == ["pass", "pass"]
+
+
 def test_years_roll_over_and_rfc3339_stamps_are_read():
     text = """\
 Dec 31 23:59:59 mx postfix/smtpd[1]: BBBB1: client=c[192.0.2.9]

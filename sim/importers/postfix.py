@@ -13,9 +13,10 @@ the evidence layer reads:
 * per delivery line an ``AttemptStarted`` (at the line's time less the
   connection and transmission parts of ``delays=``) and its result:
   ``Relayed`` (smtp, lmtp), ``DeliveredToMailbox`` (local, virtual, pipe),
-  ``Deferred`` or ``Bounced`` (``rejected``); a ``status=expired`` message
-  bounces its undelivered recipients (``expired``, with the last deferral's
-  reply);
+  ``Discarded`` (the discard transport), ``Deferred`` or ``Bounced``
+  (``rejected``); a ``status=expired`` message bounces its undelivered
+  recipients (``expired``, with the last deferral's reply); address
+  verification probes (``status=deliverable|undeliverable``) are left out;
 * per ``sender non-delivery notification`` a ``DsnCreated`` (``failed``,
   ``multipart/report``, from ``<>`` to the sender: what Postfix's bounce
   daemon sends) for the recipients bounced so far, and ``delayed`` for a
@@ -41,6 +42,8 @@ from sim.importers.syslog import LogLine, YearTracker, is_postfix, parse_line
 #: The runner's host name in the log (as for simulated runs).
 RUNNER = "mxsim"
 _MAILBOX_AGENTS = ("local", "virtual", "pipe")
+#: What the delivery agents log for verify(8)'s probes instead of sent or bounced.
+_PROBE_RESULTS = ("deliverable", "undeliverable")
 
 
 class NotPostfix(ValueError):
@@ -204,8 +207,12 @@ def _events(messages: list[_Message]) -> tuple[list[E.Event], list[str]]:
     def add(t: float, event_cls, **kw) -> None:
         out.append((t, len(out), event_cls(t=t, **kw)))
 
+    probes = 0
     for m in messages:
         if m.rejected or m.mail_from is None and not m.deliveries:
+            continue
+        if any(d.status in _PROBE_RESULTS for _, d in m.deliveries):
+            probes += 1         # an address verification probe: never delivered, not mail
             continue
         trace = m.trace or f"{m.host}/{m.msg}"
         rcpts = list(dict.fromkeys(d.rcpt for _, d in m.deliveries))
@@ -239,6 +246,9 @@ def _events(messages: list[_Message]) -> tuple[list[E.Event], list[str]]:
                 add(m.discarded[0], E.Discarded, **base, rcpt=r, policy="cleanup",
                     reason=m.discarded[1])
         _deliveries(m, base, rcpts, at, add)
+    if probes:
+        notes.append(f"{probes} address verification probe(s) (status=deliverable or "
+                     f"undeliverable) left out: they are not mail")
     if untried:
         notes.append(f"{untried} message(s) had no delivery line for any recipient before the "
                      f"log ends: their recipients are unknown and they are not judged")
@@ -250,7 +260,7 @@ def _vanished(m: _Message, rcpts: list[str]) -> list[str]:
     """Recipients of a removed message that no line gave a fate."""
     if m.removed is None or m.expired_t is not None or m.discarded is not None:
         return []
-    done = {d.rcpt for _, d in m.deliveries if d.status in ("sent", "bounced")}
+    done = {d.rcpt for _, d in m.deliveries if d.status in ("sent", "bounced", "expired")}
     return [r for r in rcpts if r not in done]
 
 
@@ -272,14 +282,18 @@ def _deliveries(m: _Message, base: dict, rcpts: list[str], at: float, add) -> No
             code = P.reply_code(d.text, d.dsn)
             if d.status == "sent":
                 final[r] = rec.t
-                if rec.daemon in _MAILBOX_AGENTS:
+                if rec.daemon == "discard":
+                    add(rec.t, E.Discarded, **base, rcpt=r, policy="discard transport",
+                        reason=d.text)
+                elif rec.daemon in _MAILBOX_AGENTS:
                     add(rec.t, E.DeliveredToMailbox, **base, rcpt=r, mailbox=r)
                 else:
                     add(rec.t, E.Relayed, **base, rcpt=r, dest_host=dest, dest_ip=ip,
                         code=code, text=d.text)
-            elif d.status == "bounced":
+            elif d.status in ("bounced", "expired"):
                 final[r] = rec.t
-                reason = "unroutable" if dest == "none" else "rejected"
+                reason = "expired" if d.status == "expired" else \
+                    "unroutable" if dest == "none" else "rejected"
                 bounced[r] = (rec.t, code, d.text, reason)
             elif d.status == "deferred":
                 later = tries[i + 1][0].t if i + 1 < len(tries) else rec.t

@@ -66,7 +66,7 @@ class Expired:
 @dataclass(frozen=True)
 class Delivery:
     """A delivery agent: ``QID: to=<rcpt>, relay=..., delay=..., delays=a/b/c/d,
-    dsn=X.Y.Z, status=sent|deferred|bounced (text)``."""
+    dsn=X.Y.Z, status=sent|deferred|bounced|expired[, returned to sender] (text)``."""
     qid: str
     rcpt: str
     relay: str
@@ -106,7 +106,8 @@ _PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(rf"^{_QID}: from=<(?P<mail_from>[^>]*)>, status=expired"), Expired),
     (re.compile(rf"^{_QID}: to=<(?P<rcpt>[^>]*)>, (?:orig_to=<[^>]*>, )?relay=(?P<relay>[^,]+), "
                 r"(?:conn_use=\d+, )?delay=[\d.]+, delays=(?P<delays>[\d./]+), "
-                r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), status=(?P<status>\w+) \((?P<text>.*)\)$"),
+                r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), status=(?P<status>\w+)(?:, [^(]*)? "
+                r"\((?P<text>.*)\)$"),
      Delivery),
     (re.compile(rf"^{_QID}: (?P<kind>sender non-delivery|sender delay|postmaster non-delivery|"
                 rf"sender delivery status) notification: (?P<dsn_qid>[0-9A-Za-z]{{5,20}})"),
