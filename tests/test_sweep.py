@@ -114,3 +114,27 @@ def test_an_existing_cluster_is_used_by_address(tmp_path, capsys):
         assert cluster.scheduler.status.name == "running"
     assert "1 run (1 run now" in capsys.readouterr().out
     assert dataset.read(tmp_path / "out")["seed"].unique().tolist() == [4]
+
+
+def test_an_interrupted_sweep_keeps_what_finished_and_resumes(tmp_path):
+    from sim.sweep.run import connect, pending, run_sweep
+    from sim.sweep.variants import prepare
+
+    path = write(tmp_path, "small", SMALL)
+    sweep = prepare(str(path), [f"{KEY}=90m,3h"], "1")
+    out = tmp_path / "out"
+    dataset.write_manifest(out, sweep.manifest())
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    client, cluster = connect(None, 1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(sweep, out, client=client, on_done=stop)
+    finally:
+        client.close()
+        cluster.close()
+    assert len(dataset.done_runs(out)) == 1 and len(pending(sweep, out)) == 1
+    assert main(["sweep", "--resume", str(out), "--workers", "1"]) == 0
+    assert dataset.read(out)["run_id"].nunique() == 2

@@ -115,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             outcome = run_sweep(sweep, out, client=client, keep_runs=args.keep_runs,
                                 on_done=Progress(sys.stderr, sys.stderr.isatty()))
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {len(dataset.done_runs(out))} of {total} runs are in "
+                  f"{out / dataset.DATASET}/; mxsim sweep --resume {out} finishes the sweep",
+                  file=sys.stderr)
+            return 130
         finally:
             client.close()
             if cluster is not None:
