@@ -72,7 +72,8 @@ def test_a_real_postfix_log_is_judged(tmp_path, capsys):
     out = tmp_path / "judged"
     code = main(["import", "postfix", str(log), "--out", str(out),
                  "--expect", "conservation", "--expect", "bounce-dsn",
-                 "--expect", "retry-discipline:{min_backoff: 2s, max_backoff: 6s, lifetime: 8s}"])
+                 "--expect", "retry-discipline:{default: {preset: postfix, settings: "
+                 + json.dumps(settings) + "}}"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "0 not understood" in printed
