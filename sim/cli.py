@@ -23,6 +23,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("report", "sim.commands.report", "rebuild a run's report from its event log"),
     ("replay", "sim.commands.replay", "show every queue and link at a simulated time"),
     ("trace", "sim.commands.trace", "follow one recipient or message across hosts"),
+    ("sweep", "sim.commands.sweep", "run a scenario over varied settings and seeds on Dask"),
+    ("import", "sim.commands.import_", "judge a real MTA's log like a run"),
+    ("explore", "sim.commands.explore",
+     "search a scenario's explore: ranges for a world that breaks a guarantee"),
     ("demo", "sim.commands.demo",
      "built-in run: mail to an MX whose link is down for two days"),
 ]

@@ -12,6 +12,7 @@ A scenario describes one simulated world and what should happen in it::
                   (see :mod:`sim.scenario.traffic`)
     expectations: guarantee IDs (docs/catalogue.md) expected to hold or to be
                   violated, with parameters for the check
+    explore:      settings ``mxsim explore`` may search (:mod:`sim.scenario.explore`)
 
 Cross-references (a role's host, an interception host, an actor's host)
 are checked here too, so a validated scenario can be built without
@@ -24,6 +25,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, ValidationInfo, model_validator
 
 from mta.units import format_duration
+from sim.scenario.explore import ExploreAxis
 from sim.scenario.operations import Operation, operation_problems
 from sim.scenario.roles import Role
 from sim.scenario.traffic import Actor
@@ -248,6 +250,8 @@ class Scenario(Strict):
         default=[], description="operator actions in time (sim.scenario.operations)")
     waive: dict[GuaranteeId, str] = Field(
         default={}, description="cross-cutting guarantees not expected here, with the reason")
+    explore: list[ExploreAxis] = Field(
+        default=[], description="settings `mxsim explore` searches (sim/scenario/explore.py)")
 
     @model_validator(mode="after")
     def _positive_duration(self) -> "Scenario":

@@ -1,0 +1,118 @@
+"""Running a sweep's worlds on Dask distributed.
+
+Each run is one Dask task, :func:`run_point`: it loads its variant's
+scenario text with the ordinary loader, runs it with
+:func:`sim.pipeline.run_scenario` and returns the dataset rows.  The
+client writes each run's part file as soon as that run finishes
+(:func:`sim.sweep.dataset.write_part`), so the dataset grows while the
+sweep runs and an interrupted sweep keeps what finished.
+
+By default the work goes to a ``LocalCluster`` of worker *processes*, one
+single-threaded worker per core (a world is CPU-bound Python, so threads
+would share one GIL); ``scheduler`` names an existing cluster instead,
+which is how a sweep outgrows one machine.  Runs that are already in the
+dataset are skipped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from sim.sweep import dataset
+from sim.sweep.plan import Point, Vary
+from sim.sweep.variants import Sweep, load_variant
+
+#: How long to wait for an existing scheduler to answer before giving up.
+CONNECT_TIMEOUT = "10s"
+
+#: ``(finished run, its rows, runs done so far, runs in the plan)``.
+OnDone = Callable[[Point, list[dict], int, int], None]
+
+
+class ClusterError(RuntimeError):
+    """The Dask scheduler named by ``--scheduler`` cannot be reached."""
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep did: how many runs it ran now, found done, and failed."""
+
+    planned: int
+    skipped: int
+    ran: int
+    errors: int
+
+
+def run_point(text: str, label: str, scenario: str, varies: tuple[Vary, ...], point: Point,
+              keep: str | None) -> list[dict]:
+    """One world of the sweep, run and judged (a Dask task).
+
+    With ``keep`` (a folder) the run's full output is written there, and
+    its scenario as ``scenario.yaml``, so ``mxsim run`` reproduces it.
+    """
+    from sim.pipeline import run_scenario
+    from sim.runner import RunnerError
+
+    sc = load_variant(text, label)
+    if keep is not None:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        header = f"# {label}; run with --seed {point.seed}\n"
+        (Path(keep) / "scenario.yaml").write_text(header + text, encoding="utf-8")
+    try:
+        result = run_scenario(sc, seed=point.seed, out=keep, write=keep is not None)
+    except RunnerError as exc:
+        return dataset.rows(scenario, varies, point, None, error=str(exc))
+    return dataset.rows(scenario, varies, point, result.verdict, len(result.events),
+                        result.sim_time)
+
+
+def connect(scheduler: str | None, workers: int | None):
+    """A Dask client (and the cluster it made, to close, or None)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
+                               f"there ({exc})") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def pending(sweep: Sweep, out: Path) -> list[Point]:
+    """The points of ``sweep`` whose run is not yet in ``out``'s dataset."""
+    done = dataset.done_runs(out)
+    return [p for p in sweep.points() if p.run_id not in done]
+
+
+def run_sweep(sweep: Sweep, out: Path, *, client, keep_runs: bool = False,
+              on_done: OnDone | None = None) -> SweepOutcome:
+    """Run every point of ``sweep`` not yet in ``out``'s dataset on ``client``."""
+    from dask.distributed import as_completed
+
+    points = sweep.points()
+    todo = pending(sweep, out)
+    futures = {}
+    for p in todo:
+        keep = str((out / "runs" / p.run_id).resolve()) if keep_runs else None
+        fut = client.submit(run_point, sweep.scenario_text(p), sweep.label(p.values),
+                            sweep.name, sweep.varies, p, keep,
+                            key=f"mxsim-sweep-{sweep.digest[:12]}-{p.run_id}", pure=False)
+        futures[fut] = p
+    finished = len(points) - len(todo)
+    errors = 0
+    for fut in as_completed(futures):
+        point = futures[fut]
+        run_rows = fut.result()
+        dataset.write_part(out, sweep.varies, point.run_id, run_rows)
+        finished += 1
+        errors += any(r["error"] for r in run_rows)
+        if on_done is not None:
+            on_done(point, run_rows, finished, len(points))
+    return SweepOutcome(len(points), len(points) - len(todo), len(todo), errors)
