@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "sim.commands.replay",
     "sim.commands.trace",
     "sim.commands.demo",
+    "sim.commands.serve",
 ]
 
 

@@ -1,0 +1,229 @@
+"""``mxsim serve``: a scenario host on real loopback sockets, as a subprocess.
+
+Mail goes in with ``smtplib``; a queueing server's held mail leaves on ETRN
+to an aiosmtpd sink (in a thread); SIGTERM lets a transaction in progress
+finish and exits 0; SIGKILL loses nothing that was acknowledged; the live
+log is judged by ``mxsim report``; bad input exits 2 and writes nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from helpers.serve import MXSIM, serve_args, start_serve
+
+MX = "mx.example.net"
+QUEUE = "queue.isp.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scenario(tmp_path: Path, sink_port: int = 9) -> Path:
+    text = f"""\
+name: live-test
+description: a primary MX and a queueing server, served live
+seed: 1
+duration: 1h
+hosts:
+  - {{name: {MX}, address: 192.0.2.10}}
+  - {{name: {QUEUE}, address: 192.0.2.30}}
+dns:
+  zones: |
+    $ORIGIN example.net.
+    @   MX 10 {MX}.
+    mx  A 192.0.2.10
+roles:
+  - role: primary-mx
+    host: {MX}
+    local_domains: example.net
+  - role: queueing-server
+    host: {QUEUE}
+    relay_domains: customer.example
+    etrn: {{allowed: 127.0.0.0/8}}
+    routes: {{customer.example: "[127.0.0.1]:{sink_port}"}}
+expectations:
+  - guarantee: conservation
+"""
+    path = tmp_path / "live.yaml"
+    path.write_text(text)
+    return path
+
+
+class Sink:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def sink():
+    handler = Sink()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port,
+                            server_hostname="sink.test", ready_timeout=10)
+    controller.start()
+    handler.port = port
+    yield handler
+    controller.stop()
+
+
+def wait_for(cond, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def message(i: int) -> str:
+    return f"Message-ID: <live{i}@client.test>\r\nSubject: live {i}\r\n\r\nbody {i}\r\n"
+
+
+def test_primary_mx_serves_and_a_live_log_is_judged(tmp_path):
+    state = tmp_path / "state"
+    served = start_serve(scenario(tmp_path), MX, state)
+    assert any(l.startswith("listening smtp 127.0.0.1:") and l.endswith(f"(port 25 of {MX})")
+               for l in served.lines), served.lines
+    assert any(l.startswith("listening dns 127.0.0.1:") for l in served.lines)
+    with smtplib.SMTP("127.0.0.1", served.port(), local_hostname="client.test") as c:
+        banner = c.ehlo()[1].decode()
+        assert banner.startswith(MX)
+        assert c.sendmail("a@client.test", ["bob@example.net"], message(1)) == {}
+        c.mail("a@client.test")
+        code, _ = c.rcpt("x@elsewhere.test")      # not an open relay
+        assert code == 554
+    assert served.stop() == 0
+    events = [json.loads(l) for l in (state / "events.jsonl").read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "run_started"
+    assert "delivered_to_mailbox" in kinds
+    out = subprocess.run([MXSIM, "report", str(state)],
+                         capture_output=True, text=True)
+    assert out.returncode in (0, 1), out.stderr
+    verdict = json.loads((state / "verdict.json").read_text())
+    assert verdict["scenario"] == "live-test"
+    assert verdict["counts"]["delivered"] == 1
+
+
+def test_held_mail_survives_sigkill_and_leaves_on_etrn(tmp_path, sink):
+    state = tmp_path / "state"
+    path = scenario(tmp_path, sink.port)
+    served = start_serve(path, QUEUE, state)
+    with smtplib.SMTP("127.0.0.1", served.port(), local_hostname="client.test") as c:
+        for i in range(5):
+            assert c.sendmail("a@client.test", [f"u{i}@customer.example"], message(i)) == {}
+    assert served.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert sink.messages == []                    # held for the customer's ETRN
+    served = start_serve(path, QUEUE, state)
+    assert "5 messages recovered" in served.lines[-1]
+    with smtplib.SMTP("127.0.0.1", served.port(), local_hostname="dial.customer.test") as c:
+        c.ehlo()
+        code, text = c.docmd("ETRN", "customer.example")
+        assert code in (250, 251, 252, 253), text
+    wait_for(lambda: len(sink.messages) == 5)
+    bodies = sorted(m[2].decode() for m in sink.messages)
+    assert all(f"body {i}" in bodies[i] for i in range(5))
+    assert served.stop() == 0
+    lines = (state / "events.jsonl").read_text().splitlines()
+    assert sum('"kind":"run_started"' in l for l in lines) == 1   # one run, two generations
+    assert any('"kind":"host_restarted"' in l for l in lines)
+
+
+def test_sigterm_finishes_the_transaction_in_progress(tmp_path):
+    state = tmp_path / "state"
+    served = start_serve(scenario(tmp_path), MX, state)
+    idle = smtplib.SMTP("127.0.0.1", served.port(), local_hostname="idle.test")
+    c = smtplib.SMTP("127.0.0.1", served.port(), local_hostname="client.test")
+    c.ehlo()
+    c.mail("a@client.test")
+    c.rcpt("bob@example.net")
+    c.putcmd("DATA")
+    assert c.getreply()[0] == 354
+    os.kill(served.proc.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(ConnectionRefusedError):   # no new connections
+        socket.create_connection(("127.0.0.1", served.port()), timeout=2)
+    try:
+        code = idle.noop()[0]
+    except smtplib.SMTPServerDisconnected:
+        code = 421
+    assert code == 421                            # sessions between transactions are closed
+    idle.close()
+    c.send(b"Subject: in flight\r\n\r\nfinished after SIGTERM\r\n.\r\n")
+    assert c.getreply()[0] == 250
+    c.close()
+    assert served.stop() == 0
+    log = (state / "events.jsonl").read_text()
+    assert '"kind":"delivered_to_mailbox"' in log
+
+
+def test_unknown_host_exits_2_and_writes_nothing(tmp_path):
+    state = tmp_path / "state"
+    out = subprocess.run(serve_args(scenario(tmp_path), "nope.example", state),
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "no such host" in out.stderr and MX in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not state.exists()
+
+
+def test_port_in_use_exits_2_and_writes_nothing(tmp_path):
+    state = tmp_path / "state"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        out = subprocess.run(serve_args(scenario(tmp_path), MX, state,
+                                        "--listen", f"25=127.0.0.1:{port}"),
+                             capture_output=True, text=True)
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert not state.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into any folder")
+def test_unwritable_state_exits_2(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    out = subprocess.run(serve_args(scenario(tmp_path), MX, locked / "state"),
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "not writable" in out.stderr
+
+
+def test_state_that_is_a_file_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = subprocess.run(serve_args(scenario(tmp_path), MX, blocker / "state"),
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "is a file" in out.stderr
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("25", "expected PORT=ADDR:PORT"),
+    ("25=localhost:2525", "is not an IP address"),
+    ("25=127.0.0.1:99999", "the port must be a number"),
+    ("587=127.0.0.1:0", "has no server on port 587"),
+])
+def test_bad_listen_exits_2(tmp_path, value, message):
+    out = subprocess.run(serve_args(scenario(tmp_path), MX, tmp_path / "state",
+                                    "--listen", value), capture_output=True, text=True)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert not (tmp_path / "state").exists()
