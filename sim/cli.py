@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "sim.commands.trace",
     "sim.commands.demo",
     "sim.commands.serve",
+    "sim.commands.probe",
 ]
 
 

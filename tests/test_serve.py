@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from helpers.serve import MXSIM, serve_args, start_serve
+from helpers.serve import MXSIM, start_serve
+from sim.cli import main
 
 MX = "mx.example.net"
 QUEUE = "queue.isp.example"
@@ -174,45 +175,54 @@ def test_sigterm_finishes_the_transaction_in_progress(tmp_path):
     assert '"kind":"delivered_to_mailbox"' in log
 
 
-def test_unknown_host_exits_2_and_writes_nothing(tmp_path):
+def serve_main(capsys, *argv) -> tuple[int, str]:
+    """``mxsim serve ARGV`` in this process: (exit status, standard error)."""
+    rc = main(["serve", *map(str, argv)])
+    return rc, capsys.readouterr().err
+
+
+def test_unknown_host_exits_2_and_writes_nothing(tmp_path, capsys):
     state = tmp_path / "state"
-    out = subprocess.run(serve_args(scenario(tmp_path), "nope.example", state),
-                         capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "no such host" in out.stderr and MX in out.stderr
-    assert "Traceback" not in out.stderr
+    rc, err = serve_main(capsys, scenario(tmp_path), "--host", "nope.example", "--state", state)
+    assert rc == 2
+    assert "no such host" in err and MX in err
     assert not state.exists()
 
 
-def test_port_in_use_exits_2_and_writes_nothing(tmp_path):
+def test_port_in_use_exits_2_and_writes_nothing(tmp_path, capsys):
     state = tmp_path / "state"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        out = subprocess.run(serve_args(scenario(tmp_path), MX, state,
-                                        "--listen", f"25=127.0.0.1:{port}"),
-                             capture_output=True, text=True)
-    assert out.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+        rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", state,
+                             "--listen", f"25=127.0.0.1:{port}")
+    assert rc == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err
     assert not state.exists()
 
 
+def test_the_scenario_is_validated_first(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(scenario(tmp_path).read_text().replace("primary-mx", "primary-mxx"))
+    rc, err = serve_main(capsys, bad, "--host", MX, "--state", tmp_path / "state")
+    assert rc == 2 and "bad.yaml" in err
+    assert not (tmp_path / "state").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into any folder")
-def test_unwritable_state_exits_2(tmp_path):
+def test_unwritable_state_exits_2(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    out = subprocess.run(serve_args(scenario(tmp_path), MX, locked / "state"),
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and "not writable" in out.stderr
+    rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", locked / "state")
+    assert rc == 2 and "not writable" in err
 
 
-def test_state_that_is_a_file_exits_2(tmp_path):
+def test_state_that_is_a_file_exits_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    out = subprocess.run(serve_args(scenario(tmp_path), MX, blocker / "state"),
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and "is a file" in out.stderr
+    rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", blocker / "state")
+    assert rc == 2 and "is a file" in err
     assert blocker.read_text() == "x"
 
 
@@ -222,8 +232,8 @@ def test_state_that_is_a_file_exits_2(tmp_path):
     ("25=127.0.0.1:99999", "the port must be a number"),
     ("587=127.0.0.1:0", "has no server on port 587"),
 ])
-def test_bad_listen_exits_2(tmp_path, value, message):
-    out = subprocess.run(serve_args(scenario(tmp_path), MX, tmp_path / "state",
-                                    "--listen", value), capture_output=True, text=True)
-    assert out.returncode == 2 and message in out.stderr, out.stderr
+def test_bad_listen_exits_2(tmp_path, capsys, value, message):
+    rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", tmp_path / "state",
+                         "--listen", value)
+    assert rc == 2 and message in err, err
     assert not (tmp_path / "state").exists()
