@@ -49,6 +49,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resolver", metavar="ADDR:PORT",
                    help="a real DNS server instead of the scenario's zones")
     p.add_argument("--events", metavar="FILE", help="event log (default STATE/events.jsonl)")
+    p.add_argument("--tls-cert", metavar="PEM", help="certificate chain: SMTP servers offer "
+                   "STARTTLS (with --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                    help="how long a stop waits for transactions in progress "
                         f"(default {DEFAULT_GRACE:g})")
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             if args.resolver else None
     except ListenError as exc:
         raise UsageError(str(exc)) from None
+    tls = _tls(args.tls_cert, args.tls_key)
     ports = {s.port for s in plan.servers}
     unknown = sorted(set(listen) - ports - ({DNS_PORT} if _zones(sc, resolver_at) else set()))
     if unknown:
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     prologue = _prologue(sc) if log.fresh else []
     try:
         return asyncio.run(_serve(sc, plan, state, log, listen, resolver_at, args.grace,
-                                  prologue, created))
+                                  prologue, created, tls))
     finally:
         log.close()
 
@@ -143,8 +147,23 @@ def _remove(created: list[Path]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _tls(cert: str | None, key: str | None):
+    """The server SSL context from ``--tls-cert``/``--tls-key``, or None."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--tls-cert {cert} --tls-key {key}: {exc}") from None
+    return context
+
+
 async def _serve(sc, plan, state: Path, log: LiveLog, listen, resolver_at, grace: float,
-                 prologue: list, created: list[Path]) -> int:
+                 prologue: list, created: list[Path], tls) -> int:
     zone_server = None
     lines = []
     if resolver_at is not None:
@@ -161,7 +180,7 @@ async def _serve(sc, plan, state: Path, log: LiveLog, listen, resolver_at, grace
         resolver = LiveResolver(None)
     for event in prologue:
         log.emit(event)
-    host = LiveHost(plan, state, log, resolver, listen=listen, grace=grace)
+    host = LiveHost(plan, state, log, resolver, listen=listen, grace=grace, tls=tls)
     try:
         ready = await host.start()
     except OSError as exc:

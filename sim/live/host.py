@@ -8,7 +8,9 @@ plan the simulation builds from) and runs it on the running asyncio loop:
   so a restart after SIGKILL delivers everything acknowledged before it;
 * the feed's greylisting memory in ``greylist.sqlite`` (it survives
   restarts, as postgrey's database does);
-* every server of the plan on its :class:`~sim.live.listen.Endpoint`;
+* every server of the plan on its :class:`~sim.live.listen.Endpoint`, the
+  SMTP servers offering STARTTLS when given a certificate (the scenario
+  format has no TLS: certificates are a property of the machine);
 * a connectivity probe per held domain, as in the simulation;
 * IDs that stay unique across restarts: each start is a new *generation*
   (counted in ``generation`` in the state folder) and numbers its
@@ -23,6 +25,7 @@ the next start.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -102,6 +105,7 @@ class LiveHost:
     listen: dict[int, Endpoint] = field(default_factory=dict)
     clock: Callable[[], float] | None = None
     grace: float = DEFAULT_GRACE
+    tls: Any = None          # an ssl.SSLContext: every SMTP server offers STARTTLS
     queue: QueueManager | None = None
     servers: list[Any] = field(default_factory=list)
     probes: list[asyncio.Task] = field(default_factory=list)
@@ -131,6 +135,8 @@ class LiveHost:
             if greylist is not None and "greylist_store" in server.extra:
                 server.extra["greylist_store"] = greylist
             impl = server.build(ctx, self.queue)
+            if self.tls is not None and server.service == "smtp":
+                impl.config = dataclasses.replace(impl.config, tls_context=self.tls)
             where = self.endpoint(server)
             srv = await impl.start(host=where.address, port=where.port)
             self.servers.append(impl)
