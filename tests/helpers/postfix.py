@@ -6,7 +6,7 @@ log in ``maillog_file`` through postlogd (no syslog).  Nothing is shared
 with the system Postfix or with other instances, so several can run at
 once, also under ``pytest -n 2``.  Debian package: ``postfix`` (3.7).
 
-    with PostfixInstance(tmp_path / "pf", port=free_port(),
+    with PostfixInstance(free_port(),
                          relayhost=f"[127.0.0.1]:{sink_port}",
                          settings={"minimal_backoff_time": "4s"}) as pf:
         pf.send("a@sender.example", ["b@dest.example"], b"Subject: x\\r\\n\\r\\nhi\\r\\n")
@@ -25,6 +25,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -80,7 +81,9 @@ class PostfixInstance:
     """A Postfix instance in ``root``, its smtpd on ``127.0.0.1:port``.
 
     ``root`` gets ``conf/`` (main.cf, master.cf), ``queue/``, ``data/``
-    and ``maillog``.
+    and ``maillog``; by default a fresh ``/tmp/mxsim-postfix-*`` directory,
+    removed by :meth:`stop` (a ``root`` of the caller's must be searchable
+    by the postfix user, and is kept).
     ``relayhost`` (e.g. ``"[127.0.0.1]:2525"``) and ``transport_maps``
     (a ``{domain: "smtp:[127.0.0.1]:2525"}`` table, written as a texthash
     map) route outgoing mail; ``mydestination`` is empty by default (no local
@@ -89,13 +92,17 @@ class PostfixInstance:
     and :meth:`stop`.
     """
 
-    def __init__(self, root: Path, port: int, *, relayhost: str = "",
+    def __init__(self, port: int, *, root: Path | None = None, relayhost: str = "",
                  transport_maps: Mapping[str, str] | None = None, mydestination: str = "",
                  mynetworks: str = "127.0.0.0/8", settings: Mapping[str, str] | None = None,
                  hostname: str = "pf.mxsim.test") -> None:
         if not (shutil.which(POSTFIX) and shutil.which(POSTQUEUE)):
             raise PostfixMissing(f"Postfix is not installed: {APT_LINE}")
-        self.root = Path(root).resolve()
+        # The daemons run as the postfix user and must reach the queue: pytest's
+        # base temporary directory is 0700 (and other pytest sessions reset it).
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="mxsim-postfix-") if root is None
+                         else root).resolve()
         self.port = port
         # postfix-script wants everything below the config directory owned by
         # root, the queue owned by postfix: keep them apart.
@@ -146,7 +153,13 @@ class PostfixInstance:
         self.queue_directory.mkdir(exist_ok=True)
         self.data_directory.mkdir(exist_ok=True)
         shutil.chown(self.data_directory, user="postfix")
-        self._postfix("start")
+        self.root.chmod(0o711)
+        try:
+            self._postfix("start")
+        except RuntimeError as exc:
+            log = self.maillog()[-2000:]
+            self.stop()
+            raise RuntimeError(f"{exc}\n{log}") from None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -157,22 +170,27 @@ class PostfixInstance:
             except OSError:
                 pass
             if time.monotonic() > deadline:
+                log = self.maillog()[-2000:]
                 self.stop()
                 raise RuntimeError(f"Postfix in {self.root} did not answer on port {self.port}:\n"
-                                   f"{self.maillog()[-2000:]}")
+                                   f"{log}")
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """``postfix stop``, then kill the master by its PID if it is still alive."""
-        subprocess.run([POSTFIX, "-c", str(self.config_directory), "stop"], capture_output=True, timeout=30)
-        pid = self.master_pid()
-        if pid is None:
-            return
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        """``postfix stop``, then kill the master by its PID if it is still
+        alive; remove the instance's directory if this object made it."""
+        try:
+            subprocess.run([POSTFIX, "-c", str(self.config_directory), "stop"],
+                           capture_output=True, timeout=30)
+            pid = self.master_pid()
+            deadline = time.monotonic() + 10
+            while pid is not None and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            if self._own_root:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "PostfixInstance":
         return self.start()
