@@ -10,6 +10,7 @@ must answer 2 with a message naming the file, and neither may raise.
 """
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from sim.cli import main
 pytestmark = pytest.mark.slow
 
 LIBRARY = sorted(Path(__file__).parent.parent.joinpath("scenarios").glob("*.yaml"))
-MUTANTS = 1000
+MUTANTS = int(os.environ.get("MXSIM_MUTANTS", "1000"))
 
 
 def _nodes(tree, path=()):
