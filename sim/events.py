@@ -80,12 +80,16 @@ class ScenarioDescribed(Event):
     """What the scenario says of itself and its world, for the report: its
     one-line ``description`` and a ``topology`` mapping (``hosts``: name,
     address, link, access and roles of each host; ``mx``: each domain's MX
-    records from the zones).  Written by the runner right after the
-    expectations, so the report explains the run from the log alone."""
+    records from the zones) and ``waived``, the cross-cutting guarantees the
+    scenario does not expect, each with its reason.  Written by the runner
+    right after the expectations, so the report explains the run from the
+    log alone."""
 
     description: str = ""
     topology: dict = dataclasses.field(default_factory=dict)
+    waived: dict = dataclasses.field(default_factory=dict)
     kind: ClassVar[str] = "scenario_described"
 
     def _validate(self) -> None:
         need(isinstance(self.topology, dict), "scenario_described: topology must be a mapping")
+        need(isinstance(self.waived, dict), "scenario_described: waived must be a mapping")

@@ -84,7 +84,8 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
         sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
                                     expected=e.expected, params=e.params, why=e.why))
     sink.emit(ScenarioDescribed(t=0.0, host=RUNNER_HOST, description=sc.description,
-                                topology=describe(sc)))
+                                topology=describe(sc),
+                                waived={g: sc.waive[g] for g in sorted(sc.waive)}))
     try:
         built = wire(world, sc)
     except (WiringError, Unsupported) as exc:

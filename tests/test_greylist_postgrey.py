@@ -102,7 +102,13 @@ class Postgrey:
     def stop(self) -> None:
         self.sock.close()
         self.proc.terminate()
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            # Net::Server::Multiplex now and then sits on SIGTERM after a client
+            # has gone; the decisions are already read, so end it for sure.
+            self.proc.kill()
+            self.proc.wait(timeout=20)
         self.log.close()
 
 

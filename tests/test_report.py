@@ -63,10 +63,10 @@ def pngs(html: str) -> list[bytes]:
 
 def test_verdict_is_typed(demo_report):
     v = demo_report.verdict
-    assert (v.scenario, v.seed, v.ok, v.met_count) == ("report-demo", 7, False, 1)
+    assert (v.scenario, v.seed, v.ok, v.met_count) == ("report-demo", 7, False, 0)
     assert v.counts == Counts(accepted=3, delivered=1, queued=1, lost=1)
     assert [g.id for g in v.guarantees if not g.met] == [
-        "conservation", "dialup-primary-loses-mail", "mx-fallback"]
+        "conservation", "bounce-dsn", "dialup-primary-loses-mail", "mx-fallback"]
     assert v.guarantees[0].counterexamples[0]["rcpt"] == B
     assert v.case_names() == ["conservation", "bounce-dsn", "dialup-primary-loses-mail",
                               "mx-fallback"]
@@ -85,7 +85,12 @@ def test_verdict_contract(demo_report):
         assert x["status"] in ("pass", "fail") and x["expected"] in ("holds", "violated")
     assert g["conservation"]["status"] == "fail" and not g["conservation"]["met"]
     assert g["conservation"]["counterexamples"][0]["rcpt"] == B
-    assert g["bounce-dsn"]["met"]
+    # nothing bounced: bounce-dsn had nothing to judge, and says so
+    assert not g["bounce-dsn"]["met"] and not g["bounce-dsn"]["decided"]
+    assert g["bounce-dsn"]["detail"] == \
+        "undecidable: nothing to judge: 0 bounces and DSNs in the log"
+    assert g["bounce-dsn"]["evidence"] is None
+    assert g["conservation"]["evidence"] == {"count": 5, "unit": "recipient copies"}
     # expected violated, but nothing bounced: the check passes, so NOT met
     assert g["dialup-primary-loses-mail"]["status"] == "pass"
     assert not g["dialup-primary-loses-mail"]["met"]
@@ -131,7 +136,7 @@ def test_html_has_tables_and_real_images(demo_report):
 def test_markdown_report(demo_report):
     md = demo_report.markdown
     assert ("| conservation | Every recipient copy a host took responsibility for has a fate. "
-            "| - | - | holds | fail | NO |") in md
+            "| - | - | holds | fail | 5 recipient copies | NO |") in md
     assert "| lost | 1 |" in md
     assert "| mx1.example | 2 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |" in md
     assert ("| t1 | b@example.org | lost | mx2.example > mx1.example | 01:00:00 | 1d 07:00:00 | "
@@ -317,7 +322,9 @@ def test_judging_and_rendering_fold_the_log_once(monkeypatch):
 
 def test_guarantee_result_in_one_word(demo_report):
     g = {x.id: x for x in demo_report.verdict.guarantees}
-    assert g["conservation"].result == "fail" and g["bounce-dsn"].result == "pass"
+    assert g["conservation"].result == "fail" and g["bounce-dsn"].result == "undecided"
+    assert g["dialup-primary-loses-mail"].result == "pass"
+    assert g["dialup-primary-loses-mail"].evidence == "5 copies for the domain"
     L = LogBuilder("nothing-happens")
     L.expect("mx-fallback", primary=MX1, secondary=MX2)
     [nothing] = build_report(L.end(10)).verdict.guarantees

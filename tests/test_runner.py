@@ -32,7 +32,7 @@ def test_run_writes_the_contracted_files(small_run):
     for key in ("accepted", "delivered", "bounced", "discarded", "queued", "lost", "duplicates"):
         assert key in verdict["counts"]
     assert [g["id"] for g in verdict["guarantees"]] == [
-        "mx-fallback", "conservation", "retry-discipline", "bounce-dsn", "mx-order"]
+        "mx-fallback", "conservation", "retry-discipline", "mx-order"]
     for g in verdict["guarantees"]:
         assert g["expected"] == "holds" and g["status"] in ("pass", "fail")
         assert {"detail", "counterexamples"} <= set(g)
@@ -49,10 +49,10 @@ def test_the_small_world_behaves(small_run):
 
 
 def test_expectations_are_logged_right_after_run_started(small_run):
-    first = small_run.events[:6]
+    first = small_run.events[:5]
     assert isinstance(first[0], sev.RunStarted) and first[0].scenario == "small"
     assert [e.guarantee for e in first[1:]] == [
-        "mx-fallback", "conservation", "retry-discipline", "bounce-dsn", "mx-order"]
+        "mx-fallback", "conservation", "retry-discipline", "mx-order"]
     assert all(e.host == "mxsim" and e.t == 0 for e in first[1:])
     assert isinstance(small_run.events[-1], sev.RunEnded)
     assert small_run.events[-1].t == 4 * 3600

@@ -72,12 +72,13 @@ def summary(result: RunResult) -> str:
     lines = [f"{sc.name} (seed {result.seed}): {format_duration(result.sim_time)} simulated "
              f"in {result.wall_time:.2f} s, {len(result.events)} events",
              "recipients: " + ", ".join(f"{k} {n}" for k, n in v.counts.items())]
-    rows = [("guarantee", "expected", "result", "met", "detail")]
+    rows = [("guarantee", "expected", "result", "met", "evidence", "detail")]
     for g in v.guarantees:
-        rows.append((g.id, g.expected, g.result, "yes" if g.met else "NO", _short(g.detail)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((g.id, g.expected, g.result, "yes" if g.met else "NO", str(g.judged or "-"),
+                     _short(g.detail)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
     if not v.guarantees:
         lines.append("  (no expectations)")
     lines.append(f"expectations met: {v.met_count}/{len(v.guarantees)}")

@@ -4,8 +4,8 @@
 (the GuaranteeExpected events and the checks) into a :class:`Verdict`.  The
 CLI, the report renderers, the pytest plugin and the JUnit output read its
 attributes; :meth:`Verdict.to_json` gives the bytes of ``verdict.json``, the
-contract of DESIGN.md (plus ``met``, ``decided``, ``params`` per guarantee
-and ``ok`` overall).
+contract of DESIGN.md (plus ``met``, ``decided``, ``params`` and
+``evidence`` per guarantee, and ``ok`` overall).
 """
 from __future__ import annotations
 
@@ -38,16 +38,26 @@ class GuaranteeResult:
     met: bool
     detail: str
     counterexamples: tuple[dict[str, Any], ...] = ()
+    judged: int | None = None      # how many items the check judged (None: undecided)
+    unit: str = ""                 # what they are ("bounces and DSNs")
 
     @property
     def result(self) -> str:
         """The check's result in one word: pass, fail or undecided."""
         return self.status if self.decided else "undecided"
 
+    @property
+    def evidence(self) -> str:
+        """How much the result rests on, in words ("68 bounces and DSNs"), or
+        "" when the check decided nothing."""
+        return f"{self.judged} {self.unit}" if self.judged is not None else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "expected": self.expected, "params": self.params,
                 "status": self.status, "decided": self.decided, "met": self.met,
-                "detail": self.detail, "counterexamples": list(self.counterexamples)}
+                "detail": self.detail, "counterexamples": list(self.counterexamples),
+                "evidence": None if self.judged is None
+                else {"count": self.judged, "unit": self.unit}}
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,8 @@ def build_verdict(evidence: Evidence) -> Verdict:
         guarantees.append(GuaranteeResult(
             id=exp.guarantee, expected=exp.expected, params=exp.params, status=res.status,
             decided=res.decided, met=met(exp.expected, res.status, res.decided),
-            detail=res.detail, counterexamples=tuple(res.counterexamples)))
+            detail=res.detail, counterexamples=tuple(res.counterexamples),
+            judged=res.judged if res.decided else None, unit=res.unit))
     return Verdict(scenario=started.scenario if started else "",
                    seed=started.seed if started else None, t_start=start, t_end=end,
                    counts=evidence.counts, guarantees=tuple(guarantees))

@@ -56,13 +56,23 @@ def topology(evidence: Evidence) -> tuple[str, list[dict[str, Any]], dict[str, l
     return d.description, list(d.topology.get("hosts", [])), dict(d.topology.get("mx", {}))
 
 
+def waived_rows(evidence: Evidence) -> list[tuple[str, str, str]]:
+    """(id, meaning, reason) of each guarantee the scenario waived."""
+    d = evidence.described
+    if d is None:
+        return []
+    return [(g, meaning(g), why) for g, why in sorted(d.waived.items())]
+
+
 def guarantee_rows(v: Verdict, evidence: Evidence) -> list[dict[str, Any]]:
-    """Per expectation: id, meaning, parameters, why, the verdict's result."""
+    """Per expectation: id, meaning, parameters, why, the verdict's result and
+    the evidence it rests on."""
     whys = [e.why for e in evidence.expectations]
     rows = []
     for i, g in enumerate(v.guarantees):
         rows.append({"id": g.id, "meaning": meaning(g.id), "params": params_text(g.params),
                      "why": whys[i] if i < len(whys) else "", "expected": g.expected,
                      "result": g.result, "met": g.met, "detail": g.detail,
+                     "evidence": g.evidence or "-",
                      "anchor": f"cx-{i}-{g.id}" if g.status == "fail" else ""})
     return rows

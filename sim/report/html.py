@@ -10,7 +10,7 @@ from sim.evidence.model import Evidence, percentile
 from sim.evidence.queue_replay import queue_depths
 from sim.evidence.verdict import Verdict
 from sim.report import plots
-from sim.report.about import guarantee_rows, topology
+from sim.report.about import guarantee_rows, topology, waived_rows
 from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, loss_causes, undelivered
 from sim.report.timeline import row_details, timeline
@@ -117,7 +117,7 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
                  f"<pre class=\"lane\">{esc(lane)}</pre></details>")
     p.append("<h2>Guarantees</h2><table id=\"guarantees\"><tr><th>guarantee</th>"
              "<th>what it checks</th><th>parameters</th><th>why here</th><th>expected</th>"
-             "<th>result</th><th>met</th><th>detail</th></tr>")
+             "<th>result</th><th>evidence</th><th>met</th><th>detail</th></tr>")
     for r in guarantee_rows(v, evidence):
         name = (f"<a href=\"#{esc(r['anchor'])}\">{esc(r['id'])}</a>" if r["anchor"]
                 else esc(r["id"]))
@@ -126,8 +126,14 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
                  f"<td class=\"params\"><code>{esc(r['params'])}</code></td>"
                  f"<td>{esc(r['why'] or '-')}</td><td>{esc(r['expected'])}</td>"
                  f"<td class=\"{esc(r['result'])}\">{esc(r['result'])}</td>"
+                 f"<td>{esc(r['evidence'])}</td>"
                  f"<td>{'yes' if r['met'] else 'NO'}</td><td>{esc(r['detail'])}</td></tr>")
     p.append("</table>")
+    waived = waived_rows(evidence)
+    if waived:
+        p.append("<p>Not expected here (waived by the scenario):</p><ul id=\"waived\">")
+        p.extend(f"<li><b>{esc(g)}</b> ({esc(m)}): {esc(why)}</li>" for g, m, why in waived)
+        p.append("</ul>")
     p.append("<h2>Delivery latency</h2>")
     if lat:
         p.append("<table id=\"latency\"><tr><th>percentile</th><th>latency</th></tr>")

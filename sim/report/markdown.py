@@ -8,7 +8,7 @@ from typing import Any
 
 from sim.evidence.model import Evidence, percentile
 from sim.evidence.verdict import Verdict
-from sim.report.about import guarantee_rows, topology
+from sim.report.about import guarantee_rows, topology, waived_rows
 from sim.report.swimlane import report_lanes
 from sim.report.tables import HOST_COLUMNS, fmt_t, host_rows, loss_causes, undelivered
 from sim.report.timeline import row_details, timeline
@@ -74,12 +74,17 @@ def render_md(v: Verdict, evidence: Evidence) -> str:
     for trace, rcpt, lane in report_lanes(evidence, rows):
         lines += ["", f"### {md_cell(rcpt)} ({md_cell(trace)})", "", "```", lane, "```"]
     lines += ["", "## Guarantees", "",
-              "| guarantee | what it checks | parameters | why here | expected | result | met "
-              "| detail |", "|---|---|---|---|---|---|---|---|"]
+              "| guarantee | what it checks | parameters | why here | expected | result "
+              "| evidence | met | detail |", "|---|---|---|---|---|---|---|---|---|"]
     for r in guarantee_rows(v, evidence):
         lines.append(f"| {r['id']} | {md_cell(r['meaning'])} | {md_cell(r['params'])} | "
                      f"{md_cell(r['why'] or '-')} | {r['expected']} | {r['result']} | "
+                     f"{md_cell(r['evidence'])} | "
                      f"{'yes' if r['met'] else 'NO'} | {md_cell(r['detail'])} |")
+    waived = waived_rows(evidence)
+    if waived:
+        lines += ["", "Not expected here (waived by the scenario):", ""]
+        lines += [f"- **{g}** ({md_cell(m)}): {md_cell(why)}" for g, m, why in waived]
     lat = evidence.latencies
     lines += ["", "## Delivery latency", ""]
     if lat:

@@ -9,7 +9,10 @@ it has in GUARANTEES.md with :func:`check`, which names its parameter model.
 A check that cannot be decided from the log (the events it needs are not
 there, or the run never exercised the situation) fails with
 ``decided=False`` and a detail starting ``undecidable:`` that names what is
-missing: it never passes vacuously.
+missing: it never passes vacuously.  Every result says how much it judged
+(``judged`` items of ``unit``, e.g. 68 "bounces and DSNs"); a pass that
+judged nothing is turned into an undecidable result by :func:`verdict`, so a
+check cannot pass on zero evidence even when its own guard is missing.
 """
 from __future__ import annotations
 
@@ -47,6 +50,8 @@ class CheckResult:
     detail: str
     counterexamples: list[dict[str, Any]] = field(default_factory=list)
     decided: bool = True
+    judged: int | None = None      # how many items the check judged (None: undecidable)
+    unit: str = ""                 # what those items are ("bounces and DSNs")
 
 
 CheckFn = Callable[[Evidence, Any], CheckResult]
@@ -86,22 +91,25 @@ def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",
             "events": [to_dict(e) for e in sorted(evs, key=lambda e: e.t)]}
 
 
-def passed(gid: str, detail: str) -> CheckResult:
-    return CheckResult(gid, PASS, detail)
+def verdict(gid: str, cxs: list[dict[str, Any]], ok: str, bad: str, *,
+            judged: int, unit: str) -> CheckResult:
+    """Pass with ``ok`` when there is no counterexample, else fail with ``bad``
+    (``{n}`` in it is the number of counterexamples).
 
-
-def failed(gid: str, detail: str, cxs: list[dict[str, Any]]) -> CheckResult:
-    n = len(cxs)
-    if n > MAX_COUNTEREXAMPLES:
-        detail += f" (first {MAX_COUNTEREXAMPLES} of {n} counterexamples shown)"
-    return CheckResult(gid, FAIL, detail, cxs[:MAX_COUNTEREXAMPLES])
-
-
-def verdict(gid: str, cxs: list[dict[str, Any]], ok: str, bad: str) -> CheckResult:
-    """Pass with ``ok`` when there is no counterexample, else fail with ``bad``."""
+    ``judged`` is how many ``unit`` (a plural noun phrase: "bounces and
+    DSNs", "queued copies") the check looked at.  A pass on ``judged == 0``
+    is undecidable: nothing was there to break the guarantee.
+    """
     if cxs:
-        return failed(gid, bad.format(n=len(cxs)), cxs)
-    return passed(gid, ok)
+        n = len(cxs)
+        detail = bad.format(n=n)
+        if n > MAX_COUNTEREXAMPLES:
+            detail += f" (first {MAX_COUNTEREXAMPLES} of {n} counterexamples shown)"
+        return CheckResult(gid, FAIL, detail, cxs[:MAX_COUNTEREXAMPLES],
+                           judged=judged, unit=unit)
+    if judged <= 0:
+        return undecidable(gid, f"nothing to judge: 0 {unit} in the log")
+    return CheckResult(gid, PASS, ok, judged=judged, unit=unit)
 
 
 def undecidable(gid: str, missing: str) -> CheckResult:

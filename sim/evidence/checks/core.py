@@ -60,7 +60,8 @@ def conservation(ev: Evidence, params: ConservationParams):
                    ok=f"{len(lives)} recipient copies accounted for ({summary}); "
                       f"duplicates {ndup}",
                    bad=f"{{n}} recipient copies silently lost or duplicated "
-                       f"({summary}); duplicates {ndup}")
+                       f"({summary}); duplicates {ndup}",
+                   judged=len(lives), unit="recipient copies")
 
 
 class RetryBounds(Params):
@@ -159,7 +160,8 @@ def retry_discipline(ev: Evidence, params: RetryParams):
     return verdict(gid, cxs,
                    ok=f"{checked} queued copies ({deferred} deferred at least once) kept "
                       f"their retry discipline",
-                   bad="{n} retry-discipline violations")
+                   bad="{n} retry-discipline violations",
+                   judged=deferred, unit="copies deferred at least once")
 
 
 @check("bounce-dsn")
@@ -230,4 +232,5 @@ def bounce_dsn(ev: Evidence, params: Params):
                               trace=d.trace, hosts=[d.host], times=[d.t], events=[d]))
     ndsn = sum(len(v) for v in dsns.values())
     return verdict(gid, cxs, ok=f"{len(bounces)} bounces, {ndsn} DSNs, all well formed",
-                   bad="{n} bounce/DSN violations")
+                   bad="{n} bounce/DSN violations",
+                   judged=len(bounces) + ndsn, unit="bounces and DSNs")

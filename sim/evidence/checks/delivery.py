@@ -69,7 +69,8 @@ def mx_fallback(ev: Evidence, params: MxFallbackParams):
                           f"to {primary}", times=[lf.accepted_t], **where))
     return verdict(gid, cxs, ok=f"{len(got)} messages taken by {secondary} during {len(downs)} "
                                 f"outages of {primary}; {n} copies delivered on or held",
-                   bad="{n} fallback failures")
+                   bad="{n} fallback failures",
+                   judged=n, unit="copies taken by the secondary")
 
 
 class SenderGivesUpParams(Params):
@@ -120,7 +121,8 @@ def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
     nb = sum(1 for lf in stuck if lf.fate == BOUNCED)
     return verdict(gid, cxs, ok=f"{len(stuck)} undeliverable copies: {nb} bounced with a DSN "
                                 f"after retrying, {len(stuck) - nb} still queued",
-                   bad="{n} undeliverable copies not handled visibly")
+                   bad="{n} undeliverable copies not handled visibly",
+                   judged=len(stuck), unit="undeliverable sender copies")
 
 
 class DialupPrimaryParams(Params):
@@ -159,7 +161,8 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
                           times=[lf.accepted_t, b.t], events=lf.events))
     return verdict(gid, cxs, ok=f"{len(lives)} copies for {domain}; none bounced",
                    bad=f"{{n}} recipients at {domain} bounced while the dial-up primary "
-                       f"{primary} was unreachable ({len(downs)} outages)")
+                       f"{primary} was unreachable ({len(downs)} outages)",
+                   judged=len(lives), unit="copies for the domain")
 
 
 class QueueingServerParams(Params):
@@ -216,7 +219,8 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
                           times=[et.t], events=[et]))
     return verdict(gid, cxs, ok=f"{len(etrns)} ETRN requests released the held mail; "
                                 f"nothing for {domain} bounced",
-                   bad="{n} queueing-server failures")
+                   bad="{n} queueing-server failures",
+                   judged=len(etrns), unit="ETRN requests")
 
 
 class FiltersParams(Params):
@@ -253,4 +257,5 @@ def filters_on_every_mx(ev: Evidence, params: FiltersParams):
                           hosts=[a.host, e.host], times=[a.t, e.t], events=[a, e]))
     hit = sorted({e.host for e in tried})
     return verdict(gid, cxs, ok=f"blocked clients reached {hit}; none of their mail was "
-                                f"delivered", bad="{n} deliveries of blocked mail")
+                                f"delivered", bad="{n} deliveries of blocked mail",
+                   judged=len(tried), unit="connections or replies from blocked addresses")

@@ -62,7 +62,8 @@ def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
                 break
     return verdict(gid, cxs, ok=f"{len(lives)} copies held and retried through "
                                 f"{len(downs)} client outages",
-                   bad="{n} feed queueing violations")
+                   bad="{n} feed queueing violations",
+                   judged=len(lives), unit="copies queued through client outages")
 
 
 def _bound_for(life: RecipientLife, client: str) -> bool:
@@ -102,12 +103,14 @@ def feed_latency(ev: Evidence, params: FeedLatencyParams):
     p50, p90, p99 = (percentile(lat, q) for q in (50, 90, 99))
     stats = f"n={len(lat)} p50={p50:.3f}s p90={p90:.3f}s p99={p99:.3f}s max={max(lat):.3f}s"
     if p50 <= limit:
-        return verdict(gid, [], ok=stats, bad="")
+        return verdict(gid, [], ok=stats, bad="",
+                   judged=len(lat), unit="undisturbed messages")
     slow = sorted(zip(lat, range(len(lat))), reverse=True)[:5]
     cxs = [cx(f"latency {v:.3f} s", msg=lives[i].msg, trace=lives[i].trace, rcpt=lives[i].rcpt,
               hosts=[feed, client], times=[lives[i].accepted_t, lives[i].fate_t],
               events=lives[i].events) for v, i in slow]
-    return verdict(gid, cxs, ok="", bad=f"median above {limit:g} s: {stats}")
+    return verdict(gid, cxs, ok="", bad=f"median above {limit:g} s: {stats}",
+                   judged=len(lat), unit="undisturbed messages")
 
 
 class FeedLockdownParams(Params):
@@ -143,5 +146,6 @@ def feed_lockdown(ev: Evidence, params: FeedLockdownParams):
     if strangers == 0:
         return undecidable(gid, f"no connection from outside {allowed} reached {client}")
     return verdict(gid, cxs, ok=f"{strangers} strangers refused at connect",
-                   bad="{n} lock-down violations")
+                   bad="{n} lock-down violations",
+                   judged=strangers, unit="strangers")
 

@@ -107,7 +107,8 @@ def feed_virus_deleted(ev: Evidence, params: FeedVirusParams):
                                 "scanned): the deletion was never exercised")
     return verdict(gid, cxs, ok=f"{infected} infected messages deleted, "
                                 f"{len(accepted) - infected} scanned before delivery",
-                   bad="{n} virus-deletion violations")
+                   bad="{n} virus-deletion violations",
+                   judged=len(accepted), unit="messages accepted by the feed")
 
 
 class FeedGreylistParams(Params):
@@ -207,7 +208,8 @@ def feed_greylisting(ev: Evidence, params: FeedGreylistParams):
     return verdict(gid, cxs, ok=f"{deferred_first} unknown triplets greylisted, {retried} "
                                 f"passed on a retry after the delay, {len(never)} never "
                                 "retried and never accepted",
-                   bad="{n} greylisting violations")
+                   bad="{n} greylisting violations",
+                   judged=deferred_first + retried, unit="greylisted triplets and retries")
 
 
 SPAM_ACTIONS = ("none", "header", "subject", "delete")
@@ -314,4 +316,5 @@ def feed_spam_levels(ev: Evidence, params: FeedSpamParams):
     seen = ", ".join(f"{k} {n}" for k, n in sorted(levels.items()))
     return verdict(gid, cxs, ok=f"{sum(levels.values())} messages judged ({seen}), each "
                                 "with its level's action",
-                   bad="{n} spam-level violations")
+                   bad="{n} spam-level violations",
+                   judged=sum(levels.values()), unit="spam verdicts")

@@ -38,7 +38,8 @@ def dialup_no_bounce(ev: Evidence, params: DialupNoBounceParams):
            for lf in lives if isinstance(lf.fate_event, E.Bounced)
            and lf.fate_t - lf.queued_t < lifetime - tol]
     return verdict(gid, cxs, ok=f"{len(lives)} copies for {domain} stored without bouncing",
-                   bad="{n} bounces within the queue lifetime")
+                   bad="{n} bounces within the queue lifetime",
+                   judged=len(lives), unit="copies for the domain")
 
 
 def _release_check(ev: Evidence, domain: str, triggers: list[E.Event], win: float,
@@ -102,7 +103,8 @@ def etrn_flush(ev: Evidence, params: ReleaseParams):
                               trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
                               times=[a.t for a in early], events=early))
     return verdict(gid, cxs, ok=f"{len(etrns)} ETRN requests each started delivery",
-                   bad="{n} ETRN flush failures")
+                   bad="{n} ETRN flush failures",
+                   judged=len(etrns), unit="ETRN requests")
 
 
 @check("smtp-on-demand-finger", ReleaseParams)
@@ -126,7 +128,8 @@ def finger(ev: Evidence, params: ReleaseParams):
             cxs.append(cx(f"forwarding query {e.query!r} released {e.released} messages",
                           hosts=[e.host], times=[e.t], events=[e]))
     return verdict(gid, cxs, ok=f"{len(mine)} finger queries each started delivery",
-                   bad="{n} finger failures")
+                   bad="{n} finger failures",
+                   judged=len(mine), unit="finger queries")
 
 
 class ProbeParams(Params):
@@ -171,4 +174,5 @@ def connectivity_probe(ev: Evidence, params: ProbeParams):
         return undecidable(gid, f"no mail for {domain} was held on {exchangers} when "
                                 f"{customer}'s link came up for a full probe interval")
     return verdict(gid, cxs, ok=f"{n} held copies delivered within a probe interval",
-                   bad="{n} copies not delivered within a probe interval")
+                   bad="{n} copies not delivered within a probe interval",
+                   judged=n, unit="held copies")

@@ -95,7 +95,8 @@ def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
         return undecidable(gid, f"no relay attempt (RCPT to an unserved address) reached "
                                 f"{sorted(roles)}")
     return verdict(gid, cxs, ok=f"{n} relay attempts refused by {sorted(roles)}",
-                   bad="{n} relay attempts accepted")
+                   bad="{n} relay attempts accepted",
+                   judged=n, unit="relay attempts")
 
 
 class RelayParams(Params):
@@ -118,7 +119,8 @@ def relay_default_deny(ev: Evidence, params: RelayParams):
     cxs = [cx(f"relay attempt answered {r.code}, expected a 5xx refusal",
               rcpt=smtp_address(r.argument), hosts=[relay], times=[r.t], events=[r])
            for r, _, _ in atts if r.code < 500]
-    return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused")
+    return verdict(gid, cxs, ok=f"{len(atts)} relay attempts refused", bad="{n} not refused",
+                   judged=len(atts), unit="relay attempts")
 
 
 @check("auth-required", RelayParams)
@@ -160,7 +162,8 @@ def auth_required(ev: Evidence, params: RelayParams):
         return undecidable(gid, f"no unauthenticated relay attempt and no AUTH inside a "
                                 f"transaction at {relay}")
     return verdict(gid, cxs, ok=f"{n} unauthenticated attempts answered as required",
-                   bad="{n} AUTH violations")
+                   bad="{n} AUTH violations",
+                   judged=n, unit="unauthenticated attempts")
 
 
 class MaxRecipientsParams(Params):
@@ -221,7 +224,8 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
     if over == 0:
         return undecidable(gid, f"no transaction at {relay} sent more than {limit} recipients")
     return verdict(gid, cxs, ok=f"{over} transactions over the limit; no message relayed to "
-                                f"more than {limit} recipients", bad="{n} limit violations")
+                                f"more than {limit} recipients", bad="{n} limit violations",
+                   judged=over, unit="transactions over the limit")
 
 
 class MaxSizeParams(Params):
@@ -262,7 +266,8 @@ def max_size(ev: Evidence, params: MaxSizeParams):
     if tried == 0:
         return undecidable(gid, f"no message over {limit} bytes was sent to {relay}")
     return verdict(gid, cxs, ok=f"{tried} oversized messages refused with 552",
-                   bad="{n} size-limit violations")
+                   bad="{n} size-limit violations",
+                   judged=tried, unit="oversized messages")
 
 
 class DnsblParams(Params):
@@ -309,7 +314,8 @@ def dnsbl_check(ev: Evidence, params: DnsblParams):
     if n == 0:
         return undecidable(gid, f"no listed client and no DNSBL timeout at {host}")
     return verdict(gid, cxs, ok=f"{n} listed clients or list timeouts handled",
-                   bad="{n} DNSBL violations")
+                   bad="{n} DNSBL violations",
+                   judged=n, unit="listed clients or list timeouts")
 
 
 class IspOutboundParams(Params):
@@ -355,7 +361,8 @@ def no_relay_via_isp_outbound(ev: Evidence, params: IspOutboundParams):
         return undecidable(gid, f"no relay attempt from {ips} at {isp} and no delivery by "
                                 f"the customer server")
     return verdict(gid, cxs, ok=f"{n} relay refusals / direct deliveries as required",
-                   bad="{n} violations")
+                   bad="{n} violations",
+                   judged=n, unit="relay refusals or direct deliveries")
 
 
 class SmartHostParams(Params):
@@ -398,4 +405,5 @@ def smart_host(ev: Evidence, params: SmartHostParams):
                     cxs.append(cx(f"accepted mail after HELO {name!r}, not fully qualified",
                                   hosts=[sh], times=[r.t], events=[r]))
     return verdict(gid, cxs, ok=f"{n} customer attempts all through {sh}, delivered by MX",
-                   bad="{n} smart-host violations")
+                   bad="{n} smart-host violations",
+                   judged=n, unit="customer attempts")

@@ -99,7 +99,8 @@ def pop_before_smtp(ev: Evidence, params: PopBeforeSmtpParams):
         return undecidable(gid, f"{inside} sessions inside a grant and {outside} outside: "
                                 f"both are needed to judge {relay}")
     return verdict(gid, cxs, ok=f"{inside} sessions inside a grant relayed, {outside} outside "
-                                f"refused", bad="{n} POP-before-SMTP violations")
+                                f"refused", bad="{n} POP-before-SMTP violations",
+                   judged=inside + outside, unit="sessions")
 
 
 class SenderAffiliatedParams(Params):
@@ -159,7 +160,8 @@ def sender_affiliated(ev: Evidence, params: SenderAffiliatedParams):
         return undecidable(gid, f"no user sent from a domain it does not own at {relay} "
                                 f"({good} affiliated senders seen)")
     return verdict(gid, cxs, ok=f"{bad} non-affiliated senders refused with 553 5.7.1, "
-                                f"{good} affiliated accepted", bad="{n} sender violations")
+                                f"{good} affiliated accepted", bad="{n} sender violations",
+                   judged=bad + good, unit="senders")
 
 
 class AltPortParams(Params):
@@ -206,7 +208,8 @@ def alt_port(ev: Evidence, params: AltPortParams):
         return undecidable(gid, f"no client of {relay} timed out on port {params.blocked_port}")
     return verdict(gid, cxs, ok=f"{n} port-{params.blocked_port} timeouts, each followed by a "
                                 f"message accepted on {params.alt_port}",
-                   bad="{n} fallback failures")
+                   bad="{n} fallback failures",
+                   judged=n, unit="port timeouts")
 
 
 class BlockedAttachmentsParams(Params):
@@ -265,7 +268,8 @@ def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
     if n == 0:
         return undecidable(gid, f"no blocked attachment was sent to {relay}")
     return verdict(gid, cxs, ok=f"{n} blocked attachments refused with 550 5.7.1, {ok} others "
-                                f"not refused for an attachment", bad="{n} attachment violations")
+                                f"not refused for an attachment", bad="{n} attachment violations",
+                   judged=n, unit="blocked attachments")
 
 
 class InterceptionParams(Params):
@@ -317,4 +321,5 @@ def port25_interception(ev: Evidence, params: InterceptionParams):
         return undecidable(gid, f"no connection of {client} to {relay}:{port} was intercepted "
                                 f"({real} reached it)")
     return verdict(gid, cxs, ok=f"{n} intercepted connections noticed from the banner, "
-                                f"{real} real ones not flagged", bad="{n} interception misses")
+                                f"{real} real ones not flagged", bad="{n} interception misses",
+                   judged=n, unit="intercepted connections")

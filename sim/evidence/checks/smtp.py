@@ -120,7 +120,8 @@ def mx_order(ev: Evidence, params: MxOrderParams):
     return verdict(gid, cxs,
                    ok=f"{rounds_checked} delivery rounds in preference order with fallback; "
                       f"{nulls} null-MX recipients failed at once",
-                   bad="{n} MX-order violations")
+                   bad="{n} MX-order violations",
+                   judged=rounds_checked + nulls, unit="delivery rounds and null-MX recipients")
 
 
 # Commands whose replies RFC 2034 leaves without enhanced codes.
@@ -176,7 +177,8 @@ def reply_codes(ev: Evidence, params: ReplyCodesParams):
             cxs.append(cx(f"deferred (will retry) on a permanent {d.code} reply", msg=d.msg,
                           trace=d.trace, rcpt=d.rcpt, hosts=[d.host], times=[d.t], events=[d]))
     return verdict(gid, cxs, ok=f"{len(replies)} replies with consistent codes",
-                   bad="{n} replies with wrong codes")
+                   bad="{n} replies with wrong codes",
+                   judged=len(replies), unit="replies")
 
 
 class FullLoggingParams(Params):
@@ -251,4 +253,5 @@ def full_logging(ev: Evidence, params: FullLoggingParams):
                 cxs.append(cx("message accepted without a logged 2xx reply to end of DATA",
                               msg=m.msg, trace=m.trace, times=[m.t], events=[m], **where))
     return verdict(gid, cxs, ok=f"{len(opened)} connections fully logged",
-                   bad="{n} logging gaps")
+                   bad="{n} logging gaps",
+                   judged=len(opened), unit="connections")
