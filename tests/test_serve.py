@@ -115,6 +115,10 @@ def test_primary_mx_serves_and_a_live_log_is_judged(tmp_path):
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "run_started"
     assert "delivered_to_mailbox" in kinds
+    maillog = (state / "maillog").read_text()
+    assert f"{MX} mxsim/local: " in maillog and "to=<bob@example.net>, mailbox=bob@example.net, " \
+        "status=sent" in maillog
+    assert "NOQUEUE: reject: RCPT from [127.0.0.1]: 554 5.7.1" in maillog
     out = subprocess.run([MXSIM, "report", str(state)],
                          capture_output=True, text=True)
     assert out.returncode in (0, 1), out.stderr

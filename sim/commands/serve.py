@@ -5,7 +5,7 @@ The queue is durable in ``--state`` (default ``reports/<scenario>/<host>/``):
 a message is acknowledged only once it is committed, and a restart after a
 crash delivers everything acknowledged.  Events go to ``--events`` (default
 ``STATE/events.jsonl``) in the simulation's format, so ``mxsim report
-STATE`` judges a live run.  SIGTERM or SIGINT: stop accepting, finish the
+STATE`` judges a live run, and as Postfix-style lines to ``STATE/maillog``.  SIGTERM or SIGINT: stop accepting, finish the
 transactions in progress, exit 0.  Exit 2: the scenario, the host or an
 option is wrong, or an address cannot be bound (nothing is written then).
 """
@@ -25,14 +25,19 @@ from sim.cli import UsageError
 from sim.commands.paths import output_dir, output_file
 from sim.convert import Unsupported, describe
 from sim.events import GuaranteeExpected, RunStarted, ScenarioDescribed
-from sim.live.eventlog import LiveLog
+from sim.live.eventlog import Fanout, LiveLog
 from sim.live.host import DEFAULT_GRACE, LiveHost
+from sim.live.maillog import Maillog
 from sim.live.listen import (DEFAULT_ADDRESS, DNS_PORT, Endpoint, ListenError, check_bindable,
                              parse_endpoint, parse_listen)
 from sim.pipeline import load, planned_expectations
 from sim.runner import RUNNER_HOST
 from sim.scenario.loader import ScenarioError
 from sim.wiring import WiringError, plan_hosts
+
+
+#: The Postfix-style log written next to the state (sim.live.maillog).
+MAILLOG = "maillog"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -100,17 +105,23 @@ def run(args: argparse.Namespace) -> int:
     except ListenError as exc:
         raise UsageError(str(exc)) from None
     created = _make_dirs(state, events)
+    had_maillog = (state / MAILLOG).exists()
     try:
         log = LiveLog(events)
     except OSError as exc:
         _remove(created)
         raise UsageError(f"--events {events}: {exc.strerror or exc}") from None
+    maillog = Maillog(state / MAILLOG)
     prologue = _prologue(sc) if log.fresh else []
     try:
-        return asyncio.run(_serve(sc, plan, state, log, listen, resolver_at, args.grace,
-                                  prologue, created, tls))
+        rc = asyncio.run(_serve(sc, plan, state, log, maillog, listen, resolver_at, args.grace,
+                                prologue, created, tls))
     finally:
         log.close()
+        maillog.close()
+    if rc == 2 and not had_maillog:
+        (state / MAILLOG).unlink(missing_ok=True)
+    return rc
 
 
 def _zones(sc, resolver_at) -> bool:
@@ -162,7 +173,7 @@ def _tls(cert: str | None, key: str | None):
     return context
 
 
-async def _serve(sc, plan, state: Path, log: LiveLog, listen, resolver_at, grace: float,
+async def _serve(sc, plan, state: Path, log: LiveLog, maillog: Maillog, listen, resolver_at, grace: float,
                  prologue: list, created: list[Path], tls) -> int:
     zone_server = None
     lines = []
@@ -180,7 +191,7 @@ async def _serve(sc, plan, state: Path, log: LiveLog, listen, resolver_at, grace
         resolver = LiveResolver(None)
     for event in prologue:
         log.emit(event)
-    host = LiveHost(plan, state, log, resolver, listen=listen, grace=grace, tls=tls)
+    host = LiveHost(plan, state, Fanout(log, maillog), resolver, listen=listen, grace=grace, tls=tls)
     try:
         ready = await host.start()
     except OSError as exc:

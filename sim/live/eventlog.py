@@ -62,3 +62,14 @@ class LiveLog:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class Fanout:
+    """Several sinks as one: each event goes to every sink, in order."""
+
+    def __init__(self, *sinks) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
