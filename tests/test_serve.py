@@ -241,3 +241,33 @@ def test_bad_listen_exits_2(tmp_path, capsys, value, message):
                          "--listen", value)
     assert rc == 2 and message in err, err
     assert not (tmp_path / "state").exists()
+
+
+def test_a_torn_log_is_cut_back_to_its_last_whole_line(tmp_path):
+    from mta.events import HostRestarted
+    from sim.evidence.log import read_jsonl
+    from sim.live.eventlog import LiveLog
+    path = tmp_path / "events.jsonl"
+    log = LiveLog(path)
+    assert log.fresh
+    log.emit(HostRestarted(t=1.0, host=MX, recovered=2))
+    log.close()
+    with open(path, "ab") as f:
+        f.write(b'{"host":"mx.exa')          # a power cut in the middle of a line
+    log = LiveLog(path)
+    assert not log.fresh and log.repaired == len(b'{"host":"mx.exa')
+    log.emit(HostRestarted(t=2.0, host=MX, recovered=0))
+    log.close()
+    assert [e.t for e in read_jsonl(path)] == [1.0, 2.0]
+
+
+def test_maillog_lines_read_like_postfix():
+    from mta.events import Bounced, Relayed
+    from sim.live.maillog import line
+    relayed = Relayed(t=0.0, host=QUEUE, msg=f"{QUEUE}/m7", trace="x@y", rcpt="u@customer.example",
+                      dest_host="127.0.0.1", dest_ip="127.0.0.1", code=250, text="2.0.0 Ok")
+    assert line(relayed) == (f"Jan 01 00:00:00 {QUEUE} mxsim/smtp: m7: to=<u@customer.example>, "
+                             "relay=127.0.0.1[127.0.0.1], status=sent (250 2.0.0 Ok)")
+    bounced = Bounced(t=0.0, host=QUEUE, msg=f"{QUEUE}/m8", trace="x@y", rcpt="v@c.example",
+                      code=550, text="5.1.1 unknown", reason="rejected")
+    assert "status=bounced (550 5.1.1 unknown; rejected)" in line(bounced)
