@@ -222,6 +222,12 @@ def test_unwritable_state_exits_2(tmp_path, capsys):
     assert rc == 2 and "not writable" in err
 
 
+def test_state_the_file_system_refuses_exits_2(tmp_path, capsys):
+    # /proc passes the permission check (as root too) and refuses mkdir
+    rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", "/proc/mxsim-state")
+    assert rc == 2 and "--state: cannot write in /proc/mxsim-state" in err, err
+
+
 def test_state_that_is_a_file_exits_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

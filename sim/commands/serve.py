@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,13 +144,25 @@ def _prologue(sc) -> list:
 
 
 def _make_dirs(state: Path, events: Path) -> list[Path]:
-    """Make the missing folders; returns what was made (outermost first)."""
-    made = []
-    for folder in (state, events.parent):
-        for candidate in reversed([folder, *folder.parents]):
-            if not candidate.exists():
-                candidate.mkdir()
-                made.append(candidate)
+    """Make the missing folders and prove the state folder takes files;
+    returns what was made (outermost first).  Raises UsageError, having
+    removed what it made, when the file system says no (a read-only or
+    virtual file system passes the permission check and still refuses)."""
+    made: list[Path] = []
+    option, candidate = "--state", state
+    try:
+        for option, folder in (("--state", state), ("--events", events.parent)):
+            for candidate in reversed([folder, *folder.parents]):
+                if not candidate.exists():
+                    candidate.mkdir()
+                    made.append(candidate)
+        option, candidate = "--state", state
+        with tempfile.TemporaryFile(dir=state):
+            pass
+    except OSError as exc:
+        _remove(made)
+        raise UsageError(f"{option}: cannot write in {candidate}: "
+                         f"{exc.strerror or exc}") from None
     return made
 
 
