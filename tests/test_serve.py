@@ -127,6 +127,7 @@ def test_primary_mx_serves_and_a_live_log_is_judged(tmp_path):
     assert verdict["counts"]["delivered"] == 1
 
 
+@pytest.mark.slow
 def test_held_mail_survives_sigkill_and_leaves_on_etrn(tmp_path, sink):
     state = tmp_path / "state"
     path = scenario(tmp_path, sink.port)
