@@ -154,6 +154,8 @@ def _exchanger(role: sr.Exchanger) -> dict[str, Any]:
               finger=role.finger is not None and role.finger.enabled)
     if role.etrn is not None and role.etrn.allowed:
         kw["etrn_clients"] = tuple(role.etrn.allowed)
+    if role.etrn is not None:
+        kw["etrn_style"] = role.etrn.style
     if role.finger is not None:
         kw["finger_port"] = role.finger.port
     return kw

@@ -68,6 +68,8 @@ class GuaranteeExpected(Event):
     params: dict = dataclasses.field(default_factory=dict)
     #: the scenario's ``why:`` note: what the expectation stands for here
     why: str = ""
+    #: with ``expected`` violated: the cause a counterexample must carry ("" = any)
+    because: str = ""
     kind: ClassVar[str] = "guarantee_expected"
 
     def _validate(self) -> None:

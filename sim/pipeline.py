@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mta import events as ev
 from sim.convert import host_retry
-from sim.evidence.checks import validate_params
+from sim.evidence.checks import validate_because, validate_params
 from sim.evidence.derive import complete_params
 from sim.evidence.lifecycle import Counts
 from sim.evidence.log import read_jsonl, write_jsonl
@@ -45,13 +45,15 @@ def check_params(guarantee: str, params: dict, hosts: list[str]) -> list[tuple[t
 def load(path: str | Path, warnings: list[Problem] | None = None) -> Scenario:
     """Read and validate a scenario file, check parameters included; raises
     :class:`~sim.scenario.loader.ScenarioError` listing every problem."""
-    return load_scenario(path, warnings=warnings, check_params=check_params)
+    return load_scenario(path, warnings=warnings, check_params=check_params,
+                         check_because=validate_because)
 
 
 def load_string(text: str, filename: str = "<scenario>",
                 warnings: list[Problem] | None = None) -> Scenario:
     """:func:`load` for scenario text."""
-    return load_text(text, filename, warnings=warnings, check_params=check_params)
+    return load_text(text, filename, warnings=warnings, check_params=check_params,
+                     check_because=validate_because)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class RunResult:
 def planned_expectations(sc: Scenario) -> list[Planned]:
     """The scenario's expectations with complete parameters."""
     retry = host_retry(sc)
-    return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why)
+    return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why,
+                    e.because or "")
             for e in sc.expectations]
 
 

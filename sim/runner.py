@@ -48,6 +48,7 @@ class Planned:
     expected: str
     params: dict[str, Any]
     why: str = ""
+    because: str = ""
 
 
 @dataclass
@@ -82,7 +83,8 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in expectations:
         sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
-                                    expected=e.expected, params=e.params, why=e.why))
+                                    expected=e.expected, params=e.params, why=e.why,
+                                    because=e.because))
     sink.emit(ScenarioDescribed(t=0.0, host=RUNNER_HOST, description=sc.description,
                                 topology=describe(sc),
                                 waived={g: sc.waive[g] for g in sorted(sc.waive)}))

@@ -87,6 +87,8 @@ def test_answer_per_style_from_the_counts() -> None:
     for held, started in ((0, 0), (3, 0), (3, 2)):
         r = etrn_answer("d.example", held, started, "postfix")
         assert r.reply == "250 Queuing started" and r.released == started
+        r = etrn_answer("domain.com", held, started, "queue-run")
+        assert r.reply == "250 OK, queue -R 'domain.com' started" and r.released == started
 
 
 # -- a real release over loopback ------------------------------------------------------------
@@ -143,6 +145,12 @@ def test_etrn_postfix_style_always_250() -> None:
     out, _, store = asyncio.run(_scenario("postfix"))
     assert out["first"] == (250, "Queuing started")
     assert out["again"] == (250, "Queuing started")
+    assert len(store.messages("user@dial.example")) == 3
+
+
+def test_etrn_queue_run_style_is_the_reply_the_dialup_service_quotes() -> None:
+    out, _, store = asyncio.run(_scenario("queue-run"))
+    assert out["first"] == (250, "OK, queue -R 'dial.example' started")
     assert len(store.messages("user@dial.example")) == 3
 
 

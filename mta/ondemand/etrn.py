@@ -15,7 +15,10 @@ over new connections and answers at once.
 Replies (RFC 1985 §5; Postfix ``etrn_cmd`` texts where Postfix has one):
 
 =====  ==============================================================
-250    "Queuing started" (``style="postfix"``: Postfix never counts)
+250    "Queuing started" (``style="postfix"``: Postfix never counts), or
+       "OK, queue -R '<d>' started" (``style="queue-run"``: the reply the
+       dial-up service description quotes, of a server that starts a
+       ``-R`` queue run for the domain; it never counts either)
 251    "OK, no messages waiting for node <d>"
 252    "OK, pending messages for node <d> started" (mail is held but none
        could be started now, e.g. already being delivered)
@@ -37,7 +40,7 @@ from mta.addresses import domain_matches, valid_domain
 from mta.interfaces import ReleaseTarget
 from mta.policy.access import Networks
 
-STYLES = ("rfc1985", "postfix")
+STYLES = ("rfc1985", "postfix", "queue-run")
 
 
 class EtrnSyntaxError(ValueError):
@@ -155,9 +158,12 @@ def release(request: EtrnRelease, target: ReleaseTarget, client_ip: str) -> tupl
 
 
 def etrn_answer(domain: str, held: int, started: int, style: str) -> EtrnResult:
-    """The reply once the release ran: counts (RFC 1985) or Postfix's 250."""
+    """The reply once the release ran: counts (RFC 1985), or a 250 without
+    counts (Postfix's text, or the quoted queue-run text)."""
     if style == "postfix":
         return EtrnResult(250, "Queuing started", domain, started)
+    if style == "queue-run":
+        return EtrnResult(250, f"OK, queue -R '{domain}' started", domain, started)
     if started > 0:
         return EtrnResult(253, f"OK, {started} pending messages for node {domain} started", domain, started)
     if held > 0:

@@ -10,7 +10,7 @@ contract of DESIGN.md (plus ``met``, ``decided``, ``params`` and
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.events import RunStarted
@@ -19,11 +19,16 @@ from sim.evidence.lifecycle import Counts
 from sim.evidence.model import Evidence
 
 
-def met(expected: str, status: str, decided: bool) -> bool:
+def met(expected: str, status: str, decided: bool, because: str = "",
+        causes: dict[str, int] | None = None) -> bool:
     """An expectation is met when a ``holds`` check passes, or a
-    ``violated`` one fails on evidence (an undecidable failure meets nothing)."""
-    return (expected == "holds" and status == "pass") or \
-        (expected == "violated" and status == "fail" and decided)
+    ``violated`` one fails on evidence (an undecidable failure meets
+    nothing) with, if it names one (``because``), a counterexample of that
+    cause."""
+    if expected == "holds":
+        return status == "pass"
+    return expected == "violated" and status == "fail" and decided and \
+        (not because or (causes or {}).get(because, 0) > 0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class GuaranteeResult:
     counterexamples: tuple[dict[str, Any], ...] = ()
     judged: int | None = None      # how many items the check judged (None: undecided)
     unit: str = ""                 # what they are ("bounces and DSNs")
+    because: str = ""              # the cause an expected violation must show ("" = any)
+    causes: dict[str, int] = field(default_factory=dict)   # counterexamples per cause
 
     @property
     def result(self) -> str:
@@ -57,7 +64,8 @@ class GuaranteeResult:
                 "status": self.status, "decided": self.decided, "met": self.met,
                 "detail": self.detail, "counterexamples": list(self.counterexamples),
                 "evidence": None if self.judged is None
-                else {"count": self.judged, "unit": self.unit}}
+                else {"count": self.judged, "unit": self.unit},
+                "because": self.because, "causes": dict(self.causes)}
 
 
 @dataclass(frozen=True)
@@ -117,9 +125,11 @@ def build_verdict(evidence: Evidence) -> Verdict:
         res = run_check(exp.guarantee, evidence, exp.params)
         guarantees.append(GuaranteeResult(
             id=exp.guarantee, expected=exp.expected, params=exp.params, status=res.status,
-            decided=res.decided, met=met(exp.expected, res.status, res.decided),
+            decided=res.decided,
+            met=met(exp.expected, res.status, res.decided, exp.because, res.causes),
             detail=res.detail, counterexamples=tuple(res.counterexamples),
-            judged=res.judged if res.decided else None, unit=res.unit))
+            judged=res.judged if res.decided else None, unit=res.unit,
+            because=exp.because, causes=res.causes))
     return Verdict(scenario=started.scenario if started else "",
                    seed=started.seed if started else None, t_start=start, t_end=end,
                    counts=evidence.counts, guarantees=tuple(guarantees))

@@ -71,7 +71,8 @@ def guarantee_rows(v: Verdict, evidence: Evidence) -> list[dict[str, Any]]:
     rows = []
     for i, g in enumerate(v.guarantees):
         rows.append({"id": g.id, "meaning": meaning(g.id), "params": params_text(g.params),
-                     "why": whys[i] if i < len(whys) else "", "expected": g.expected,
+                     "why": whys[i] if i < len(whys) else "",
+                     "expected": g.expected + (f" because {g.because}" if g.because else ""),
                      "result": g.result, "met": g.met, "detail": g.detail,
                      "evidence": g.evidence or "-",
                      "anchor": f"cx-{i}-{g.id}" if g.status == "fail" else ""})

@@ -21,7 +21,11 @@ def verdict_line(g: GuaranteeResult, name: str | None = None, width: int | None 
     detail = " ".join(g.detail.split())
     if width is not None:
         detail = textwrap.shorten(detail, width, placeholder=" ...")
-    return f"{name or g.id}: expected {g.expected}, {g.result}: {detail}"
+    because = f" because {g.because}" if g.because else ""
+    causes = ""
+    if g.because and g.status == "fail" and g.because not in g.causes:
+        causes = f" (causes found: {', '.join(g.causes) or 'none named'})"
+    return f"{name or g.id}: expected {g.expected}{because}, {g.result}{causes}: {detail}"
 
 
 def failure_text(verdict: Verdict, index: int, events: list[E.Event]) -> str:

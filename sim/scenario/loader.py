@@ -28,6 +28,8 @@ from sim.scenario.zonetext import zone_problems
 #: the evidence layer's check-parameter validation, handed in by the caller
 #: (the loader sits before the judge in the pipeline and never imports it).
 ParamValidator = Callable[[str, dict, list[str]], list[tuple[tuple, str]]]
+#: (guarantee, because) -> what is wrong, or None
+CauseValidator = Callable[[str, str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,15 @@ class ScenarioError(Exception):
 
 
 def load_scenario(path: str | Path, *, warnings: list[Problem] | None = None,
-                  check_params: ParamValidator | None = None) -> Scenario:
+                  check_params: ParamValidator | None = None,
+                  check_because: CauseValidator | None = None) -> Scenario:
     """Read and validate one scenario file.
 
     Raises :class:`ScenarioError` listing every error.  Findings that do
     not stop the run (:mod:`sim.scenario.lint` warnings) are appended to
     ``warnings`` when a list is given.  ``check_params`` validates each
-    expectation's ``params`` for its check.
+    expectation's ``params`` for its check, ``check_because`` its
+    ``because`` cause.
     """
     path = Path(path)
     try:
@@ -73,14 +77,17 @@ def load_scenario(path: str | Path, *, warnings: list[Problem] | None = None,
         raise ScenarioError([Problem(str(path), "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(path), "", f"cannot read: {exc}")]) from None
-    return load_text(text, str(path), warnings=warnings, check_params=check_params)
+    return load_text(text, str(path), warnings=warnings, check_params=check_params,
+                     check_because=check_because)
 
 
 def load_text(text: str, filename: str = "<scenario>", *,
               warnings: list[Problem] | None = None,
-              check_params: ParamValidator | None = None) -> Scenario:
+              check_params: ParamValidator | None = None,
+              check_because: CauseValidator | None = None) -> Scenario:
     """Validate scenario ``text``; ``filename`` is used in messages (see
-    :func:`load_scenario` for ``warnings`` and ``check_params``)."""
+    :func:`load_scenario` for ``warnings``, ``check_params`` and
+    ``check_because``)."""
     try:
         root, data = _parse(text)
     except yaml.MarkedYAMLError as exc:
@@ -121,6 +128,12 @@ def load_text(text: str, filename: str = "<scenario>", *,
             for key, msg in check_params(e.guarantee, dict(e.params), hosts):
                 problems.append(_located(filename, ("expectations", i, "params") + tuple(key),
                                          msg, data, root))
+    if check_because is not None:
+        for i, e in enumerate(sc.expectations):
+            msg = check_because(e.guarantee, e.because) if e.because is not None else None
+            if msg:
+                problems.append(_located(filename, ("expectations", i, "because"), msg,
+                                         data, root))
     if problems:
         raise ScenarioError(problems)
     notes = lint.findings(sc, zones)

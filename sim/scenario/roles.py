@@ -118,10 +118,14 @@ class Greylisting(Strict):
 
 
 class Etrn(Strict):
-    """ETRN (RFC 1985) on this server; ``allowed`` empty means any client."""
+    """ETRN (RFC 1985) on this server; ``allowed`` empty means any client.
+    ``style`` picks the reply: ``rfc1985`` (251/252/253 with counts),
+    ``postfix`` (always "250 Queuing started") or ``queue-run`` ("250 OK,
+    queue -R 'domain' started", as the dial-up service description shows)."""
 
     enabled: bool = True
     allowed: one_or_many(Network) = []
+    style: Literal["rfc1985", "postfix", "queue-run"] = "rfc1985"
 
 
 class Finger(Strict):

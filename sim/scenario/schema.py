@@ -210,6 +210,16 @@ class Expectation(Strict):
     expect: Literal["holds", "violated"] = "holds"
     params: dict[str, Any] = {}
     why: str = ""
+    because: str | None = Field(
+        None, description="with expect: violated, the cause the violation must show "
+                          "(one of the check's causes); other failures do not meet it")
+
+    @model_validator(mode="after")
+    def _because_needs_violated(self) -> "Expectation":
+        if self.because is not None and self.expect != "violated":
+            raise ValueError("'because' names the cause of an expected violation: it needs "
+                             "'expect: violated'")
+        return self
 
 
 # --------------------------------------------------------------------------

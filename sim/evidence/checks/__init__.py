@@ -8,6 +8,7 @@ a failing, undecided result naming the problem).
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable
 
 from pydantic import ValidationError
@@ -42,6 +43,21 @@ def validate_params(guarantee: str, params: dict[str, Any] | None,
     except ValidationError as exc:
         return problems(chk.params, exc)
     return []
+
+
+def validate_because(guarantee: str, because: str) -> str | None:
+    """What is wrong with ``because: <because>`` on an expectation of
+    ``guarantee``, in plain words, or None when the check names that cause."""
+    chk = REGISTRY.get(guarantee)
+    names = [c for c, _ in chk.causes] if chk is not None else []
+    if because in names:
+        return None
+    if not names:
+        return f"the {guarantee} check names no causes, so 'because' cannot be used with it"
+    close = difflib.get_close_matches(because, names, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"expected one of the {guarantee} check's causes: {', '.join(names)}; " \
+           f"got '{because}'{hint}"
 
 
 def run_check(gid: str, evidence: Evidence | list[Event],

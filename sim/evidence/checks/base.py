@@ -52,6 +52,7 @@ class CheckResult:
     decided: bool = True
     judged: int | None = None      # how many items the check judged (None: undecidable)
     unit: str = ""                 # what those items are ("bounces and DSNs")
+    causes: dict[str, int] = field(default_factory=dict)   # counterexamples per cause
 
 
 CheckFn = Callable[[Evidence, Any], CheckResult]
@@ -59,22 +60,27 @@ CheckFn = Callable[[Evidence, Any], CheckResult]
 
 @dataclass(frozen=True)
 class Check:
-    """A registered check: its ID, its function and its parameter model."""
+    """A registered check: its ID, its function, its parameter model and the
+    causes its counterexamples name (what an ``expect: violated`` may name
+    with ``because:``), each with a one-line meaning."""
 
     id: str
     fn: CheckFn
     params: type[Params]
+    causes: tuple[tuple[str, str], ...] = ()
 
 
 REGISTRY: dict[str, Check] = {}
 
 
-def check(gid: str, params: type[Params] = NoParams) -> Callable[[CheckFn], CheckFn]:
-    """Register a check under its GUARANTEES.md ID, with its parameter model."""
+def check(gid: str, params: type[Params] = NoParams,
+          causes: dict[str, str] | None = None) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under its GUARANTEES.md ID, with its parameter model
+    and the causes (name -> meaning) its counterexamples can carry."""
     def deco(fn: CheckFn) -> CheckFn:
         if gid in REGISTRY:
             raise TypeError(f"check {gid!r} registered twice")
-        REGISTRY[gid] = Check(gid, fn, params)
+        REGISTRY[gid] = Check(gid, fn, params, tuple((causes or {}).items()))
         return fn
     return deco
 
@@ -83,10 +89,12 @@ def check(gid: str, params: type[Params] = NoParams) -> Callable[[CheckFn], Chec
 
 def cx(why: str, *, msg: str = "", trace: str = "", rcpt: str = "",
        hosts: Iterable[str] = (), times: Iterable[float] = (),
-       events: Iterable[E.Event] = ()) -> dict[str, Any]:
-    """One counterexample, in the shape the report expects."""
+       events: Iterable[E.Event] = (), cause: str = "") -> dict[str, Any]:
+    """One counterexample, in the shape the report expects.  ``cause`` is one
+    of the causes the check registered (what ``because:`` can name)."""
     evs = list(events)
-    return {"why": why, "msg": msg, "trace": trace, "rcpt": rcpt,
+    out = {"cause": cause} if cause else {}
+    return out | {"why": why, "msg": msg, "trace": trace, "rcpt": rcpt,
             "hosts": sorted(set(hosts)), "times": [float(t) for t in times],
             "events": [to_dict(e) for e in sorted(evs, key=lambda e: e.t)]}
 
@@ -105,11 +113,29 @@ def verdict(gid: str, cxs: list[dict[str, Any]], ok: str, bad: str, *,
         detail = bad.format(n=n)
         if n > MAX_COUNTEREXAMPLES:
             detail += f" (first {MAX_COUNTEREXAMPLES} of {n} counterexamples shown)"
-        return CheckResult(gid, FAIL, detail, cxs[:MAX_COUNTEREXAMPLES],
-                           judged=judged, unit=unit)
+        causes: dict[str, int] = {}
+        for c in cxs:
+            if c.get("cause"):
+                causes[c["cause"]] = causes.get(c["cause"], 0) + 1
+        # Show one counterexample of every cause among those kept, not only the commonest.
+        kept = _each_cause_first(cxs)[:MAX_COUNTEREXAMPLES]
+        return CheckResult(gid, FAIL, detail, kept, judged=judged, unit=unit,
+                           causes=dict(sorted(causes.items())))
     if judged <= 0:
         return undecidable(gid, f"nothing to judge: 0 {unit} in the log")
     return CheckResult(gid, PASS, ok, judged=judged, unit=unit)
+
+
+def _each_cause_first(cxs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``cxs`` with the first counterexample of each cause moved to the front
+    (in order of first appearance); otherwise in the check's order."""
+    firsts, seen = [], set()
+    for i, c in enumerate(cxs):
+        if c.get("cause", "") not in seen:
+            seen.add(c.get("cause", ""))
+            firsts.append(i)
+    front = set(firsts)
+    return [cxs[i] for i in firsts] + [c for i, c in enumerate(cxs) if i not in front]
 
 
 def undecidable(gid: str, missing: str) -> CheckResult:

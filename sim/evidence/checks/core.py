@@ -10,8 +10,13 @@ from mta import events as E
 from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds, is_give_up
 from sim.evidence.checks.params import Duration, Host, Hosts, Number, Params
-from sim.evidence.lifecycle import LOSS_FATES, is_null_sender
+from sim.evidence.lifecycle import (BOUNCED_NO_DSN, DISCARDED_UNNAMED, LOSS_FATES, LOST,
+                                    RELAYED_UNCONFIRMED, is_null_sender)
 from sim.evidence.model import Evidence
+
+
+_CAUSE_OF_FATE = {RELAYED_UNCONFIRMED: "relayed-unconfirmed",
+                  BOUNCED_NO_DSN: "bounced-without-dsn", DISCARDED_UNNAMED: "discarded-unnamed"}
 
 
 class ConservationParams(Params):
@@ -19,7 +24,13 @@ class ConservationParams(Params):
         False, description="also fail when a (trace, rcpt) reached a mailbox more than once")
 
 
-@check("conservation", ConservationParams)
+@check("conservation", ConservationParams, causes={
+    "dropped-over-limit": "told 250, then dropped by the host's recipient limit",
+    "never-queued": "told 250, then never queued, delivered, relayed, bounced or discarded",
+    "relayed-unconfirmed": "relayed to a next hop in the log that never accepted it",
+    "bounced-without-dsn": "bounced without a DSN to a non-null sender",
+    "discarded-unnamed": "discarded without a named policy",
+    "duplicate": "delivered more than once (with duplicates_fail)"})
 def conservation(ev: Evidence, params: ConservationParams):
     """Every recipient copy a host took responsibility for has a fate.
 
@@ -37,11 +48,27 @@ def conservation(ev: Evidence, params: ConservationParams):
     lives = ev.lifecycles
     if not lives:
         return undecidable(gid, "no MessageAccepted or MessageSubmitted events in the log")
-    cxs = [cx(f"{lf.fate}: {lf.detail}", msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt,
-              hosts=[lf.host] + ([lf.next_hop] if lf.next_hop else []),
-              times=[lf.accepted_t] + ([lf.fate_t] if lf.fate_t is not None else []),
-              events=lf.events)
-           for lf in lives if lf.fate in LOSS_FATES]
+    # A recipient a policy stage dropped after the 250 (the documented
+    # "silently drop" recipient limit) names itself in a PolicyDecision.
+    dropped = {(d.host, d.conn, d.detail.lower()): d for d in ev.of(E.PolicyDecision)
+               if d.decision == "dropped-over-limit"}
+
+    def cause(lf) -> tuple[str, list[E.Event]]:
+        if lf.fate != LOST:
+            return _CAUSE_OF_FATE[lf.fate], []
+        acc = next((e for e in lf.events if isinstance(e, E.MessageAccepted)), None)
+        d = dropped.get((lf.host, acc.conn, lf.rcpt.lower())) if acc is not None else None
+        return ("dropped-over-limit", [d]) if d is not None else ("never-queued", [])
+
+    cxs = []
+    for lf in lives:
+        if lf.fate not in LOSS_FATES:
+            continue
+        why, extra = cause(lf)
+        cxs.append(cx(f"{lf.fate}: {lf.detail}", msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt,
+                      hosts=[lf.host] + ([lf.next_hop] if lf.next_hop else []),
+                      times=[lf.accepted_t] + ([lf.fate_t] if lf.fate_t is not None else []),
+                      events=lf.events + extra, cause=why))
     dups = [o for o in ev.outcomes if o.duplicates]
     ndup = sum(o.duplicates for o in dups)
     if params.duplicates_fail:
@@ -51,7 +78,8 @@ def conservation(ev: Evidence, params: ConservationParams):
         for o in dups:
             evs = deliveries[(o.trace, o.rcpt)]
             cxs.append(cx(f"delivered {o.deliveries} times", trace=o.trace, rcpt=o.rcpt,
-                          hosts=[e.host for e in evs], times=[e.t for e in evs], events=evs))
+                          hosts=[e.host for e in evs], times=[e.t for e in evs], events=evs,
+                          cause="duplicate"))
     fates: dict[str, int] = defaultdict(int)
     for lf in lives:
         fates[lf.fate] += 1

@@ -130,7 +130,12 @@ class DialupPrimaryParams(Params):
     domain: Text = Field(description="the customer's mail domain")
 
 
-@check("dialup-primary-loses-mail", DialupPrimaryParams)
+@check("dialup-primary-loses-mail", DialupPrimaryParams, causes={
+    "sender-gave-up-while-link-down": "a sender's queue lifetime ran out while the "
+                                      "primary's link was down",
+    "sender-gave-up-while-link-up": "a sender gave up on transient failures while the link "
+                                    "was up",
+    "rejected-permanently": "a permanent (5xx) refusal, not a give-up"})
 def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
     """The guarantee "no mail for the dial-up primary's domain is bounced".
 
@@ -155,10 +160,12 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
         b = lf.fate_event
         if isinstance(b, E.Bounced):
             down = within(b.t, downs)
+            why = ("rejected-permanently" if not is_give_up(b) else
+                   "sender-gave-up-while-link-down" if down else "sender-gave-up-while-link-up")
             cxs.append(cx(f"bounced by {lf.host} ({b.code} {b.reason}); primary link "
                           f"{'down' if down else 'up'} at give-up",
                           msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host, primary],
-                          times=[lf.accepted_t, b.t], events=lf.events))
+                          times=[lf.accepted_t, b.t], events=lf.events, cause=why))
     return verdict(gid, cxs, ok=f"{len(lives)} copies for {domain}; none bounced",
                    bad=f"{{n}} recipients at {domain} bounced while the dial-up primary "
                        f"{primary} was unreachable ({len(downs)} outages)",
@@ -228,7 +235,9 @@ class FiltersParams(Params):
     blocked: Texts = Field(description="addresses or CIDR blocks the filter blocks")
 
 
-@check("filters-on-every-mx", FiltersParams)
+@check("filters-on-every-mx", FiltersParams, causes={
+    "blocked-mail-delivered": "mail a blocked client handed to one of the MX hosts reached "
+                              "a mailbox"})
 def filters_on_every_mx(ev: Evidence, params: FiltersParams):
     """Mail from a blocked IP never reaches a mailbox, whichever MX it hit.
 
@@ -254,7 +263,8 @@ def filters_on_every_mx(ev: Evidence, params: FiltersParams):
             a = bad_traces[e.trace]
             cxs.append(cx(f"mail from blocked {a.client_ip} accepted by {a.host} reached a "
                           f"mailbox on {e.host}", msg=e.msg, trace=e.trace, rcpt=e.rcpt,
-                          hosts=[a.host, e.host], times=[a.t, e.t], events=[a, e]))
+                          hosts=[a.host, e.host], times=[a.t, e.t], events=[a, e],
+                          cause="blocked-mail-delivered"))
     hit = sorted({e.host for e in tried})
     return verdict(gid, cxs, ok=f"blocked clients reached {hit}; none of their mail was "
                                 f"delivered", bad="{n} deliveries of blocked mail",

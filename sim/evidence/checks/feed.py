@@ -80,7 +80,8 @@ class FeedLatencyParams(Params):
     median: Number = Field(20, description="highest allowed median latency, in seconds")
 
 
-@check("feed-latency-20s", FeedLatencyParams)
+@check("feed-latency-20s", FeedLatencyParams, causes={
+    "median-over-limit": "the median latency is above the limit (the slowest shown)"})
 def feed_latency(ev: Evidence, params: FeedLatencyParams):
     """With the client online, the feed hands mail on within 20 s median.
 
@@ -108,7 +109,7 @@ def feed_latency(ev: Evidence, params: FeedLatencyParams):
     slow = sorted(zip(lat, range(len(lat))), reverse=True)[:5]
     cxs = [cx(f"latency {v:.3f} s", msg=lives[i].msg, trace=lives[i].trace, rcpt=lives[i].rcpt,
               hosts=[feed, client], times=[lives[i].accepted_t, lives[i].fate_t],
-              events=lives[i].events) for v, i in slow]
+              events=lives[i].events, cause="median-over-limit") for v, i in slow]
     return verdict(gid, cxs, ok="", bad=f"median above {limit:g} s: {stats}",
                    judged=len(lat), unit="undisturbed messages")
 

@@ -171,7 +171,10 @@ class AltPortParams(Params):
     clients: Hosts = Field([], description="the client hosts judged (default: every client)")
 
 
-@check("alt-port-2525", AltPortParams)
+@check("alt-port-2525", AltPortParams, causes={
+    "no-fallback": "the client timed out on the blocked port and never tried the other one",
+    "fallback-failed": "the client tried the other port but did not send",
+    "not-accepted-on-alt-port": "the client says sent, but the relay accepted nothing there"})
 def alt_port(ev: Evidence, params: AltPortParams):
     """A client whose port 25 times out reaches the relay on 2525 and sends.
 
@@ -196,14 +199,15 @@ def alt_port(ev: Evidence, params: AltPortParams):
         nxt = next((s for s in subs[i + 1:] if s.actor == e.actor), None)
         if nxt is None or nxt.port != params.alt_port:
             cxs.append(cx(f"{e.actor} timed out on {e.port} and did not try {params.alt_port}",
-                          hosts=[e.host, relay], times=[e.t], events=[e]))
+                          hosts=[e.host, relay], times=[e.t], events=[e], cause="no-fallback"))
         elif nxt.outcome != "sent":
             cxs.append(cx(f"{e.actor} on {params.alt_port}: {nxt.outcome} {nxt.code}",
-                          hosts=[e.host, relay], times=[nxt.t], events=[e, nxt]))
+                          hosts=[e.host, relay], times=[nxt.t], events=[e, nxt],
+                          cause="fallback-failed"))
         elif not any(e.t <= a.t <= nxt.t for a in accepted):
             cxs.append(cx(f"{e.actor} says sent on {params.alt_port}, but {relay} accepted "
                           f"nothing on that port then", hosts=[e.host, relay], times=[nxt.t],
-                          events=[e, nxt]))
+                          events=[e, nxt], cause="not-accepted-on-alt-port"))
     if n == 0:
         return undecidable(gid, f"no client of {relay} timed out on port {params.blocked_port}")
     return verdict(gid, cxs, ok=f"{n} port-{params.blocked_port} timeouts, each followed by a "
