@@ -11,18 +11,22 @@ import argparse
 import importlib
 import sys
 
-# Modules providing subcommands, in the order ``mxsim --help`` lists them.
-COMMAND_MODULES = [
-    "sim.commands.run",
-    "sim.commands.check",
-    "sim.commands.validate",
-    "sim.commands.schema",
-    "sim.commands.report",
-    "sim.commands.replay",
-    "sim.commands.trace",
-    "sim.commands.demo",
-    "sim.commands.serve",
-    "sim.commands.probe",
+# Subcommands, in the order ``mxsim --help`` lists them: (name, module, one-line
+# help).  Only the module of the command being run is imported, so ``mxsim
+# --help`` and ``mxsim validate`` never pay for the simulator or the plots;
+# tests/test_cli_startup.py keeps the help lines equal to the modules' own.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("run", "sim.commands.run", "run one scenario and write its report"),
+    ("check", "sim.commands.check", "run every scenario found and gate on the expectations"),
+    ("validate", "sim.commands.validate", "check scenario files (exit 2 if any is invalid)"),
+    ("schema", "sim.commands.schema", "print the JSON Schema of scenario files"),
+    ("report", "sim.commands.report", "rebuild a run's report from its event log"),
+    ("replay", "sim.commands.replay", "show every queue and link at a simulated time"),
+    ("trace", "sim.commands.trace", "follow one recipient or message across hosts"),
+    ("demo", "sim.commands.demo",
+     "built-in run: mail to an MX whose link is down for two days"),
+    ("serve", "sim.commands.serve", "run one scenario host's roles on real sockets"),
+    ("probe", "sim.commands.probe", "probe an SMTP server's guarantees from outside"),
 ]
 
 
@@ -38,14 +42,19 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand's arguments, or, with ``only``, with
+    that one's arguments and the others as names and help lines only."""
     parser = argparse.ArgumentParser(
         prog="mxsim",
         description="Event-sourced mail-flow simulator and conformance test bed.")
     parser.add_argument("--version", action="version", version=f"mxsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
+    for name, module_name, help_line in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_line)
+            continue
+        module = importlib.import_module(module_name)
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
         # Descriptions come from docstrings: drop their reST literal markup.
@@ -54,8 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_in(argv: list[str]) -> str:
+    """The subcommand named in ``argv`` ("" when none: the top-level help)."""
+    names = {name for name, _, _ in COMMANDS}
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in names else ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

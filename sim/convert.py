@@ -13,7 +13,7 @@ validates is exactly what runs.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mta import roles as mroles
 from mta.delivery.routing import Route
@@ -24,8 +24,10 @@ from sim.scenario import schema as s
 from sim.scenario import traffic as st
 from mta.units import format_duration
 from sim.scenario.roles import Retry
-from sim.world.network import LinkSpec
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
+
+if TYPE_CHECKING:
+    from sim.world.network import LinkSpec
 
 
 class Unsupported(ValueError):
@@ -53,8 +55,11 @@ def link_schedule(spec: Any) -> LinkSchedule:
     raise TypeError(f"unknown schedule {spec!r}")
 
 
-def link_spec(host: s.Host) -> LinkSpec:
+def link_spec(host: s.Host) -> "LinkSpec":
     """The :class:`~sim.world.network.LinkSpec` for a scenario host."""
+    # Imported here: the network pulls in the simulated loop, which validating
+    # a scenario (the rest of this module's users) never needs.
+    from sim.world.network import LinkSpec
     port25 = host.access.port25
     return LinkSpec(
         latency=host.link.latency,

@@ -19,19 +19,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mta import events as ev
-from sim.convert import host_retry
 from sim.evidence.checks import validate_because, validate_params
-from sim.evidence.derive import complete_params
 from sim.evidence.lifecycle import Counts
 from sim.evidence.log import read_jsonl, write_jsonl
 from sim.evidence.model import Evidence
 from sim.evidence.verdict import Verdict, build_verdict
-from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
-from sim.runner import PartialRun, Planned, Progress, RunnerError, run
 from sim.scenario.loader import Problem, load_scenario, load_text
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.runner import Planned, Progress
+
+# The runner (the simulated world and every component) and the report (the
+# plots) are imported where they are used: loading and validating a scenario
+# must not pay for them (``mxsim validate``, start-up goals in DESIGN.md).
 
 
 def check_params(guarantee: str, params: dict, hosts: list[str]) -> list[tuple[tuple, str]]:
@@ -91,6 +95,9 @@ class RunResult:
 
 def planned_expectations(sc: Scenario) -> list[Planned]:
     """The scenario's expectations with complete parameters."""
+    from sim.convert import host_retry
+    from sim.evidence.derive import complete_params
+    from sim.runner import Planned
     retry = host_retry(sc)
     return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why,
                     e.because or "")
@@ -111,6 +118,7 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
     world cannot be built or its component code fails (then the log so far
     is written, for debugging, and the message says where).
     """
+    from sim.runner import PartialRun, RunnerError, run
     seed = sc.seed if seed is None else int(seed)
     folder = Path(out) if out is not None else default_out(sc)
     try:
@@ -134,6 +142,7 @@ def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], Verdic
     The report is built from the log as written (read back), so that
     ``mxsim report DIR`` later gives the very same bytes.
     """
+    from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
     out.mkdir(parents=True, exist_ok=True)
     log = write_jsonl(events, out / "events.jsonl")
     report = write_report(read_jsonl(log), out)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sim.cli import UsageError
 from sim.evidence.log import LogError, read_jsonl
-from sim.report.write import write_report
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -51,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except LogError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out) if args.out else path.parent
+    from sim.report.write import write_report   # the plots: only when writing
     rep = write_report(events, out)
     v = rep.verdict
     lines = [f"{v.scenario or '(unnamed run)'} seed {v.seed}: "

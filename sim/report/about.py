@@ -61,7 +61,7 @@ def waived_rows(evidence: Evidence) -> list[tuple[str, str, str]]:
     d = evidence.described
     if d is None:
         return []
-    return [(g, meaning(g), why) for g, why in sorted(d.waived.items())]
+    return [(g, meaning(g).rstrip("."), why) for g, why in sorted(d.waived.items())]
 
 
 def guarantee_rows(v: Verdict, evidence: Evidence) -> list[dict[str, Any]]:
