@@ -95,10 +95,9 @@ class RunResult:
 
 def planned_expectations(sc: Scenario) -> list[Planned]:
     """The scenario's expectations with complete parameters."""
-    from sim.convert import host_retry
-    from sim.evidence.derive import complete_params
+    from sim.evidence.derive import complete_params, declared_retry
     from sim.runner import Planned
-    retry = host_retry(sc)
+    retry = declared_retry(sc)
     return [Planned(e.guarantee, e.expect, complete_params(e.guarantee, e.params, retry), e.why,
                     e.because or "")
             for e in sc.expectations]

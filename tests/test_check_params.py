@@ -36,7 +36,7 @@ def test_hosts_in_lists_and_mapping_keys_are_checked_too():
     assert validate_params("etrn-flush", {"exchangers": ["mx1.example", "nope"],
                                           "domain": "d.example"}, HOSTS)[0][0] == "exchangers"
     [(path, msg)] = validate_params("retry-discipline",
-                                    {"per_host": {"ghost.example": {"lifetime": "5d"}}}, HOSTS)
+                                    {"per_host": {"ghost.example": {"preset": "postfix"}}}, HOSTS)
     assert path == "per_host.ghost.example" and "ghost.example" in msg
     [(path, msg)] = validate_params("no-open-relay",
                                     {"roles": {"mx1.example": {"domain": ["x"]}}}, HOSTS)

@@ -2,6 +2,8 @@
 primary, the queueing server, filters on every MX."""
 from __future__ import annotations
 
+import dataclasses
+
 from mta import events as E
 from sim.evidence.checks import run_check
 from sim.evidence.handlog import LogBuilder
@@ -89,6 +91,22 @@ def test_sender_gives_up_silently_or_too_soon_fails():
         r.counterexamples[0]["why"]
 
 
+def test_sender_gives_up_judges_a_transient_failure_bounced_as_permanent():
+    """A 5xx bounce right after a deferred round, with no server saying 5xx,
+    is a give-up too (found by a planted fault in a real log)."""
+    log = giveup_log(bounce_at=600, rounds=1)
+    log = [dataclasses.replace(e, code=550, text="5.4.4 host not found", reason="unroutable")
+           if isinstance(e, E.Bounced) else e for e in log]
+    r = run_check("sender-gives-up", log, {})
+    assert r.status == "fail" and "1 rounds" in r.counterexamples[0]["why"]
+    # A 5xx answered by the MX in the last round is not a give-up.
+    L = LogBuilder()
+    L.submit(0, S, "s/m1", "t1", [A])
+    L.attempt(10, S, "s/m1", "t1", [A], MX1, pref=10)
+    L.bounce(11, S, "s/m1", "t1", A)
+    assert run_check("sender-gives-up", L.end(20), {}).status == "pass"
+
+
 def test_sender_gives_up_undecidable_when_everything_is_delivered():
     r = run_check("sender-gives-up", fallback_log(), {})
     assert not r.decided
@@ -140,6 +158,15 @@ def test_queueing_server_etrn_fails_on_slow_release_or_bounce():
     assert r.status == "fail" and "not attempted within 60" in r.counterexamples[0]["why"]
     r = run_check("queueing-server-etrn", etrn_log(bounce=True), QP)
     assert r.status == "fail" and r.counterexamples[0]["rcpt"] == B
+
+
+def test_queueing_server_etrn_fails_on_a_refusal_while_mail_is_held():
+    """Found by a planted fault in a real log: a 458 to the customer's ETRN
+    while its mail is held releases nothing, and passed."""
+    r = run_check("queueing-server-etrn", etrn_log(etrn_code=458), QP)
+    assert r.status == "fail" and r.decided
+    assert r.counterexamples[0]["why"] == \
+        "ETRN answered 458 while 1 copies for example.org were held"
 
 
 def test_queueing_server_undecidable_without_etrn():

@@ -95,3 +95,22 @@ def test_dialup_no_bounce():
     assert run_check("dialup-no-bounce", held_log(bounce_at=7000),
                      dict(p, lifetime=6000)).status == "pass"
     assert not run_check("dialup-no-bounce", held_log(), {"domain": "other.example"}).decided
+
+
+def test_dialup_no_bounce_fails_when_held_mail_is_deleted():
+    """Found by a planted fault in a real log: held mail deleted by a queue
+    cleanup (a Discarded with a named policy) within the lifetime was
+    neither stored nor bounced, and passed."""
+    p = {"domain": "dial.example", "lifetime": "5d"}
+    L = LogBuilder()
+    L.link(0, CU, False)
+    L.accept(100, X1, "x1/m1", "t1", [A], held=True)
+    L.discard(3000, X1, "x1/m1", "t1", A, policy="expired", reason="held too long")
+    r = run_check("dialup-no-bounce", L.end(8000), p)
+    assert r.status == "fail" and r.counterexamples[0]["msg"] == "x1/m1"
+    assert r.counterexamples[0]["why"].startswith("held copy discarded 2900 s after queueing")
+    # A copy that was not held (filtered on arrival, say) is not this rule's.
+    L = LogBuilder()
+    L.accept(100, X1, "x1/m1", "t1", [A])
+    L.discard(101, X1, "x1/m1", "t1", A)
+    assert run_check("dialup-no-bounce", L.end(8000), p).status == "pass"

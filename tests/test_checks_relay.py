@@ -141,6 +141,17 @@ def test_max_recipients_conformant_and_documented():
     assert r.status == "fail" and "expected 452 4.5.3" in r.counterexamples[0]["why"]
 
 
+def test_max_recipients_conformant_fails_when_the_limit_is_lower():
+    """Found by a planted fault in a real log: a relay that says "too many
+    recipients" to recipient 30 enforces 29, not the promised 30."""
+    p = {"relay": R, "mode": "conformant"}
+    r = run_check("max-recipients-30", many_rcpts(35, limit=29), p)
+    assert r.status == "fail" and r.counterexamples[0]["rcpt"] == "u29@far.example"
+    assert "recipient 30 refused as too many" in r.counterexamples[0]["why"]
+    # Either behaviour (no mode): only what is queued or relayed is judged.
+    assert run_check("max-recipients-30", many_rcpts(35, limit=29), {"relay": R}).status == "pass"
+
+
 def test_max_recipients_fails_when_more_are_queued():
     ev = many_rcpts(35, code_after=250, text_after="2.1.5 ok")
     r = run_check("max-recipients-30", ev, {"relay": R})

@@ -11,6 +11,7 @@ import pytest
 
 from mta import events as E
 from sim.evidence.checks import run_check
+from sim.evidence.handlog import LogBuilder
 from sim.pipeline import run_scenario
 from sim.scenario.loader import load_scenario
 
@@ -126,6 +127,37 @@ def test_blocked_attachments_passes_and_catches_planted_faults() -> None:
     # If .pdf were on the list, report.pdf going through is a violation.
     assert judge("blocked-attachments", events, **BLK, extensions=["exe", "scr", "pdf"]) \
         .status == "fail"
+
+
+def _refused_but_kept(accepted_anyway: bool) -> list[E.Event]:
+    """A hand-built log: x.exe refused at end of DATA; the relay may still
+    have accepted the message (a filter run after the queue write)."""
+    relay, ip, conn, rcpt = BLK["relay"], "198.51.100.51", "relay/c1", "a@example.net"
+    text = '5.7.1 Attachment "x.exe" refused: .exe files are not permitted'
+    L = LogBuilder()
+    L.add(E.ConnectionOpened(t=10, host=relay, conn=conn, client_ip=ip, port=25))
+    L.reply(10, relay, conn, ip, "CONNECT", "", 220, f"{relay} ESMTP")
+    L.reply(10, relay, conn, ip, "MAIL", "FROM:<ann@example.org>", 250, "2.1.0 Ok")
+    L.reply(10, relay, conn, ip, "RCPT", f"TO:<{rcpt}>", 250, "2.1.5 Ok")
+    if accepted_anyway:
+        L.add(E.MessageAccepted(t=10, host=relay, msg="relay/m1", trace="t1", conn=conn,
+                                client_ip=ip, helo="ann.example.org",
+                                mail_from="ann@example.org", rcpts=(rcpt,), size=1000))
+    L.reply(10, relay, conn, ip, "DATA_END", "", 550, text, stage="attachments")
+    L.add(E.ClientSubmission(t=11, host="ann.example.org", actor="c0", service="smtp",
+                             dest_host=relay, dest_ip="192.0.2.60", port=25,
+                             outcome="rejected", code=550, detail=f"DATA: {text}",
+                             attachments=("x.exe",)))
+    return L.end(20)
+
+
+def test_blocked_attachments_fails_when_the_refused_message_is_kept() -> None:
+    """Found by a planted fault in a real log: a 550 at end of DATA is no
+    refusal if the message was accepted on that transaction anyway."""
+    assert judge("blocked-attachments", _refused_but_kept(False), **BLK).status == "pass"
+    r = judge("blocked-attachments", _refused_but_kept(True), **BLK)
+    assert r.status == "fail" and r.counterexamples[0]["msg"] == "relay/m1"
+    assert "accepted all the same" in r.counterexamples[0]["why"]
 
 
 def test_blocked_attachments_undecidable_without_one() -> None:

@@ -22,7 +22,8 @@ def _sample(hint):
     if origin in (typing.Union, types.UnionType):
         return _sample(next(a for a in typing.get_args(hint) if a is not type(None)))
     if origin is tuple:
-        return ("a@example.org",)
+        item = typing.get_args(hint)[0]
+        return ("a@example.org",) if item is str else (_sample(item),)
     return {str: "x", int: 250, float: 1.5, bool: True, dict: {"k": [1, 2]}}[hint]
 
 

@@ -101,18 +101,22 @@ def test_feed_without_its_virus_scan_is_refused_quoting_the_service():
         run_scenario(sc, write=False)
 
 
-def test_retry_discipline_bounds_come_from_the_presets():
-    sc = load_text(SMALL.replace("rate: 8/h", "rate: 8/h, retry: exim"), "x.yaml")
+def test_retry_discipline_is_told_what_the_scenario_says_each_host_runs():
+    sc = load_text(SMALL.replace("rate: 8/h", "rate: 8/h, retry: {preset: exim, lifetime: 2d}"),
+                   "x.yaml")
     params = planned_expectations(sc)[2].params
     hosts = params["per_host"]
-    assert hosts["mail.example.org"]["lifetime"] == 4 * 86400        # Exim's 4 d
-    assert hosts["mx2.example.net"]["min_backoff"] == 300            # Postfix's 300 s
-    assert params["tolerance"] == 60
+    # The preset's name and the settings the scenario changes, never a schedule object.
+    assert hosts["mail.example.org"] == {"preset": "exim", "settings": {"lifetime": 2 * 86400},
+                                         "lifetimes": {}}
+    assert hosts["mx2.example.net"] == {"preset": "postfix", "settings": {}, "lifetimes": {}}
+    assert params["round_slack"] == 60
     explicit = load_text(SMALL.replace("  - guarantee: retry-discipline\n",
                                        "  - guarantee: retry-discipline\n    params: "
-                                       "{min_backoff: 1, max_backoff: 2, lifetime: 3}\n"))
-    assert planned_expectations(explicit)[2].params == {
-        "min_backoff": 1, "max_backoff": 2, "lifetime": 3}
+                                       "{per_host: {mx2.example.net: {preset: rfc5321}}}\n"))
+    given = planned_expectations(explicit)[2].params["per_host"]
+    assert given["mx2.example.net"] == {"preset": "rfc5321"}
+    assert given["mail.example.org"]["preset"] == "postfix"
 
 
 def test_schedules_become_world_schedules():

@@ -11,6 +11,10 @@
 * a null MX (``MX 0 .``) fails at once with 556 5.1.10;
 * no MX records: the domain's own address records (implicit MX).
 
+Every MX lookup is recorded as an :class:`mta.events.MxAnswer` (records in
+the resolver's order, before the shuffle, and the exchanges left without an
+address), so a judge can hold each delivery round to what DNS said.
+
 :class:`Router` answers where to try a domain's mail; the
 :class:`mta.delivery.client.Deliverer` is given one.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from mta import events as ev
 from mta.context import HostContext
 from mta.dns.resolver import DnsError, DnsTimeout, MxRecord, NXDomain, ServFail
 
@@ -116,42 +121,74 @@ class Router:
     async def destinations(self, domain: str) -> list[Destination]:
         """Where to try ``domain``'s mail, best first; raises RouteFailure."""
         route = self.routes.get(domain) or self.routes.get("*")
-        hosts: list[tuple[str, int | None]]
-        if route is not None and not route.mx:
-            hosts = [(h, None) for h in route.hosts]
-        else:
-            names = list(route.hosts) if route is not None else [domain]
-            hosts = []
-            for name in names:
-                hosts.extend(await self._mx_hosts(name))
         out: list[Destination] = []
         transient = False
-        for host, pref in hosts:
-            try:
-                ips = await self._addresses(host)
-            except (DnsTimeout, ServFail):
-                transient = True
-                continue
-            except DnsError:
-                continue
-            for ip in ips:
-                out.append(Destination(host, ip, self._port(ip, route), pref))
+        if route is not None and not route.mx:
+            for host in route.hosts:
+                found, failed = await self._resolve(host, None, route)
+                out += found
+                transient = transient or failed
+        else:
+            for name in (list(route.hosts) if route is not None else [domain]):
+                records = await self._mx_records(domain, name)
+                if not records:     # implicit MX: the name's own address
+                    found, failed = await self._resolve(name, None, route)
+                    out += found
+                    transient = transient or failed
+                    continue
+                try:
+                    ordered = order_mx(records, self.ctx.rng, self.own_names)
+                except RouteFailure:
+                    self._answer(domain, name, "answer", records)
+                    raise
+                unresolved: list[str] = []
+                for r in ordered:
+                    host = r.exchange.rstrip(".")
+                    found, failed = await self._resolve(host, r.preference, route)
+                    out += found
+                    transient = transient or failed
+                    if not found:
+                        unresolved.append(r.exchange)
+                self._answer(domain, name, "answer", records, unresolved)
         if not out:
             if transient:
                 raise RouteFailure(*DNS_TEMPFAIL, permanent=False)
             raise RouteFailure(*NO_ADDRESS, permanent=True)
         return out[: self.max_addresses]
 
-    async def _mx_hosts(self, domain: str) -> list[tuple[str, int | None]]:
+    async def _resolve(self, host: str, pref: int | None, route: Route | None
+                       ) -> tuple[list[Destination], bool]:
+        """``host``'s destinations, and whether its lookup failed for now."""
         try:
-            records = await self.ctx.resolver.mx(domain)  # type: ignore[union-attr]
-        except NXDomain:
-            raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
+            ips = await self._addresses(host)
+        except (DnsTimeout, ServFail):
+            return [], True
         except DnsError:
+            return [], False
+        return [Destination(host, ip, self._port(ip, route), pref) for ip in ips], False
+
+    async def _mx_records(self, domain: str, name: str) -> list[MxRecord]:
+        """``name``'s MX records for ``domain``'s mail, as the resolver gave
+        them; a failure, NXDOMAIN or null MX is recorded and raised."""
+        try:
+            records = await self.ctx.resolver.mx(name)  # type: ignore[union-attr]
+        except NXDomain:
+            self._answer(domain, name, "nxdomain")
+            raise RouteFailure(*DOMAIN_NOT_FOUND, permanent=True) from None
+        except DnsError as exc:
+            self._answer(domain, name, "timeout" if isinstance(exc, DnsTimeout) else "servfail")
             raise RouteFailure(*DNS_TEMPFAIL, permanent=False) from None
         if any(r.is_null for r in records):
+            self._answer(domain, name, "null-mx", records)
             raise RouteFailure(*NULL_MX, permanent=True)
         if not records:
-            return [(domain, None)]     # implicit MX: the domain's own address
-        return [(r.exchange.rstrip("."), r.preference)
-                for r in order_mx(records, self.ctx.rng, self.own_names)]
+            self._answer(domain, name, "no-mx")
+        return records
+
+    def _answer(self, domain: str, name: str, outcome: ev.MxOutcome,
+                records: list[MxRecord] | tuple = (),
+                unresolved: list[str] | tuple = ()) -> None:
+        self.ctx.sink.emit(ev.MxAnswer(
+            t=self.ctx.now(), host=self.ctx.hostname, domain=domain, name=name,
+            outcome=outcome, preferences=tuple(r.preference for r in records),
+            exchanges=tuple(r.exchange for r in records), unresolved=tuple(unresolved)))

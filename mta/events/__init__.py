@@ -162,6 +162,48 @@ class ConnectAttempt(Event):
     kind: ClassVar[str] = "connect_attempt"
 
 
+#: What a sender's MX lookup came to (RFC 5321 §5.1, RFC 7505): MX records,
+#: none (the domain's own address is its implicit MX), a null MX, the name
+#: does not exist, or the lookup failed for now.
+MxOutcome = Literal["answer", "no-mx", "null-mx", "nxdomain", "timeout", "servfail"]
+MX_OUTCOMES: tuple[MxOutcome, ...] = get_args(MxOutcome)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MxAnswer(Event):
+    """What DNS told a delivering host about where ``domain``'s mail goes.
+
+    ``name`` is the name looked up (the domain itself, or a route's next hop
+    looked up as an MX domain); ``preferences`` and ``exchanges`` are its MX
+    records pairwise, in the order the resolver returned them (before the
+    sender shuffles equal preferences); ``unresolved`` lists the exchanges
+    with no address to try (their A lookup failed or was empty).  A null MX
+    is recorded as its record ``0 .``.  The mx-order check judges every
+    delivery round against the answer its host was given.
+    """
+
+    domain: str
+    name: str
+    outcome: MxOutcome
+    preferences: tuple[int, ...] = ()
+    exchanges: tuple[str, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    kind: ClassVar[str] = "mx_answer"
+
+    def _validate(self) -> None:
+        need(len(self.preferences) == len(self.exchanges),
+             f"{self.kind}: {len(self.preferences)} preferences for "
+             f"{len(self.exchanges)} exchanges")
+        need(all(isinstance(p, int) and 0 <= p <= 65535 for p in self.preferences),
+             f"{self.kind}: MX preferences are 16-bit numbers (RFC 1035), got "
+             f"{self.preferences!r}")
+        for pref, exchange in zip(self.preferences, self.exchanges):
+            need(exchange != "." or (pref == 0 and self.outcome == "null-mx"),
+                 f"{self.kind}: a null MX is '0 .' and makes the outcome null-mx (RFC 7505)")
+        need(set(self.unresolved) <= set(self.exchanges),
+             f"{self.kind}: unresolved {self.unresolved!r} are not among the exchanges")
+
+
 # -- Message lifecycle on one host -------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)

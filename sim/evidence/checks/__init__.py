@@ -19,7 +19,7 @@ from sim.evidence.checks.params import parse, problems
 from sim.evidence.model import Evidence
 # Importing the modules registers their checks.
 from sim.evidence.checks import (core, smtp, delivery, relay, ondemand, feed,  # noqa: F401,E402
-                                 relay_access, feed_filters)
+                                 relay_access, feed_filters, mx, retry)
 
 
 def validate_params(guarantee: str, params: dict[str, Any] | None,

@@ -1,5 +1,6 @@
-"""The cross-cutting checks on mail's fate: conservation, retry-discipline,
-bounce-dsn.  (The protocol-level ones are in :mod:`.smtp`.)"""
+"""The cross-cutting checks on mail's fate: conservation, bounce-dsn.
+(retry-discipline is in :mod:`.retry`, mx-order in :mod:`.mx`, the
+protocol-level ones in :mod:`.smtp`.)"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,9 +8,8 @@ from collections import defaultdict
 from pydantic import Field
 
 from mta import events as E
-from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
-from sim.evidence.checks.helpers import delivery_rounds, is_give_up
-from sim.evidence.checks.params import Duration, Host, Hosts, Number, Params
+from sim.evidence.checks.base import check, cx, undecidable, verdict
+from sim.evidence.checks.params import Params
 from sim.evidence.lifecycle import (BOUNCED_NO_DSN, DISCARDED_UNNAMED, LOSS_FATES, LOST,
                                     RELAYED_UNCONFIRMED, is_null_sender)
 from sim.evidence.model import Evidence
@@ -90,106 +90,6 @@ def conservation(ev: Evidence, params: ConservationParams):
                    bad=f"{{n}} recipient copies silently lost or duplicated "
                        f"({summary}); duplicates {ndup}",
                    judged=len(lives), unit="recipient copies")
-
-
-class RetryBounds(Params):
-    min_backoff: Duration | None = Field(
-        None, description="shortest allowed gap between delivery rounds")
-    max_backoff: Duration | None = Field(
-        None, description="longest allowed pause while a copy is queued and not held")
-    lifetime: Duration | None = Field(
-        None, description="no give-up bounce sooner than this after queueing")
-
-
-class RetryParams(RetryBounds):
-    hosts: Hosts | None = Field(None, description="hosts judged (default: every host "
-                                                  "that queued mail)")
-    per_host: dict[Host, RetryBounds] | None = Field(
-        None, description="bounds per host, over the ones above (the pipeline fills "
-                          "these in from each host's retry schedule: sim.evidence.derive)")
-    tolerance: Number = Field(1.0, description="seconds of slack on each bound")
-
-    def bounds(self, host: str) -> tuple[float, float, float]:
-        """(min_backoff, max_backoff, lifetime) for ``host``."""
-        own = (self.per_host or {}).get(host)
-        out = []
-        for key in ("min_backoff", "max_backoff", "lifetime"):
-            value = getattr(own, key) if own is not None else None
-            value = getattr(self, key) if value is None else value
-            if value is None:
-                raise ParamError(f"parameter {key!r} is required (a duration such as 300, "
-                                 f"90m, 5d) (for host {host})")
-            out.append(value)
-        return out[0], out[1], out[2]
-
-
-@check("retry-discipline", RetryParams)
-def retry_discipline(ev: Evidence, params: RetryParams):
-    """Deferred deliveries are retried neither too soon nor too rarely, and
-    not given up before the queue lifetime.
-
-    Params (:class:`RetryParams`): ``min_backoff``, ``max_backoff``,
-    ``lifetime``, each for every host or in ``per_host``; ``hosts``;
-    ``tolerance``.
-
-    Per (host, msg, rcpt): the gap between delivery rounds is at least
-    min_backoff, except right after a Released (ETRN/finger/probe) on that
-    host; while the copy is alive, queued and not held, no gap (from queueing
-    to the first round, between rounds, from the last round to the fate or
-    the end of the run) exceeds max_backoff; a give-up bounce (4xx-based,
-    or naming expiry) comes no sooner than lifetime after queueing.
-    """
-    gid = "retry-discipline"
-    tol = params.tolerance
-    lives = [lf for lf in ev.lifecycles if lf.queued_t is not None]
-    if not lives:
-        return undecidable(gid, "no Queued events in the log")
-    want = set(params.hosts) if params.hosts is not None else None
-    if want is not None:
-        lives = [lf for lf in lives if lf.host in want]
-        if not lives:
-            return undecidable(gid, f"no Queued events on hosts {sorted(want)}")
-    if any(lf.deferrals for lf in lives) and not any(lf.attempts for lf in lives):
-        return undecidable(gid, "Deferred events but no AttemptStarted events in the log")
-    end = ev.end
-    limits: dict[str, tuple[float, float, float]] = {}
-    cxs = []
-    checked = 0
-    for lf in lives:
-        if lf.host not in limits:
-            limits[lf.host] = params.bounds(lf.host)
-        lo, hi, life_s = limits[lf.host]
-        releases = ev.releases.get(lf.host, [])
-        rounds = delivery_rounds(lf)
-        checked += 1
-        where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host])
-        for a, b in zip(rounds, rounds[1:]):
-            if b - a < lo - tol and not any(a < r <= b + tol for r in releases):
-                cxs.append(cx(f"retried after {b - a:g} s, below the minimum backoff {lo:g} s",
-                              times=[a, b], events=lf.attempts + lf.deferrals, **where))
-        if not lf.held:
-            stop = lf.fate_t if lf.fate_t is not None else end
-            marks = [lf.queued_t] + [r for r in rounds if r >= lf.queued_t] + [stop]
-            for a, b in zip(marks, marks[1:]):
-                if a >= lf.queued_t + life_s:
-                    break
-                b = min(b, lf.queued_t + life_s)    # only while the lifetime lasts
-                if b - a > hi + tol:
-                    cxs.append(cx(f"no delivery attempt for {b - a:g} s while queued, above "
-                                  f"the maximum backoff {hi:g} s", times=[a, b],
-                                  events=lf.events, **where))
-                    break
-        fe = lf.fate_event
-        if isinstance(fe, E.Bounced) and is_give_up(fe) and fe.t - lf.queued_t < life_s - tol:
-            cxs.append(cx(f"gave up after {fe.t - lf.queued_t:g} s, before the queue "
-                          f"lifetime {life_s:g} s", times=[lf.queued_t, fe.t],
-                          events=lf.events, **where))
-    deferred = sum(1 for lf in lives if lf.deferrals)
-    return verdict(gid, cxs,
-                   ok=f"{checked} queued copies ({deferred} deferred at least once) kept "
-                      f"their retry discipline",
-                   bad="{n} retry-discipline violations",
-                   judged=deferred, unit="copies deferred at least once")
 
 
 @check("bounce-dsn")

@@ -73,6 +73,19 @@ def mx_fallback(ev: Evidence, params: MxFallbackParams):
                    judged=n, unit="copies taken by the secondary")
 
 
+def _gave_up(lf) -> bool:
+    """The copy's bounce is a give-up: it says so (a 4xx, expiry), or it
+    follows a deferred round with no attempt in between, so no server
+    answered the permanent failure: a transient one was turned into it."""
+    b = lf.fate_event
+    if not isinstance(b, E.Bounced):
+        return False
+    if is_give_up(b):
+        return True
+    before = [e for e in lf.events if isinstance(e, (E.AttemptStarted, E.Deferred))]
+    return bool(before) and isinstance(before[-1], E.Deferred)
+
+
 class SenderGivesUpParams(Params):
     senders: Hosts | None = Field(
         None, description="sending hosts judged (default: every host that submitted mail "
@@ -113,8 +126,7 @@ def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
             continue
         rounds = delivery_rounds(lf)
         t0 = lf.queued_t if lf.queued_t is not None else lf.accepted_t
-        if isinstance(lf.fate_event, E.Bounced) and is_give_up(lf.fate_event) and \
-                (len(rounds) < 2 or lf.fate_t - t0 < span):
+        if _gave_up(lf) and (len(rounds) < 2 or lf.fate_t - t0 < span):
             cxs.append(cx(f"gave up after {lf.fate_t - t0:g} s and {len(rounds)} rounds "
                           f"(expected at least {span:g} s and 2 rounds)",
                           times=[t0, lf.fate_t], **where))
@@ -160,7 +172,7 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
         b = lf.fate_event
         if isinstance(b, E.Bounced):
             down = within(b.t, downs)
-            why = ("rejected-permanently" if not is_give_up(b) else
+            why = ("rejected-permanently" if not _gave_up(lf) else
                    "sender-gave-up-while-link-down" if down else "sender-gave-up-while-link-up")
             cxs.append(cx(f"bounced by {lf.host} ({b.code} {b.reason}); primary link "
                           f"{'down' if down else 'up'} at give-up",
@@ -193,7 +205,8 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     of the delivery server longer than ``lifetime``; every 2xx ETRN for the
     domain at the queueing server is followed, within ``within``, by an
     attempt for each copy held for the domain then, and by a new connection
-    from the queueing server to the delivery server.
+    from the queueing server to the delivery server; an ETRN refused while
+    mail for the domain is held fails.
     """
     gid = "queueing-server-etrn"
     qs, ds, domain = params.queue_server, params.delivery_server, params.domain
@@ -213,9 +226,12 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     tries = ev.attempts_of(qs)
     connects = [e for e in ev.of(E.ConnectAttempt) if e.host == qs and e.dest_host == ds]
     for et in etrns:
-        if not 200 <= et.code < 300:
-            continue
         held = ev.held_copies(qs, domain, et.t)
+        if not 200 <= et.code < 300:
+            if held:
+                cxs.append(cx(f"ETRN answered {et.code} while {len(held)} copies for {domain} "
+                              f"were held", hosts=[qs, ds], times=[et.t], events=[et]))
+            continue
         late = [h for h in held
                 if not any(et.t <= t <= et.t + win for t in tries.get((h.msg, h.rcpt), ()))]
         for h in late:

@@ -23,8 +23,9 @@ def dialup_no_bounce(ev: Evidence, params: DialupNoBounceParams):
     """Mail for the dial-up customer does not bounce within the lifetime.
 
     Params (:class:`DialupNoBounceParams`): ``domain``, ``lifetime``,
-    ``tolerance``.  Every copy for the domain that bounced must have
-    been queued at least ``lifetime`` before.
+    ``tolerance``.  Every copy for the domain that bounced, and every held
+    copy that was discarded, must have been queued at least ``lifetime``
+    before.
     """
     gid = "dialup-no-bounce"
     domain, lifetime, tol = params.domain, params.lifetime, params.tolerance
@@ -32,10 +33,13 @@ def dialup_no_bounce(ev: Evidence, params: DialupNoBounceParams):
              and lf.queued_t is not None]
     if not lives:
         return undecidable(gid, f"no mail for {domain} was queued")
-    cxs = [cx(f"bounced {lf.fate_t - lf.queued_t:g} s after queueing, within the lifetime "
+    # A held copy deleted (a cleanup of old held mail) was not stored either.
+    cxs = [cx(f"{'bounced' if isinstance(lf.fate_event, E.Bounced) else 'held copy discarded'} "
+              f"{lf.fate_t - lf.queued_t:g} s after queueing, within the lifetime "
               f"{lifetime:g} s", msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
               times=[lf.queued_t, lf.fate_t], events=lf.events)
-           for lf in lives if isinstance(lf.fate_event, E.Bounced)
+           for lf in lives if (isinstance(lf.fate_event, E.Bounced)
+                               or (lf.held and isinstance(lf.fate_event, E.Discarded)))
            and lf.fate_t - lf.queued_t < lifetime - tol]
     return verdict(gid, cxs, ok=f"{len(lives)} copies for {domain} stored without bouncing",
                    bad="{n} bounces within the queue lifetime",

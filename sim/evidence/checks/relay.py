@@ -180,7 +180,9 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
     """No message is relayed to more than ``limit`` recipients.
 
     Params (:class:`MaxRecipientsParams`): ``relay``, ``limit``, ``mode``.
-    Undecidable if no transaction sent more RCPTs than the limit.
+    In conformant mode each RCPT past the limit gets 452 4.5.3 and none
+    within it is refused as too many (4.5.3).  Undecidable if no
+    transaction sent more RCPTs than the limit.
     """
     gid = "max-recipients-30"
     relay, limit, mode = params.relay, params.limit, params.mode
@@ -206,6 +208,11 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
                     (r.code != 452 or enhanced_code(r.text) != "4.5.3"):
                 cxs.append(cx(f"recipient beyond the limit answered {r.code} "
                               f"{enhanced_code(r.text)}, expected 452 4.5.3",
+                              hosts=[relay], times=[r.t], events=[r]))
+            # "Too many recipients" within the limit: the relay enforces less than it promises.
+            if seen <= limit and mode == "conformant" and enhanced_code(r.text) == "4.5.3":
+                cxs.append(cx(f"recipient {seen} refused as too many ({r.code} 4.5.3), within "
+                              f"the limit {limit}", rcpt=smtp_address(r.argument),
                               hosts=[relay], times=[r.t], events=[r]))
     queued: dict[str, set] = {}
     relayed: dict[str, set] = {}

@@ -238,7 +238,8 @@ def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
     Judged on what the clients sent (``client_submission`` with
     ``attachments``) and on the relay's end-of-DATA replies: every
     refusal by the attachment rule must name a file with a blocked
-    extension.  Undecidable unless a blocked attachment was sent.
+    extension, and no message of that transaction may be accepted anyway.
+    Undecidable unless a blocked attachment was sent.
     """
     gid = "blocked-attachments"
     relay, exts = params.relay, params.extensions
@@ -262,13 +263,26 @@ def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
             if refused_for_it:
                 cxs.append(cx(f"{list(e.attachments)} refused though none is blocked",
                               hosts=[e.host, relay], times=[e.t], events=[e]))
+    taken: dict[str, list[E.MessageAccepted]] = {}
+    for e in ev.of(E.MessageAccepted):
+        if e.host == relay:
+            taken.setdefault(e.conn, []).append(e)
     for conn, rs in ev.replies_by_conn(relay).items():
-        for r in rs:
+        for i, r in enumerate(rs):
             if r.command.upper() == "DATA_END" and r.stage == "attachments" and r.code >= 500:
                 m = re.search(r'Attachment "(.*)" refused', r.text)
                 if m is None or _blocked(m.group(1), exts) is None:
                     cxs.append(cx(f"end of DATA refused for an attachment not on the list: "
                                   f"{r.text!r}", hosts=[relay], times=[r.t], events=[r]))
+                # A refusal is only one if the message was not queued anyway.
+                start = max((x.t for x in rs[:i] if x.command.upper() == "MAIL"), default=r.t)
+                stop = min((x.t for x in rs[i + 1:] if x.command.upper() == "MAIL"),
+                           default=float("inf"))
+                for a in taken.get(conn, []):
+                    if start <= a.t < stop:
+                        cxs.append(cx("end of DATA refused for an attachment, but the message "
+                                      "was accepted all the same", msg=a.msg, trace=a.trace,
+                                      hosts=[relay], times=[r.t, a.t], events=[r, a]))
     if n == 0:
         return undecidable(gid, f"no blocked attachment was sent to {relay}")
     return verdict(gid, cxs, ok=f"{n} blocked attachments refused with 550 5.7.1, {ok} others "

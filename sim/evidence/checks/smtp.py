@@ -1,4 +1,5 @@
-"""The cross-cutting protocol checks: mx-order, reply-codes, full-logging."""
+"""The cross-cutting protocol checks: reply-codes, full-logging (mx-order is in
+:mod:`.mx`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,120 +9,8 @@ from pydantic import Field
 
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
-from sim.evidence.checks.params import Count, Duration, Hosts, Params, Texts
-from sim.evidence.lifecycle import domain_of
+from sim.evidence.checks.params import Hosts, Params
 from sim.evidence.model import Evidence
-
-
-def _mx_prefs(attempts: list[E.AttemptStarted]) -> dict[str, dict[str, int]]:
-    """domain -> {MX host: preference}, as the attempts show them."""
-    prefs: dict[str, dict[str, int]] = defaultdict(dict)
-    for a in attempts:
-        for r in a.rcpts:
-            prefs[domain_of(r)].setdefault(a.dest_host, a.preference)
-    return prefs
-
-
-class MxOrderParams(Params):
-    null_mx_domains: Texts = Field([], description="domains with a null MX (RFC 7505)")
-    null_mx_max_delay: Duration = Field(
-        60, description="longest wait from queueing to the 556 bounce of null-MX mail")
-    shuffle_min_rounds: Count = Field(
-        20, description="rounds from one host before equal preferences must show a shuffle")
-
-
-@check("mx-order", MxOrderParams)
-def mx_order(ev: Evidence, params: MxOrderParams):
-    """Senders try MX hosts in preference order and fall back on failure.
-
-    Judged on AttemptStarted events that carry a ``preference``.  Per (host,
-    msg), delivery rounds are split by the Deferred events that end them.
-    In a round: the first attempt is at the lowest preference seen for the
-    recipient's domain (lower than the host's own, for a relaying MX);
-    preferences never decrease; a round that ends deferred has tried every
-    higher preference the host may use (RFC 5321 §5.1: a relaying MX only
-    uses preferences below its own).  Equal preferences may come in any
-    order (their shuffle is not judged).
-
-    Equal preferences must be shuffled: with ``shuffle_min_rounds`` (default
-    20) or more rounds from one host whose first choice was a preference
-    shared by several MX hosts, not every round may start at the same one.
-
-    Params (:class:`MxOrderParams`): recipients at ``null_mx_domains`` must
-    bounce with 556 and 5.1.10 and no attempt, within ``null_mx_max_delay``
-    of being queued; ``shuffle_min_rounds``.
-    """
-    gid = "mx-order"
-    attempts = [e for e in ev.of(E.AttemptStarted) if e.preference is not None]
-    null_domains = [d.lower() for d in params.null_mx_domains]
-    null_delay = params.null_mx_max_delay
-    if not attempts and not null_domains:
-        return undecidable(gid, "no AttemptStarted events with an MX preference in the log")
-    prefs = _mx_prefs(attempts)
-    cxs = []
-    per_msg: dict[tuple[str, str], list[E.Event]] = defaultdict(list)
-    for e in ev.events:
-        if (isinstance(e, E.AttemptStarted) and e.preference is not None) or \
-                isinstance(e, (E.Deferred, E.Relayed)):
-            per_msg[(e.host, e.msg)].append(e)
-    rounds_checked = 0
-    shuffle_min = params.shuffle_min_rounds
-    firsts: dict[tuple[str, str, int], list[str]] = defaultdict(list)
-    for (host, msg), evs in per_msg.items():
-        rnd: list[E.AttemptStarted] = []
-        for e in evs + [None]:
-            if isinstance(e, E.AttemptStarted):
-                rnd.append(e)
-                continue
-            if not rnd:
-                continue
-            rounds_checked += 1
-            dom = domain_of(rnd[0].rcpts[0])
-            mxs = prefs.get(dom, {})
-            own = mxs.get(host)
-            usable = sorted({p for h, p in mxs.items() if own is None or p < own})
-            where = dict(msg=msg, trace=rnd[0].trace, hosts=[host] + [a.dest_host for a in rnd],
-                         times=[a.t for a in rnd], events=rnd + ([e] if e else []))
-            ps = [a.preference for a in rnd]
-            firsts[(host, dom, ps[0])].append(rnd[0].dest_host)
-            if usable and ps[0] != usable[0]:
-                cxs.append(cx(f"round started at preference {ps[0]}, not at the most "
-                              f"preferred {usable[0]}", **where))
-            if any(b < a for a, b in zip(ps, ps[1:])):
-                cxs.append(cx(f"preferences tried out of order: {ps}", **where))
-            if isinstance(e, E.Deferred):
-                higher = [p for p in usable if p > max(ps)]
-                if higher:
-                    cxs.append(cx(f"deferred after preference {max(ps)} without falling back "
-                                  f"to {higher}", **where))
-            rnd = []
-    # RFC 5321 §5.1: equal preferences MUST be randomized.  Over enough
-    # rounds, always starting at the same one of several equals is not random.
-    for (host, dom, pref), dests in firsts.items():
-        equals = sorted(h for h, p in prefs.get(dom, {}).items() if p == pref and h != host)
-        if len(equals) > 1 and len(dests) >= shuffle_min and len(set(dests)) == 1:
-            cxs.append(cx(f"{len(dests)} rounds for {dom} all started at {dests[0]}, though "
-                          f"{equals} share preference {pref}", hosts=[host] + equals))
-    nulls = 0
-    if null_domains:
-        for lf in ev.lifecycles:
-            if domain_of(lf.rcpt) not in null_domains or lf.queued_t is None:
-                continue
-            nulls += 1
-            fe = lf.fate_event
-            ok = (isinstance(fe, E.Bounced) and fe.code == 556 and "5.1.10" in fe.text
-                  and not lf.attempts and fe.t - lf.queued_t <= null_delay)
-            if not ok:
-                cxs.append(cx("null MX domain not failed at once with 556 5.1.10",
-                              msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
-                              times=[lf.queued_t], events=lf.events))
-        if nulls == 0:
-            return undecidable(gid, f"no mail was queued for the null-MX domains {null_domains}")
-    return verdict(gid, cxs,
-                   ok=f"{rounds_checked} delivery rounds in preference order with fallback; "
-                      f"{nulls} null-MX recipients failed at once",
-                   bad="{n} MX-order violations",
-                   judged=rounds_checked + nulls, unit="delivery rounds and null-MX recipients")
 
 
 # Commands whose replies RFC 2034 leaves without enhanced codes.

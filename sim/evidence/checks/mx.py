@@ -1,0 +1,250 @@
+"""mx-order: every delivery round held to the MX answer its sender was told.
+
+The resolver's answers are in the log (:class:`mta.events.MxAnswer`), so the
+check never infers the MX set from the attempts themselves: a sender that
+never tries the primary fails, whatever it tried instead.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from mta import events as E
+from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
+from sim.evidence.checks.params import Count, Duration, Number, Params, Texts
+from sim.evidence.lifecycle import domain_of
+from sim.evidence.model import Evidence
+
+#: What ends a delivery round of one message on one host.
+_ROUND_ENDS = (E.Deferred, E.Relayed, E.Bounced)
+
+
+def _name(exchange: str) -> str:
+    return exchange.lower().rstrip(".")
+
+
+class MxOrderParams(Params):
+    null_mx_domains: Texts = Field(
+        [], description="domains that must be treated as a null MX (RFC 7505) even "
+                        "where no answer for them is in the log")
+    null_mx_max_delay: Duration = Field(
+        60, description="longest wait from queueing to the 556 bounce of null-MX mail")
+    shuffle_min_rounds: Count = Field(
+        20, description="rounds whose first choice was a tie before the shuffle is judged")
+    shuffle_significance: Number = Field(
+        0.001, description="chance of a false alarm per tie group: a tied host that "
+                           "comes first this rarely under a fair shuffle fails the check")
+    address_limit: Count = Field(
+        5, description="addresses a round may stop after without trying the rest "
+                       "(Postfix smtp_mx_address_limit)")
+
+
+@dataclass(frozen=True)
+class _Told:
+    """One MX answer, read for one sending host."""
+
+    answer: E.MxAnswer
+    usable: tuple[tuple[int, str], ...]   # (preference, exchange), best first
+    own: int | None                        # the sender's own preference, if it is an MX
+
+    @classmethod
+    def of(cls, a: E.MxAnswer) -> "_Told":
+        me = _name(a.host)
+        own = min((p for p, x in zip(a.preferences, a.exchanges) if _name(x) == me),
+                  default=None)
+        gone = {_name(x) for x in a.unresolved}
+        usable = sorted((p, _name(x)) for p, x in zip(a.preferences, a.exchanges)
+                        if (own is None or p < own) and _name(x) not in gone)
+        return cls(a, tuple(usable), own)
+
+    def preference_of(self, exchange: str) -> int | None:
+        a = self.answer
+        return next((p for p, x in zip(a.preferences, a.exchanges) if _name(x) == exchange),
+                    None)
+
+    def tied_first(self) -> tuple[str, ...]:
+        """The usable exchanges sharing the best preference, if more than one."""
+        if not self.usable:
+            return ()
+        best = self.usable[0][0]
+        tied = tuple(x for p, x in self.usable if p == best)
+        return tied if len(tied) > 1 else ()
+
+
+def _binomial_cdf(c: int, n: int, p: float) -> float:
+    """P(X <= c) for X ~ Binomial(n, p)."""
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(c + 1))
+
+
+def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | None]]:
+    """(host, attempts, the event that ended them) for every delivery round
+    that tried an MX preference, in log order per (host, msg)."""
+    per_msg: dict[tuple[str, str], list[E.Event]] = defaultdict(list)
+    for e in ev.events:
+        if isinstance(e, E.AttemptStarted) or isinstance(e, _ROUND_ENDS):
+            per_msg[(e.host, e.msg)].append(e)
+    out = []
+    for (host, _msg), evs in per_msg.items():
+        rnd: list[E.AttemptStarted] = []
+        for e in evs + [None]:
+            if isinstance(e, E.AttemptStarted):
+                rnd.append(e)
+                continue
+            if rnd and any(a.preference is not None for a in rnd):
+                out.append((host, rnd, e))
+            rnd = []
+    return out
+
+
+@check("mx-order", MxOrderParams, causes={
+    "no-answer": "a round at an MX preference with no MX answer before it",
+    "not-in-answer": "an MX tried that the answer did not list, or at another preference",
+    "relay-not-below-own": "a relaying MX tried a preference not below its own",
+    "not-most-preferred": "a round that did not start at the most preferred usable MX",
+    "out-of-order": "a more preferred MX tried after a less preferred one",
+    "no-fallback": "a round deferred for a network reason before trying every usable MX",
+    "not-shuffled": "a host of a tie group first too rarely for a fair shuffle",
+    "null-mx-not-failed": "null-MX mail not failed at once with 556 5.1.10"})
+def mx_order(ev: Evidence, params: MxOrderParams):
+    """Senders try the MX hosts DNS gave them in preference order, fall back
+    on failure, shuffle equal preferences, and honour a null MX.
+
+    Each delivery round (a message's attempts on one host until the
+    Deferred, Relayed or Bounced that ends them) that tried an MX preference
+    is judged against the last MxAnswer with records that host got for the
+    recipients' domain before the round (RFC 5321 §5.1):
+
+    * every host tried is one the answer listed, at its listed preference;
+    * a relaying MX (the sender is itself in the answer) only tries
+      preferences below its own;
+    * the first attempt is at the most preferred usable one (an exchange
+      with an address, below the sender's own preference);
+    * preferences never go back up to a more preferred one;
+    * a round that defers for a network reason (an RFC 3463 X.4.x code: no
+      server answered) has tried every usable exchange, unless it reached
+      ``address_limit`` addresses.
+
+    Equal preferences are randomised: per (sending host, domain, tie group),
+    once ``shuffle_min_rounds`` rounds started in the group, a tied host
+    that came first ``c`` times out of ``n`` fails when P(X <= c) for X ~
+    Binomial(n, 1/k) is below ``shuffle_significance / k`` (k tied hosts;
+    Bonferroni).  With the defaults, 20 rounds that all start at one of two
+    tied hosts fail (P = 1e-6), 3 of 20 do not (P = 1.3e-3).
+
+    Null MX (RFC 7505): every copy queued on a host that was told its
+    domain has a null MX (or at one of ``null_mx_domains``) bounces with 556
+    5.1.10 and no attempt, within ``null_mx_max_delay`` of queueing.
+    """
+    gid = "mx-order"
+    answers: dict[tuple[str, str], list[E.MxAnswer]] = defaultdict(list)
+    nulls_told: set[tuple[str, str]] = set()
+    for a in ev.of(E.MxAnswer):
+        if a.outcome == "answer":
+            answers[(a.host, a.domain.lower())].append(a)
+        elif a.outcome == "null-mx":
+            nulls_told.add((a.host, a.domain.lower()))
+    times = {k: [a.t for a in v] for k, v in answers.items()}
+    told_cache: dict[int, _Told] = {}
+    cxs = []
+    judged = 0
+    firsts: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for host, rnd, end in _rounds(ev):
+        dom = domain_of(rnd[0].rcpts[0]).lower()
+        where = dict(msg=rnd[0].msg, trace=rnd[0].trace,
+                     hosts=[host] + [a.dest_host for a in rnd], times=[a.t for a in rnd],
+                     events=rnd + ([end] if end is not None else []))
+        i = bisect_right(times.get((host, dom), []), rnd[0].t) - 1
+        if i < 0:
+            cxs.append(cx(f"a delivery round for {dom} at MX preference "
+                          f"{rnd[0].preference} with no MX answer before it", cause="no-answer",
+                          **where))
+            continue
+        a = answers[(host, dom)][i]
+        told = told_cache.setdefault(id(a), _Told.of(a))
+        judged += 1
+        where["events"] = [a] + where["events"]
+        tried = [(_name(x.dest_host), x.preference) for x in rnd]
+        said = f"told {', '.join(f'{p} {x}' for p, x in zip(a.preferences, a.exchanges))}"
+        for x, p in tried:
+            listed = told.preference_of(x)
+            if listed is None or p != listed:
+                cxs.append(cx(f"tried {x} at preference {p}, but the answer lists "
+                              f"{'it at ' + str(listed) if listed is not None else 'no such MX'}"
+                              f" ({said})", cause="not-in-answer", **where))
+            elif told.own is not None and p >= told.own:
+                cxs.append(cx(f"a relaying MX (own preference {told.own}) tried {x} at "
+                              f"preference {p}, not below its own", cause="relay-not-below-own",
+                              **where))
+        if not told.usable:
+            continue
+        prefs = [p for _x, p in tried if p is not None]
+        best = told.usable[0][0]
+        if prefs and prefs[0] != best:
+            cxs.append(cx(f"the round started at {tried[0][0]} (preference {prefs[0]}), not "
+                          f"at the most preferred usable MX (preference {best}; {said})",
+                          cause="not-most-preferred", **where))
+        elif tie := told.tied_first():
+            firsts[(host, dom, tie)].append(tried[0][0])
+        if any(b < a_ for a_, b in zip(prefs, prefs[1:])):
+            cxs.append(cx(f"a more preferred MX after a less preferred one: preferences "
+                          f"{prefs} ({said})", cause="out-of-order", **where))
+        if isinstance(end, E.Deferred) and (enhanced_code(end.text) or "").startswith("4.4.") \
+                and len(rnd) < params.address_limit:
+            missed = [x for _p, x in told.usable if x not in {t for t, _ in tried}]
+            if missed:
+                cxs.append(cx(f"deferred ({end.code} {end.text}) without falling back to "
+                              f"{', '.join(missed)} ({said})", cause="no-fallback", **where))
+    cxs += _shuffle_findings(firsts, params)
+    nulls = _null_mx(ev, params, nulls_told, cxs)
+    if judged + nulls == 0 and not cxs:
+        return undecidable(gid, "no delivery round at an MX preference and no null-MX "
+                                "copy in the log")
+    ties = sum(len(v) for v in firsts.values())
+    return verdict(gid, cxs,
+                   ok=f"{judged} delivery rounds in the order DNS gave, with fallback "
+                      f"({ties} starting in a tie); {nulls} null-MX copies failed at once",
+                   bad="{n} MX-order violations",
+                   judged=judged + nulls, unit="delivery rounds judged against an MX answer "
+                                               "and null-MX copies")
+
+
+def _shuffle_findings(firsts: dict[tuple[str, str, tuple[str, ...]], list[str]],
+                      params: MxOrderParams) -> list[dict]:
+    """RFC 5321 §5.1: equal preferences MUST be randomised."""
+    out = []
+    for (host, dom, tie), dests in sorted(firsts.items()):
+        n, k = len(dests), len(tie)
+        if n < params.shuffle_min_rounds:
+            continue
+        for x in tie:
+            c = dests.count(x)
+            p = _binomial_cdf(c, n, 1 / k)
+            if p < params.shuffle_significance / k:
+                out.append(cx(f"{x} came first in {c} of {n} rounds for {dom} from {host}, "
+                              f"though {k} hosts share its preference ({', '.join(tie)}): a "
+                              f"fair shuffle does that with probability {p:.2g}",
+                              hosts=[host, *tie], cause="not-shuffled"))
+    return out
+
+
+def _null_mx(ev: Evidence, params: MxOrderParams, told: set[tuple[str, str]],
+             cxs: list[dict]) -> int:
+    """Judge the copies for null-MX domains; returns how many."""
+    named = {d.lower() for d in params.null_mx_domains}
+    n = 0
+    for lf in ev.lifecycles:
+        dom = domain_of(lf.rcpt).lower()
+        if lf.queued_t is None or (dom not in named and (lf.host, dom) not in told):
+            continue
+        n += 1
+        fe = lf.fate_event
+        if not (isinstance(fe, E.Bounced) and fe.code == 556 and "5.1.10" in fe.text
+                and not lf.attempts and fe.t - lf.queued_t <= params.null_mx_max_delay):
+            cxs.append(cx("null MX domain not failed at once with 556 5.1.10",
+                          msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
+                          times=[lf.queued_t], events=lf.events, cause="null-mx-not-failed"))
+    return n

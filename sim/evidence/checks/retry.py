@@ -1,0 +1,205 @@
+"""retry-discipline: deferred mail retried as the MTA a host models documents.
+
+The bounds come from :mod:`sim.evidence.retry_bounds`, the judge's own table
+of the real MTAs' documented schedules, applied to what the scenario says
+each host runs (preset and settings, filled in by :mod:`sim.evidence.derive`);
+never from the component's schedule objects.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from pydantic import Field
+
+from mta import events as E
+from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
+from sim.evidence.checks.helpers import delivery_rounds, is_give_up
+from sim.evidence.checks.params import Duration, Host, Hosts, Number, Params
+from sim.evidence.lifecycle import RecipientLife, domain_of, is_null_sender
+from sim.evidence.model import Evidence
+from sim.evidence.retry_bounds import SOURCES, HostRetry, RetryModel, model, rfc5321
+
+Preset = Literal[tuple(SOURCES)]  # type: ignore[valid-type]
+
+
+class HostRetrySpec(Params):
+    preset: Preset = Field(description="the retry preset the host runs (postfix, exim, "
+                                       "sendmail, rfc5321, custom)")
+    settings: dict[str, Duration] = Field(
+        {}, description="the preset's settings the scenario changes (lifetime, "
+                        "min_backoff, max_backoff, or the MTA's own names)")
+    lifetimes: dict[str, Duration] = Field({}, description="queue lifetime per domain")
+
+
+class RetryParams(Params):
+    hosts: Hosts | None = Field(None, description="hosts judged (default: every host "
+                                                  "that queued mail)")
+    against: Literal["model", "rfc5321"] = Field(
+        "model", description="judge each host by the documented schedule of the MTA it "
+                             "models, or by RFC 5321 4.5.4.1 (30 min between retries, "
+                             "give-up after at least 4 days)")
+    per_host: dict[Host, HostRetrySpec] = Field(
+        {}, description="what each host runs (the pipeline fills this in from the "
+                        "scenario: sim.evidence.derive)")
+    default: HostRetrySpec | None = Field(
+        None, description="what a host missing from per_host runs")
+    tolerance: Number = Field(
+        2.0, description="seconds of slack on the lower bounds (Postfix keeps whole "
+                         "seconds and its scan may take a message a second early)")
+    round_slack: Number = Field(
+        60.0, description="seconds of slack on the upper bounds and after a release: "
+                          "gaps are measured from round start to round start, and a "
+                          "round may first wait out its connect timeouts")
+
+    def model_for(self, host: str) -> RetryModel:
+        if self.against == "rfc5321":
+            return rfc5321()
+        spec = self.per_host.get(host) or self.default
+        if spec is None:
+            raise ParamError(f"no retry model for host {host}: give per_host.{host} or "
+                             f"default (a preset and its settings)")
+        return model(HostRetry(spec.preset, dict(spec.settings), dict(spec.lifetimes)))
+
+
+def _covers(release: E.Released, domain: str) -> bool:
+    rd = release.domain.lower().rstrip(".")
+    return domain == rd or domain.endswith("." + rd)
+
+
+def _first_failures(lives: list[RecipientLife]) -> dict[tuple[str, str], float]:
+    """(host, domain) -> the first deferral there: where Exim's per-host
+    retry record starts counting toward the final cutoff."""
+    out: dict[tuple[str, str], float] = {}
+    for lf in lives:
+        if lf.deferrals:
+            key = (lf.host, domain_of(lf.rcpt).lower())
+            out[key] = min(out.get(key, lf.deferrals[0].t), lf.deferrals[0].t)
+    return out
+
+
+@check("retry-discipline", RetryParams, causes={
+    "retried-too-soon": "a retry sooner than the model's minimum gap",
+    "held-tried-before-release": "a held copy tried before any release of its domain",
+    "pause-too-long": "no attempt for longer than the model's maximum pause while alive",
+    "gave-up-early": "a give-up before the lifetime",
+    "gave-up-late": "a give-up, or still queued, more than one maximum pause after the "
+                    "lifetime"})
+def retry_discipline(ev: Evidence, params: RetryParams):
+    """Deferred copies are retried neither sooner nor later than the MTA the
+    host models documents, and given up neither before nor long after
+    their lifetime.
+
+    Per queued copy (host, msg, rcpt), with the host's model (see
+    :mod:`sim.evidence.retry_bounds`; ``against: rfc5321`` replaces it by
+    RFC 5321's floor):
+
+    * no gap between delivery rounds below the model's minimum (the first
+      retry may have its own, e.g. Sendmail's next queue run), less
+      ``tolerance``, except the round a Released (ETRN, finger, probe) for
+      the copy's domain started within ``round_slack``;
+    * a held copy is not tried before its first release; from then on its
+      rounds follow the same minimum;
+    * while a copy not held is alive and inside its lifetime, no pause
+      (queueing to first round, between rounds, last round to its fate or
+      the end of the run) above the model's maximum plus ``round_slack``;
+    * a give-up bounce (4xx-based or naming expiry) comes no sooner than the
+      lifetime (per domain if the scenario says so; a bounce's own lifetime
+      for ``<>`` copies; from the destination's first failure for Exim), and
+      no later than one maximum pause after it; nor is a copy still queued
+      that long after its lifetime.
+
+    ``judged`` counts the copies whose retries were exercised: deferred at
+    least once, given up, or released.
+    """
+    gid = "retry-discipline"
+    tol, slack = params.tolerance, params.round_slack
+    lives = [lf for lf in ev.lifecycles if lf.queued_t is not None]
+    if params.hosts is not None:
+        lives = [lf for lf in lives if lf.host in set(params.hosts)]
+    if not lives:
+        return undecidable(gid, "no Queued events" + (f" on hosts {sorted(params.hosts)}"
+                                                      if params.hosts else "") + " in the log")
+    releases: dict[str, list[E.Released]] = defaultdict(list)
+    for r in ev.of(E.Released):
+        releases[r.host].append(r)
+    first_failure = _first_failures(lives)
+    models: dict[str, RetryModel] = {}
+    cxs: list[dict] = []
+    exercised = 0
+    for lf in lives:
+        if lf.host not in models:
+            models[lf.host] = params.model_for(lf.host)
+        m = models[lf.host]
+        dom = domain_of(lf.rcpt).lower()
+        rel = [r.t for r in releases[lf.host] if r.t >= lf.queued_t - tol and _covers(r, dom)]
+        rounds = delivery_rounds(lf)
+        fe = lf.fate_event
+        gave_up = isinstance(fe, E.Bounced) and is_give_up(fe)
+        if lf.deferrals or gave_up or (lf.held and rel):
+            exercised += 1
+        where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
+                     events=lf.attempts + lf.deferrals)
+        if lf.held:
+            early = [t for t in rounds if not rel or t < rel[0] - tol]
+            if early:
+                cxs.append(cx(f"a held copy was tried at {early[0]:g} s before any release "
+                              f"of {dom}", times=[lf.queued_t, early[0]],
+                              cause="held-tried-before-release", **where))
+        for i, (a, b) in enumerate(zip(rounds, rounds[1:])):
+            if any(a < r <= b + tol and b - r <= slack for r in rel):
+                continue        # the release, not the schedule, started this round
+            floor = m.first_gap if i == 0 else m.min_gap
+            if b - a < floor - tol:
+                after = next((r for r in reversed(rel) if r <= a), None)
+                since = f", {a - after:g} s after a release" if after is not None else ""
+                cxs.append(cx(f"retried after {b - a:g} s{since}, below the {m.name} minimum "
+                              f"of {floor:g} s", times=[a, b], cause="retried-too-soon", **where))
+        life = m.lifetime_for(dom, is_null_sender(lf.mail_from))
+        start = lf.queued_t
+        if m.lifetime_per_destination and not is_null_sender(lf.mail_from) and lf.deferrals:
+            start = lf.deferrals[0].t        # the per-message reading of a host's cutoff
+        stop = lf.fate_t if lf.fate_t is not None else ev.end
+        if not lf.held and m.max_gap is not None:
+            marks = [lf.queued_t] + [r for r in rounds if r >= lf.queued_t] + [stop]
+            for a, b in zip(marks, marks[1:]):
+                if a >= lf.queued_t + life:
+                    break
+                b = min(b, lf.queued_t + life)     # only while the lifetime lasts
+                if b - a > m.max_gap + slack:
+                    cxs.append(cx(f"no delivery attempt for {b - a:g} s while queued, above "
+                                  f"the {m.name} maximum of {m.max_gap:g} s", times=[a, b],
+                                  events=lf.events, cause="pause-too-long", **{k: v for k, v in where.items()
+                                                       if k != "events"}))
+                    break
+        _judge_give_up(lf, m, life, start, stop, gave_up, first_failure, tol, slack, cxs)
+    names = ", ".join(f"{h} {m.name}" for h, m in sorted(models.items()))
+    return verdict(gid, cxs,
+                   ok=f"{exercised} of {len(lives)} queued copies deferred, given up or "
+                      f"released, all within the documented retry discipline ({names})",
+                   bad=f"{{n}} retry-discipline violations against the documented "
+                       f"schedules ({names})",
+                   judged=exercised, unit="copies whose retries were exercised (deferred, "
+                                          "given up or released)")
+
+
+def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, stop: float,
+                   gave_up: bool, first_failure: dict[tuple[str, str], float], tol: float,
+                   slack: float, cxs: list[dict]) -> None:
+    """No give-up before the lifetime, nor long after it."""
+    where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host], events=lf.events)
+    floor_from = lf.queued_t
+    if m.lifetime_per_destination and not is_null_sender(lf.mail_from):
+        floor_from = first_failure.get((lf.host, domain_of(lf.rcpt).lower()), lf.queued_t)
+    if gave_up and lf.fate_t is not None and lf.fate_t - floor_from < life - tol:
+        cxs.append(cx(f"gave up after {lf.fate_t - lf.queued_t:g} s in the queue, before the "
+                      f"{m.name} lifetime of {life:g} s", times=[lf.queued_t, lf.fate_t],
+                      cause="gave-up-early", **where))
+    if m.give_up_within is None:
+        return
+    latest = start + life + m.give_up_within + slack
+    if (gave_up or lf.fate_t is None) and stop > latest:
+        what = "gave up" if gave_up else "still queued"
+        cxs.append(cx(f"{what} {stop - start - life:g} s after the {m.name} lifetime of "
+                      f"{life:g} s ended, more than one maximum pause ({m.give_up_within:g} s)",
+                      times=[lf.queued_t, stop], cause="gave-up-late", **where))
