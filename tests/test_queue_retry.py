@@ -89,8 +89,8 @@ def test_per_domain_lifetime_shortens_the_feed_queue_to_2_days():
     config = QueueConfig(retry=preset("postfix"), domain_lifetimes={"b.example": 2 * DAY},
                          local_domains=("a.example",))
     world, msg, attempts, bounced = run_timeline(None, 3 * DAY, config=config)
-    # same discipline, first deferral with age > 172800: 9000 + 4200*40 = 177000
-    assert attempts[-1] == 177000 and bounced[0].t == 177000
+    # same discipline, first deferral with age >= 172800: 4800 + 4200*40 = 172800
+    assert attempts[-1] == 172800 and bounced[0].t == 172800
 
 
 def test_no_delay_warning_or_bounce_dsn_for_null_sender():

@@ -35,6 +35,7 @@ from mta import events as ev
 from mta.delivery.client import BOUNCED, DEFERRED, RELAYED, RcptOutcome
 from mta.delivery.dsn import ACTION_DELAYED, ACTION_FAILED, CONTENT_TYPE, RecipientStatus, build_dsn
 from mta.queue.policy import QueuePolicy
+from mta.queue.scheduling import FAILING_TOO_LONG, answered, frozen_until, retry_at
 from mta.queue.state import MessageState, RcptState, domain_of
 
 #: Reply recorded when held mail expires without ever being released.
@@ -131,7 +132,10 @@ class Settlement:
 
 
 def bounce_reason(o: RcptOutcome) -> str:
-    """Why a ``bounced`` outcome failed: ``null-mx``, ``rejected`` or ``unroutable``."""
+    """Why a ``bounced`` outcome failed: ``null-mx``, ``rejected``, ``unroutable``,
+    or ``expired`` (a destination failing past its retry rules' final cutoff)."""
+    if (o.code, o.text) == FAILING_TOO_LONG:
+        return "expired"
     return "null-mx" if o.code == 556 else "rejected" if o.dest_host else "unroutable"
 
 
@@ -146,16 +150,22 @@ def settle(m: MessageState, outcomes: list[RcptOutcome], *, host: str, now: floa
         r = m.rcpts.get(o.rcpt)
         if r is None:
             continue
+        if o.status != DEFERRED:
+            answered(m, r, o, policy)
         if o.status == RELAYED:
             events.append(ev.Relayed(t=now, host=host, msg=m.msg, trace=m.trace, rcpt=o.rcpt,
                                      dest_host=o.dest_host, dest_ip=o.dest_ip,
                                      code=o.code, text=o.text))
         elif o.status == BOUNCED:
-            failed.append(Failure(o.rcpt, o.code, o.text, bounce_reason(o), o.dest_host))
+            thaw = frozen_until(m, r, policy, now)
+            if thaw is None:
+                failed.append(Failure(o.rcpt, o.code, o.text, bounce_reason(o), o.dest_host))
+            else:  # a frozen bounce: kept, tried once more at ``thaw``
+                events.append(ev.Deferred(t=now, host=host, msg=m.msg, trace=m.trace,
+                                          rcpt=o.rcpt, code=o.code, text=o.text,
+                                          next_attempt=thaw, dest_host=o.dest_host))
         else:
-            sched = policy.schedule_for(r.domain)
-            first = r.first_failure if r.first_failure is not None else now
-            nxt = sched.next_attempt(m.queued_at, first, now, r.failures + 1)
+            nxt = retry_at(m, r, o, policy, now)
             if nxt is None:
                 failed.append(Failure(o.rcpt, o.code, o.text, "expired", o.dest_host))
             else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mta.addresses import domain_matches
+from mta.retry.exim import EximHints
 from mta.retry.presets import preset
 
 DEFAULT_PRESET = "postfix"
@@ -46,6 +47,9 @@ class QueuePolicy:
     def __init__(self, config: QueueConfig) -> None:
         self.config = config
         self._schedules: dict[str, Any] = {}
+        self._bounce_schedules: dict[str, Any] = {}
+        #: Exim's per-destination retry records, shared by this queue's messages.
+        self.hints = EximHints()
 
     def held(self, domain: str) -> bool:
         return matches(domain, self.config.hold_domains)
@@ -70,6 +74,18 @@ class QueuePolicy:
                 else:
                     s = dataclasses.replace(s, lifetime=float(life))
         self._schedules[domain] = s
+        return s
+
+    def schedule_of(self, domain: str, mail_from: str) -> Any:
+        """The schedule for a recipient in ``domain`` of a message from
+        ``mail_from``: a message from ``<>`` (a bounce) gets the schedule's
+        bounce variant (Postfix's bounce_queue_lifetime, Exim's frozen bounces)."""
+        if mail_from:
+            return self.schedule_for(domain)
+        s = self._bounce_schedules.get(domain)
+        if s is None:
+            s = self.schedule_for(domain)
+            s = self._bounce_schedules[domain] = s.for_bounce() if hasattr(s, "for_bounce") else s
         return s
 
     @staticmethod

@@ -15,12 +15,13 @@ from typing import Any, Callable
 
 from mta import events as ev
 from mta.context import HostContext
-from mta.delivery.client import Deliverer
+from mta.delivery.client import BOUNCED, DEFERRED, Deliverer, RcptOutcome
 from mta.delivery.routing import Destination
 from mta.mailbox import MailboxStore
 from mta.queue.outcomes import Failure, bounce_events, expiry_failures, round_failed, settle, wants_dsn
 from mta.queue.policy import QueuePolicy
 from mta.queue.runtime import Journal, QueueRuntime
+from mta.queue.scheduling import host_gate
 from mta.queue.state import MessageState, RcptState
 from mta.queue.store import QueueStore
 
@@ -115,16 +116,21 @@ class Rounds:
                             rcpts=tuple(pending), dest_host=dest.host, dest_ip=dest.ip,
                             preference=dest.preference, attempt=attempt)])
 
-                    try:
-                        outcomes = await self.deliverer.deliver(mail_from=m.mail_from, rcpts=rcpts,
-                                                                data=data, domain=domain,
-                                                                on_attempt=on_attempt)
-                    except Exception as exc:  # noqa: BLE001 - reported here, never swallowed
-                        # Report it (a simulated run stops here); the
-                        # recipients then follow their retry schedule.
-                        asyncio.get_running_loop().call_exception_handler(
-                            {"message": "delivery round failed", "exception": exc})
-                        outcomes = round_failed(rcpts, exc)
+                    gate = host_gate(m, domain, self.policy, self.ctx.now())
+                    if gate is not None:  # Exim: the destination's retry time rules
+                        status = DEFERRED if gate[0] < 500 else BOUNCED
+                        outcomes = [RcptOutcome(r, status, *gate) for r in rcpts]
+                    else:
+                        try:
+                            outcomes = await self.deliverer.deliver(
+                                mail_from=m.mail_from, rcpts=rcpts, data=data, domain=domain,
+                                on_attempt=on_attempt)
+                        except Exception as exc:  # noqa: BLE001 - reported here, never swallowed
+                            # Report it (a simulated run stops here); the
+                            # recipients then follow their retry schedule.
+                            asyncio.get_running_loop().call_exception_handler(
+                                {"message": "delivery round failed", "exception": exc})
+                            outcomes = round_failed(rcpts, exc)
             if not held.current:
                 return
             # Waiting for the disk happens outside the semaphore, so the next

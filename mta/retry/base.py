@@ -58,6 +58,11 @@ class ScheduleBase:
         if self.delay_warning is not None and self.delay_warning <= 0:
             raise ValueError("delay_warning must be positive, or None for no warning")
 
+    def for_bounce(self):
+        """The schedule of a message from ``<>`` (a DSN): this one, unless the
+        MTA gives bounces a lifetime of their own (Postfix, Exim)."""
+        return self
+
     def with_lifetime(self, seconds: float | str):
         """The same schedule with another lifetime (a per-domain override)."""
         return dataclasses.replace(self, lifetime=parse_duration(seconds))

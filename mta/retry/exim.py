@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 
 from mta.retry.base import DAY, ScheduleBase, queue_run_at_or_after
@@ -73,30 +74,153 @@ def parse_exim_rules(text: str) -> tuple[EximRule, ...]:
 @dataclass
 class EximRetryRecord:
     """Exim's retry record for one destination, updated as ``retry_update``
-    in ``src/src/retry.c`` does (the stateful original the pure
-    :class:`EximSchedule` reconstructs)."""
+    in ``src/src/retry.c`` does, and consulted as ``retry_check_address``
+    does before a delivery (the stateful original the pure
+    :class:`EximSchedule` reconstructs for one message)."""
 
     rules: tuple[EximRule, ...]
     retry_interval_max: float = DAY
     first_failed: float | None = None
     last_try: float = 0.0
     next_try: float = 0.0
+    expired: bool = False       # no rule covers the failing interval any more
     # Exim derives this as next_try - last_try in integer seconds; kept
     # apart here so float times cannot round it down.
     predicted_gap: float = 0.0
 
     def fail(self, now: float, received_time: float) -> float | None:
-        """Record a failure at ``now``; the next try time, or None (bounced)."""
+        """Record a failure at ``now`` of a message received at
+        ``received_time``: the next try time, or None when the address times
+        out (it is bounced).  The record lives on for the other messages."""
         if self.first_failed is None:
             self.first_failed = self.last_try = self.next_try = now
         failing = now - self.first_failed
+        final = self.rules[-1]
         rule = next((r for r in self.rules if failing <= r.cutoff), None)
-        if rule is None or now - received_time > self.rules[-1].cutoff:
-            return None
-        lastgap = min(self.predicted_gap, now - self.last_try)
-        gap = min(rule.gap(lastgap), self.retry_interval_max)
+        self.expired = timed_out = rule is None
+        if rule is None:
+            rule = final  # the final rule still sets the next try for others
+        elif received_time <= self.first_failed and now - received_time > final.cutoff:
+            rule, timed_out = None, True  # on the queue longer than the final cutoff
+        if rule is None:
+            gap = 0.0  # next_try = now: the next message gets one try
+        else:
+            lastgap = min(self.predicted_gap, now - self.last_try)
+            gap = min(rule.gap(lastgap), self.retry_interval_max)
         self.last_try, self.next_try, self.predicted_gap = now, now + gap, gap
-        return self.next_try
+        return None if timed_out else self.next_try
+
+    def check(self, now: float, received_time: float) -> str:
+        """Before a delivery at ``now`` of a message received at
+        ``received_time``: ``try``, ``wait`` (retry time not reached) or
+        ``fail`` (the destination has been failing past the final cutoff and
+        its retry time is not reached: smtp's ``delay_after_cutoff``)."""
+        if now >= self.next_try:
+            return "try"
+        if not self.expired and now - received_time > self.rules[-1].cutoff:
+            return "try"  # retry_ultimate_address_timeout
+        return "fail" if self.expired else "wait"
+
+
+class EximHints:
+    """Exim's retry hints database for one queue: a retry record per
+    destination, shared by every message to it.  Only host errors (no
+    connection, or a 421) write a record; a destination that answered is
+    forgotten (Exim deletes the host's record).  Exim keys records by host
+    name, IP and port; mxsim keys them by recipient domain, which is the
+    same for a domain with one MX host, or whose hosts fail together.
+
+    A queue run takes its messages one after the other, oldest first
+    (``queue_run_in_order``; Exim's default order is random, mxsim's must
+    be deterministic): a message is judged after the older ones waiting for
+    the same destination in the same run, by the record their rounds leave
+    if they fail too."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, EximRetryRecord] = {}
+        self._trying: dict[str, EximSchedule] = {}   # destinations with a round under way
+        # Per destination: when each waiting message was last looked at, and
+        # the instants of the last two visits (the current run and the one before).
+        self._visits: dict[str, dict[tuple[float, str], float]] = {}
+        self._runs: dict[str, tuple[float, float]] = {}
+
+    def check(self, destination: str, now: float, received_time: float,
+              msg: str = "") -> tuple[str, float]:
+        """``(verdict, next_try)`` before an attempt of ``msg`` (received at
+        ``received_time``), see :meth:`EximRetryRecord.check`; ``try`` when
+        the destination has no record."""
+        key = (received_time, msg)
+        record = self._records.get(destination)
+        if record is None:
+            schedule = self._trying.get(destination)
+            if schedule is None:
+                return "try", now
+            # A first round to it is under way: judged by the record it leaves.
+            record = EximRetryRecord(schedule.rules, schedule.retry_interval_max)
+            record.fail(now, received_time)
+            self._visit(destination, key, now)
+            return record.check(now, received_time), record.next_try
+        ahead = self._older_pending(destination, key, now)
+        if ahead or destination in self._trying:
+            # Judge by the record the rounds ahead leave: each older message
+            # the run takes first is tried if the record lets it, and fails.
+            record = dataclasses.replace(record)
+            for older in ahead:
+                if record.check(now, older) == "try":
+                    record.fail(now, older)
+            if destination in self._trying and record.check(now, received_time) == "try":
+                record.fail(now, received_time)
+        verdict = record.check(now, received_time)
+        if verdict == "fail":
+            self._leave(destination, key)
+        else:
+            self._visit(destination, key, now)
+        return verdict, record.next_try
+
+    def _visit(self, destination: str, key: tuple[float, str], now: float) -> None:
+        previous, current = self._runs.get(destination, (-math.inf, -math.inf))
+        if now > current:
+            previous, current = current, now
+            self._runs[destination] = (previous, current)
+            visits = self._visits.setdefault(destination, {})
+            for stale in [k for k, t in visits.items() if t < previous]:
+                del visits[stale]   # left the queue (or waits no more)
+        self._visits.setdefault(destination, {})[key] = now
+
+    def _older_pending(self, destination: str, key: tuple[float, str], now: float) -> list[float]:
+        """The arrival times of the older messages that waited in the previous
+        run and are not yet looked at in this one, oldest first."""
+        previous, current = self._runs.get(destination, (-math.inf, -math.inf))
+        last = current if now > current else previous   # the run before this one
+        return [k[0] for k, t in sorted(self._visits.get(destination, {}).items())
+                if k < key and t == last and t < now]
+
+    def _leave(self, destination: str, key: tuple[float, str]) -> None:
+        self._visits.get(destination, {}).pop(key, None)
+
+    def trying(self, destination: str, schedule: "EximSchedule") -> None:
+        """A round to ``destination`` starts (its outcome clears this)."""
+        self._trying[destination] = schedule
+
+    def failed(self, destination: str, schedule: "EximSchedule", now: float,
+               received_time: float, msg: str = "") -> float | None:
+        """A host error at ``now`` for ``msg``: the destination's next try, or
+        None (the message times out)."""
+        self._trying.pop(destination, None)
+        record = self._records.get(destination)
+        if record is None:
+            record = self._records[destination] = EximRetryRecord(
+                schedule.rules, schedule.retry_interval_max)
+        due = record.fail(now, received_time)
+        if due is None:
+            self._leave(destination, (received_time, msg))
+        return due
+
+    def answered(self, destination: str, received_time: float = 0.0, msg: str = "") -> None:
+        """The destination answered ``msg`` (whatever it said to the recipients)."""
+        self._trying.pop(destination, None)
+        self._records.pop(destination, None)
+        self._leave(destination, (received_time, msg))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,12 +236,28 @@ class EximSchedule(ScheduleBase):
     ``retry_interval_max`` (24 h).  The previous gap is reconstructed from
     ``attempts`` and ``now`` (see :meth:`_previous_gap`); it is exact when
     every attempt took the same time.
+
+    ``per_host`` makes the queue keep Exim's retry records per destination
+    (:class:`EximHints`), as the real Exim does: after a host error the next
+    try is the destination's, shared by every message to it, and a message
+    whose destination has been failing past the final cutoff bounces.  This
+    per-message timeline then serves the other errors (a 4xx to RCPT: Exim's
+    address retry record, whose failing interval is at least the message's
+    age).  It is off by default until the checks judge rounds a destination's
+    retry time held back (see ``docs/retry-schedules.md``).
+
+    A bounce (:meth:`for_bounce`) that fails permanently before it is
+    ``ignore_bounce_errors_after`` old is frozen until then, tried once
+    more, and discarded if that fails (``deliver.c``, :meth:`thawed`).
     """
 
     name: str = "exim"
     rules: tuple[EximRule, ...] | str = EXIM_DEFAULT_RULES
     retry_interval_max: float = DAY
     delay_warning: float | None = DAY  # delay_warning = 24h
+    per_host: bool = False
+    ignore_bounce_errors_after: float = 2 * DAY   # configure.default
+    bounce: bool = False                          # the schedule of a message from <>
 
     def __post_init__(self) -> None:
         self._check()
@@ -125,6 +265,33 @@ class EximSchedule(ScheduleBase):
             object.__setattr__(self, "rules", parse_exim_rules(self.rules))
         if self.retry_interval_max <= 0:
             raise ValueError("retry_interval_max must be positive")
+        if self.ignore_bounce_errors_after < 0:
+            raise ValueError("ignore_bounce_errors_after must not be negative")
+
+    def for_bounce(self) -> "EximSchedule":
+        """The schedule of a message from ``<>``: frozen, not dropped, when it
+        fails permanently before ``ignore_bounce_errors_after``."""
+        return dataclasses.replace(self, bounce=True)
+
+    def thawed(self, queued_at: float, now: float) -> float | None:
+        """When a bounce that failed permanently at ``now`` is tried once
+        more (the first queue run once it is ``ignore_bounce_errors_after``
+        old), or None: discarded now.  (A bounce whose temporary failures
+        time out under the rules is discarded at once: deliver.c.)"""
+        thaw = queued_at + self.ignore_bounce_errors_after
+        if not self.bounce or now >= thaw:
+            return None
+        return queue_run_at_or_after(thaw, self.queue_interval, self.queue_phase)
+
+    def ultimate_timeout(self, queued_at: float) -> float:
+        """The first queue run at which a message is older than the final
+        cutoff: Exim tries it then even before its destination's retry time
+        (``retry_ultimate_address_timeout``)."""
+        t = queued_at + self.lifetime
+        run = queue_run_at_or_after(t, self.queue_interval, self.queue_phase)
+        if run > t:
+            return run
+        return run + self.queue_interval if self.queue_interval > 0 else math.nextafter(t, math.inf)
 
     @property
     def lifetime(self) -> float:

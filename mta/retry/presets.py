@@ -3,14 +3,17 @@
 Named presets reproduce the real MTAs' default behaviour, from their
 sources (see ``docs/retry-schedules.md`` for each timeline):
 
-``postfix``   qmgr: the next try comes after the message's age in the queue,
-              clamped to [minimal_backoff_time 300 s, maximal_backoff_time
-              4000 s], on the next deferred-queue scan (queue_run_delay
-              300 s); given up at a deferral later than
-              maximal_queue_lifetime (5 d) after arrival.
+``postfix``   qmgr, in whole seconds: the next try comes after the message's
+              age in the queue, clamped to [minimal_backoff_time 300 s,
+              maximal_backoff_time 4000 s], at the deferred-queue scan
+              (queue_run_delay 300 s) that takes its stamp; given up at a
+              deferral at or after maximal_queue_lifetime (5 d), a bounce
+              after bounce_queue_lifetime (5 d).  Measured against Postfix
+              3.7 by tests/test_retry_fidelity_postfix.py.
 ``exim``      retry rules ``F,2h,15m; G,16h,1h,1.5; F,4d,6h`` measured from
               the first failure, as retry.c computes them; given up at a
-              failure later than the final cutoff (4 d).
+              failure later than the final cutoff (4 d).  ``per_host`` keeps
+              the records per destination (:class:`~mta.retry.exim.EximHints`).
 ``sendmail``  ``sendmail -bd -q30m``: every queue run (30 min); returned at
               the first failure at or after Timeout.queuereturn (5 d);
               warning after Timeout.queuewarn (4 h).
@@ -50,13 +53,19 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class PostfixSchedule(ScheduleBase):
-    """Postfix qmgr (``src/qmgr/qmgr_active.c``, ``qmgr_active_done_3_generic``).
+    """Postfix qmgr (``src/qmgr/qmgr_active.c``, ``qmgr_active_feed`` and
+    ``qmgr_active_done_25_generic`` / ``_3_generic``), in qmgr's whole seconds.
 
-    After a deferral at ``now``: if ``now > queued_at + lifetime`` the
-    message is returned ("status=expired"); otherwise its next try is
-    ``now + clamp(now - queued_at, minimal_backoff, maximal_backoff)``, taken
-    at the first deferred-queue scan (every ``queue_interval`` =
-    queue_run_delay) at or after that time.  ``lifetime == 0`` tries once.
+    After a deferral at ``now`` (qmgr's ``event_time()``, ``t = floor(now)``;
+    arrival ``c = floor(queued_at)``): if ``t >= c + lifetime`` the message
+    is returned ("status=expired"); otherwise the queue file's time stamp
+    becomes ``t + clamp(t - c, minimal_backoff, maximal_backoff)``
+    (:meth:`next_try`).  A deferred-queue scan (every ``queue_interval`` =
+    queue_run_delay) takes a file whose stamp is at most one second ahead
+    of it (``st_mtime > time() + 1`` skips it), so the next attempt is the
+    first scan at or after ``stamp - 1``.  ``lifetime == 0`` tries once.  A
+    message from ``<>`` (a bounce) lives ``bounce_lifetime``
+    (bounce_queue_lifetime) instead, never more than ``lifetime``.
     """
 
     name: str = "postfix"
@@ -65,6 +74,7 @@ class PostfixSchedule(ScheduleBase):
     maximal_backoff: float = 4000.0      # maximal_backoff_time
     queue_interval: float = 300.0        # queue_run_delay
     delay_warning: float | None = None   # delay_warning_time = 0h: off
+    bounce_lifetime: float | None = 5 * DAY  # bounce_queue_lifetime
 
     def __post_init__(self) -> None:
         self._check()
@@ -75,19 +85,36 @@ class PostfixSchedule(ScheduleBase):
 
     @property
     def min_backoff(self) -> float:
-        return self.minimal_backoff
+        # Whole-second stamps (up to 1 s) and the scan's one second of
+        # slack (1 s) can bring a retry that much closer to the failure.
+        return max(self.minimal_backoff - 2, 0.0)
 
     @property
     def max_backoff(self) -> float:
         return self.maximal_backoff + self.queue_interval
 
+    def next_try(self, queued_at: float, now: float) -> float:
+        """The time stamp qmgr writes on the queue file after a deferral at ``now``."""
+        t = math.floor(now)
+        delay = min(max(t - math.floor(queued_at), self.minimal_backoff), self.maximal_backoff)
+        return t + delay
+
     def next_attempt(self, queued_at: float, first_failure: float, now: float,
                      attempts: int) -> float | None:
-        age = now - queued_at
-        if self.lifetime == 0 or age > self.lifetime:
+        if math.floor(now) >= math.floor(queued_at) + self.lifetime:
             return None
-        delay = min(max(age, self.minimal_backoff), self.maximal_backoff)
-        return queue_run_at_or_after(now + delay, self.queue_interval, self.queue_phase)
+        stamp = self.next_try(queued_at, now)
+        if self.queue_interval <= 0:
+            return stamp
+        run = queue_run_at_or_after(stamp - 1, self.queue_interval, self.queue_phase)
+        return run if run > now else run + self.queue_interval
+
+    def for_bounce(self) -> "PostfixSchedule":
+        """The schedule of a message from ``<>``: bounce_queue_lifetime, capped
+        at maximal_queue_lifetime as qmgr does at start-up."""
+        if self.bounce_lifetime is None:
+            return self
+        return dataclasses.replace(self, lifetime=min(self.bounce_lifetime, self.lifetime))
 
 
 # -- Sendmail ------------------------------------------------------------------------
@@ -197,6 +224,7 @@ _ALIASES: dict[str, dict[str, str]] = {
     "postfix": {"maximal_queue_lifetime": "lifetime", "minimal_backoff_time": "minimal_backoff",
                 "maximal_backoff_time": "maximal_backoff", "queue_run_delay": "queue_interval",
                 "delay_warning_time": "delay_warning", "min_backoff": "minimal_backoff",
+                "bounce_queue_lifetime": "bounce_lifetime",
                 "max_backoff": "maximal_backoff"},
     "exim": {"retry": "rules", "retry_rules": "rules"},
     "sendmail": {"queuereturn": "lifetime", "queuewarn": "delay_warning", "q": "queue_interval",
@@ -208,7 +236,7 @@ _FACTORIES: dict[str, Callable[..., Any]] = {
     "postfix": PostfixSchedule, "exim": EximSchedule, "sendmail": SendmailSchedule,
     "rfc5321": _rfc5321, "custom": CustomSchedule,
 }
-_NOT_DURATIONS = {"name", "rules", "factor"}
+_NOT_DURATIONS = {"name", "rules", "factor", "per_host"}
 _SCHEDULE_CLASS = {"rfc5321": CustomSchedule}
 
 
@@ -217,7 +245,7 @@ def preset_settings(name: str) -> list[str]:
     own parameter names), sorted."""
     key = name.lower()
     cls = _SCHEDULE_CLASS.get(key, _FACTORIES[key])
-    fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"name", "bounce"}
     if key in ("custom", "rfc5321"):
         fields.add("interval")
     return sorted(fields | set(_ALIASES[key]) | {"lifetime"})

@@ -33,6 +33,7 @@ from typing import Mapping, Sequence
 APT_LINE = "apt-get install -y postfix"
 POSTFIX = "/usr/sbin/postfix"
 POSTQUEUE = "/usr/sbin/postqueue"
+POSTSUPER = "/usr/sbin/postsuper"
 
 
 class PostfixMissing(RuntimeError):
@@ -218,6 +219,10 @@ class PostfixInstance:
         ``arrival_time``, ``sender``, ``recipients`` with ``delay_reason``...)."""
         out = self._run([POSTQUEUE, "-c", str(self.config_directory), "-j"])
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def delete(self, queue_id: str) -> None:
+        """``postsuper -d``: remove one message from the queue."""
+        self._run([POSTSUPER, "-c", str(self.config_directory), "-d", queue_id])
 
     def flush(self) -> None:
         """``postqueue -f``: try every deferred message now."""
