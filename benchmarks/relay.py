@@ -1,7 +1,8 @@
 """Benchmark: the live durable relay (accept, SQLite WAL queue, deliver to a sink).
 
-    /work/venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
-                                              [--no-postfix] [--rounds 3] [--loop auto]
+    .venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
+                                         [--no-postfix] [--rounds 3] [--loop auto]
+                                         [--relay live|serve]
 
 Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
 message, 20 at a time) when installed, else an aiosmtplib generator with
@@ -18,7 +19,9 @@ shared, so rates swing between runs; CPU per message is steadier.  If
 Postfix is installed the same load runs against Postfix relaying
 (``relayhost``) to the same kind of sink, alternating with ours, and the
 ratio is printed.  ``--loop`` picks the relay's event loop (uvloop, an
-optional package, when installed).  Loopback only, bounded.
+optional package, when installed).  ``--relay serve`` measures ``mxsim
+serve`` instead: a scenario's backup MX (its whole policy chain and event
+log) on the standard asyncio loop.  Loopback only, bounded.
 
 To install Postfix for the comparison (Debian, as root):
     DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
@@ -143,17 +146,54 @@ async def _py_load(port: int, messages: int, sessions: int, size: int) -> float:
 
 # -- the two relays ---------------------------------------------------------------
 
-def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto") -> dict:
+SERVE_SCENARIO = """\
+name: relay-bench
+seed: 1
+duration: 1h
+hosts:
+  - {{name: mx2.bench.test, address: 192.0.2.11}}
+roles:
+  - role: secondary-mx
+    host: mx2.bench.test
+    relay_domains: dest.bench.test
+    routes: {{dest.bench.test: "[127.0.0.1]:{port}"}}
+"""
+
+
+def start_relay(kind: str, work: str, sink_port: int, sessions: int,
+                loop: str) -> tuple[subprocess.Popen, int, str]:
+    """The relay under test: ``python -m mta.queue.live`` (``live``), or
+    ``mxsim serve`` running a backup MX relaying to the sink (``serve``,
+    the standard asyncio loop).  Returns (process, port, loop used)."""
+    if kind == "live":
+        relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db",
+                                  os.path.join(work, "queue.db"), "--port", "0", "--next-hop",
+                                  f"127.0.0.1:{sink_port}", "--concurrency", str(sessions),
+                                  "--loop", loop], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        ready = relay.stdout.readline().split()
+        return relay, int(ready[1]), ready[3].partition("=")[2] if len(ready) > 3 else "?"
+    scenario = os.path.join(work, "relay.yaml")
+    with open(scenario, "w") as f:
+        f.write(SERVE_SCENARIO.format(port=sink_port))
+    mxsim = os.path.join(os.path.dirname(PY), "mxsim")
+    relay = subprocess.Popen([mxsim, "serve", scenario, "--host", "mx2.bench.test", "--state",
+                              os.path.join(work, "state"), "--listen", "25=127.0.0.1:0"],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    port = 0
+    for line in relay.stdout:
+        if line.startswith("listening smtp "):
+            port = int(line.split()[2].rpartition(":")[2])
+        if line.startswith("serving "):
+            return relay, port, "asyncio"
+    raise RuntimeError("mxsim serve did not start")
+
+
+def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto",
+                kind: str = "live") -> dict:
     sink, sink_port = start_sink(messages)
     work = tempfile.mkdtemp(prefix="mxsim-bench-", dir="/var/tmp")
-    relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db", os.path.join(work, "queue.db"),
-                              "--port", "0", "--next-hop", f"127.0.0.1:{sink_port}",
-                              "--concurrency", str(sessions), "--loop", loop],
-                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    relay, port, used = start_relay(kind, work, sink_port, sessions, loop)
     try:
-        ready = relay.stdout.readline().split()
-        port = int(ready[1])
-        used = ready[3].partition("=")[2] if len(ready) > 3 else "?"
         relay0, sink0, all0 = proc_cpu(relay.pid), proc_cpu(sink.pid), machine_cpu()
         sys0 = proc_cpu(relay.pid, "system")
         t0 = time.time()
@@ -241,6 +281,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
                     help="the mxsim relay's event loop (auto: uvloop if installed)")
+    ap.add_argument("--relay", default="live", choices=["live", "serve"],
+                    help="live: python -m mta.queue.live; serve: mxsim serve (a backup MX, "
+                         "the scenario roles' full policy chain, standard asyncio loop)")
     a = ap.parse_args()
     if a.role == "sink":
         run_sink(a.messages)
@@ -251,8 +294,8 @@ def main() -> None:
     postfix = not a.no_postfix and shutil.which("postfix") is not None
     ours, theirs = [], []
     for r in range(a.rounds):
-        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop))
-        print(f"round {r + 1} mxsim relay ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
+        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay))
+        print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
               f"   delivered {ours[-1]['delivered']:8.1f} msg/s   {cpu_line(ours[-1])}", flush=True)
         if postfix:
             theirs.append(bench_postfix(a.messages, a.sessions, a.size))

@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
      "search a scenario's explore: ranges for a world that breaks a guarantee"),
     ("demo", "sim.commands.demo",
      "built-in run: mail to an MX whose link is down for two days"),
+    ("serve", "sim.commands.serve", "run one scenario host's roles on real sockets"),
+    ("probe", "sim.commands.probe", "probe an SMTP server's guarantees from outside"),
 ]
 
 

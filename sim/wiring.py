@@ -52,7 +52,7 @@ class HostPlan:
     routes: dict[str, Route] = field(default_factory=dict)
     retry: Any = None
     lifetimes: dict[str, float] = field(default_factory=dict)
-    servers: list[Any] = field(default_factory=list)       # SmtpServer / FingerListener
+    servers: list["ServerPlan"] = field(default_factory=list)
     probes: list[ProbeConfig] = field(default_factory=list)
     needs_queue: bool = False
     content_filter: Any = None          # the feed's post-queue chain (FeedFilters)
@@ -73,6 +73,26 @@ class Built:
         return sum(q.state.pending() for q in self.queues.values())
 
 
+def plan_hosts(sc: Scenario) -> dict[str, HostPlan]:
+    """What every host of ``sc`` runs (its servers, queue settings, probes),
+    decided from the scenario alone: the simulated world and a live
+    ``mxsim serve`` build from the same plan.  Raises :class:`WiringError`
+    or :class:`sim.convert.Unsupported` naming the key path."""
+    plans = {h.name: HostPlan(h.name) for h in sc.hosts}
+    for i, role in enumerate(sc.roles):
+        _plan_role(plans[role.host], role, f"roles[{i}]")
+    senders = [(i, a) for i, a in enumerate(sc.traffic) if isinstance(a, st.Sender)]
+    for i, a in senders:
+        _plan_sender(plans[a.host], a, f"traffic[{i}]")
+    for i, a in senders:
+        plan = plans[a.host]
+        if not plan.servers and plan.local_domains:
+            # The sending MTA's own inbound server, for DSNs coming back.
+            config = mroles.PrimaryMx(hostname=a.host, local_domains=tuple(plan.local_domains))
+            plan.servers.append(ServerPlan(config))
+    return plans
+
+
 def wire(world: World, sc: Scenario) -> Built:
     """Build the hosts, DNS, components and actors of ``sc`` in ``world``
     (new, at t = 0); nothing has run yet.  Raises :class:`WiringError` or
@@ -82,30 +102,20 @@ def wire(world: World, sc: Scenario) -> Built:
     if sc.dns is not None:
         world.set_zones(sc.dns.zones, **resolver_options(sc.dns))
     addresses = {h.name: h.address for h in sc.hosts}
-    plans = {h.name: HostPlan(h.name) for h in sc.hosts}
-
-    for i, role in enumerate(sc.roles):
-        _plan_role(world, plans[role.host], role, f"roles[{i}]")
-    senders = [(i, a) for i, a in enumerate(sc.traffic) if isinstance(a, st.Sender)]
-    for i, a in senders:
-        _plan_sender(plans[a.host], a, f"traffic[{i}]")
-    for i, a in senders:
-        plan = plans[a.host]
-        if not plan.servers and plan.local_domains:
-            # The sending MTA's own inbound server, for DSNs coming back.
-            config = mroles.PrimaryMx(hostname=a.host, local_domains=tuple(plan.local_domains))
-            plan.servers.append(_Server(world.host(a.host), config))
+    plans = plan_hosts(sc)
 
     queues: dict[str, QueueManager] = {}
     for name in sorted(plans):
         plan = plans[name]
         host = world.host(name)
         if plan.needs_queue:
-            queues[name] = _queue(host, plan)
+            queue_config, delivery = queue_configs(plan)
+            queues[name] = QueueManager(host.ctx, MemoryStore(SimulatedDisk()), queue_config,
+                                        delivery, content_filter=plan.content_filter)
             world.run_until_complete(host, queues[name].start(restarted=False))
         for server in plan.servers:
-            server.bind(queues.get(name))
-            world.run_until_complete(host, server.start())
+            impl = server.build(host.ctx, queues.get(name))
+            world.run_until_complete(host, impl.start())
 
     probes = []
     for name in sorted(plans):
@@ -144,48 +154,56 @@ def _start_operators(world: World, sc: Scenario, queues: dict[str, QueueManager]
 # --------------------------------------------------------------------------
 
 @dataclass
-class _Server:
-    """A server to start once the host's queue exists."""
+class ServerPlan:
+    """A listening server of a host, built once the host's queue exists."""
 
-    host: Any
     config: mroles.ReceivingRole
     store: bool = False           # deliver into a MailboxStore, not the queue
     finger: bool = False
     extra: dict[str, Any] = field(default_factory=dict)   # role-specific build_server keywords
     access: Any = None            # a restricted relay's _RelayAccess (shared by its ports)
     pop3: bool = False            # the relay's POP3 server, not an SMTP server
-    _impl: Any = None
 
-    def bind(self, queue: QueueManager | None) -> None:
-        ctx = self.host.ctx
+    @property
+    def service(self) -> str:
+        """What it speaks: ``smtp``, ``finger`` or ``pop3``."""
+        return "finger" if self.finger else "pop3" if self.pop3 else "smtp"
+
+    @property
+    def port(self) -> int:
+        """The port the scenario gives it."""
         if self.finger:
-            self._impl = self.config.build_finger(ctx, queue)
-        elif self.access is not None:
-            self._impl = self.access.bind(self, ctx, queue)
-        else:
-            sink = self.config.build_store(ctx) if self.store else queue
-            self._impl = self.config.build_server(ctx, sink, release=queue, **self.extra)
+            return self.config.finger_port
+        if self.pop3:
+            return self.config.pop_port     # type: ignore[attr-defined]
+        return self.config.port
 
-    async def start(self) -> None:
-        await self._impl.start()
+    def build(self, ctx: Any, queue: QueueManager | None) -> Any:
+        """The server component on ``ctx``'s host (its ``start(host, port)``
+        listens; without arguments, on the host's address and :attr:`port`)."""
+        if self.finger:
+            return self.config.build_finger(ctx, queue)
+        if self.access is not None:
+            return self.access.bind(self, ctx, queue)
+        sink = self.config.build_store(ctx) if self.store else queue
+        return self.config.build_server(ctx, sink, release=queue, **self.extra)
 
 
-def _plan_role(world: World, plan: HostPlan, role: Any, where: str) -> None:
+def _plan_role(plan: HostPlan, role: Any, where: str) -> None:
     check_supported(role, where)
     try:
         config = role_config(role)
         configs = [dataclasses.replace(config, port=p) for p in role.ports]
     except (mroles.RoleError, ValueError) as exc:
         raise WiringError(f"{where}: {exc}") from None
-    host = world.host(role.host)
     store = isinstance(role, sr.CustomerServer)
     if isinstance(config, mroles.RestrictedRelay):
-        _plan_relay(plan, host, config, configs)
+        _plan_relay(plan, config, configs)
     else:
-        plan.servers += [_Server(host, c, store=store, extra=_feed_plan(plan, config))
+        plan.servers += [ServerPlan(c, store=store, extra=_feed_plan(plan, config))
                          for c in configs]
     if config.finger:
-        plan.servers.append(_Server(host, config, finger=True))
+        plan.servers.append(ServerPlan(config, finger=True))
     if isinstance(role, (sr.PrimaryMx, sr.CustomerServer)):
         # (a customer server's own outbound queue delivers its local domains
         # locally too, e.g. a DSN coming back to a sender on the same host)
@@ -237,19 +255,19 @@ class _RelayAccess:
     def __post_init__(self) -> None:
         self.grants = self.config.build_grants()
 
-    def bind(self, server: _Server, ctx: Any, queue: QueueManager | None) -> Any:
+    def bind(self, server: ServerPlan, ctx: Any, queue: QueueManager | None) -> Any:
         if server.pop3:
             # POP3 over the mailboxes the host's queue delivers local mail into.
             return self.config.build_pop3(ctx, queue.mailboxes, self.grants)
         return server.config.build_server(ctx, queue, release=queue, grants=self.grants)
 
 
-def _plan_relay(plan: HostPlan, host: Any, config: mroles.RestrictedRelay,
+def _plan_relay(plan: HostPlan, config: mroles.RestrictedRelay,
                 configs: list[mroles.RestrictedRelay]) -> None:
     access = _RelayAccess(config)
-    plan.servers += [_Server(host, c, access=access) for c in configs]
+    plan.servers += [ServerPlan(c, access=access) for c in configs]
     if config.pop_users is not None:
-        plan.servers.append(_Server(host, config, access=access, pop3=True))
+        plan.servers.append(ServerPlan(config, access=access, pop3=True))
     plan.needs_queue = True
 
 
@@ -272,13 +290,12 @@ def _plan_sender(plan: HostPlan, actor: st.Sender, where: str) -> None:
             plan.local_domains.append(domain)
 
 
-def _queue(host: Any, plan: HostPlan) -> QueueManager:
+def queue_configs(plan: HostPlan) -> tuple[QueueConfig, DeliveryConfig]:
+    """The queue and delivery settings of a host that queues."""
     config = QueueConfig(retry=plan.retry, domain_lifetimes=dict(plan.lifetimes),
                          hold_domains=tuple(dict.fromkeys(plan.hold_domains)),
                          local_domains=tuple(dict.fromkeys(plan.local_domains)))
-    delivery = DeliveryConfig(routes=dict(plan.routes), mx_names=(plan.name,))
-    return QueueManager(host.ctx, MemoryStore(SimulatedDisk()), config, delivery,
-                        content_filter=plan.content_filter)
+    return config, DeliveryConfig(routes=dict(plan.routes), mx_names=(plan.name,))
 
 
 # --------------------------------------------------------------------------

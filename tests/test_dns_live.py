@@ -1,6 +1,6 @@
 """The live resolver against a real UDP DNS server on 127.0.0.1 (no internet).
 
-The server (tests/helpers/zone_server.py) answers from zone text with real DNS
+The server (sim/live/zone_server.py) answers from zone text with real DNS
 messages built by dnspython, so LiveResolver's error mapping and answer
 shaping go through dnspython's real async resolver and real sockets.
 """
@@ -14,7 +14,7 @@ import pytest
 
 from mta.dns.resolver import DnsTimeout, MxRecord, NXDomain, ServFail
 from mta.dns.live import LiveResolver
-from helpers.zone_server import ZoneServer
+from sim.live.zone_server import ZoneServer
 from sim.world.dns import ZoneSet
 
 ZONES = """\

@@ -1,6 +1,8 @@
-"""A tiny authoritative DNS server over UDP on loopback, answering from a
-:class:`~sim.world.dns.ZoneSet`: the live resolver's tests use it instead of
-mocks, so they exchange real DNS packets."""
+"""A tiny authoritative DNS server over UDP, answering from a
+:class:`~sim.world.dns.ZoneSet`: ``mxsim serve`` answers a scenario's zone
+text with it (the same zone objects the simulation answers from), and the
+live resolver's tests use it instead of mocks, so they exchange real DNS
+packets."""
 from __future__ import annotations
 
 import asyncio
