@@ -82,8 +82,10 @@ def _short(host: str) -> str:
     return host.split(".", 1)[0] or host
 
 
-class _Formatter:
-    """The state the lines need, folded event by event."""
+class MaillogFormatter:
+    """The state the lines need, folded event by event: :meth:`lines` gives
+    the lines of one event (a live host streams them; :func:`maillog_lines`
+    formats a whole log)."""
 
     def __init__(self, epoch: float) -> None:
         self.epoch = epoch
@@ -239,6 +241,11 @@ class _Formatter:
         return [self.line(e, "postfix/bounce", PIDS["bounce"],
                           f"{queue_id(about)}: sender {what} notification: {queue_id(e.msg)}")]
 
+    # -- a restart (live hosts) ---------------------------------------------
+    def on_host_restarted(self, e: E.HostRestarted) -> list[str]:
+        return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} postfix/master[1]: "
+                f"daemon started -- {e.recovered} messages recovered from the queue"]
+
     # -- POP3 -------------------------------------------------------------
     def on_pop3_login(self, e: E.Pop3Login) -> list[str]:
         return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} dovecot: pop3-login: Login: "
@@ -262,7 +269,7 @@ def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> list[str]:
     """The maillog of ``events`` (in log order): Postfix syslog lines,
     without newlines.  ``epoch`` is added to every event time (0 for live
     events, which carry Unix time)."""
-    f = _Formatter(epoch)
+    f = MaillogFormatter(epoch)
     out: list[str] = []
     for e in events:
         out.extend(f.lines(e))

@@ -183,12 +183,16 @@ def judge_relay(attempts: Sequence[tuple[str, str, Reply, Reply | None]]) -> Fin
                    f"(RCPT answered {'/'.join(map(str, codes))})")
 
 
-def judge_auth_relay(offered: bool, reply: Reply | None) -> Finding:
+def judge_auth_relay(offered: bool, reply: Reply | None, mail: Reply | None = None) -> Finding:
     """RFC 4954 §6: a server that relays after AUTH refuses an
-    unauthenticated relay recipient, ideally 530 5.7.0."""
+    unauthenticated relay recipient, ideally 530 5.7.0 (an AUTH-only relay
+    may say so already to MAIL: ``mail`` is that reply)."""
     if not offered:
         return Finding("auth-relay", "skip", "AUTH not offered (before STARTTLS)")
     if reply is None:
+        if mail is not None and mail.code == 530:
+            return Finding("auth-relay", "pass",
+                           f"asks for authentication at MAIL ({_code(mail)})", _ev(mail))
         return Finding("auth-relay", "skip", "MAIL refused before a relay recipient")
     if reply.klass == 2:
         return Finding("auth-relay", "fail", "relays without AUTH", _ev(reply))

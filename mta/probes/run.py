@@ -83,8 +83,8 @@ async def probe_target(o: ProbeOptions) -> list[Finding]:
         await client.close()
     findings += basics
     findings.append(await _size(o, keywords))
-    relay, auth_reply = await _relay(o, greeting)
-    findings += [relay, j.judge_auth_relay("AUTH" in keywords, auth_reply)]
+    relay, auth_mail, auth_reply = await _relay(o, greeting)
+    findings += [relay, j.judge_auth_relay("AUTH" in keywords, auth_reply, auth_mail)]
     grey = await _greylisting(o)
     findings.append(await _recipient_limit(o, "PIPELINING" in keywords))
     findings.append(await _etrn(o, "ETRN" in keywords))
@@ -143,10 +143,10 @@ def _address(host: str) -> str:
         return host
 
 
-async def _relay(o: ProbeOptions, greeting: Reply) -> tuple[Finding, Reply | None]:
+async def _relay(o: ProbeOptions, greeting: Reply) -> tuple[Finding, Reply, Reply | None]:
     """nmap's 16 relay forms (and the same three with ``domain`` as the
     relaying host), RSET after each RCPT.  Returns the finding and the
-    first form's RCPT reply (for the AUTH judge)."""
+    first form's MAIL and RCPT replies (for the AUTH judge)."""
     srv = (greeting.lines[0].split(" ", 1)[0] if greeting.lines else "") or o.host
     forms = nmap_relay_probes(srv, _address(o.host), o.foreign)
     if o.domain:
@@ -167,7 +167,7 @@ async def _relay(o: ProbeOptions, greeting: Reply) -> tuple[Finding, Reply | Non
                 attempts.append((mail_arg, rcpt_arg, mail, rcpt))
         finally:
             await c.close()
-    return j.judge_relay(attempts), attempts[0][3]
+    return j.judge_relay(attempts), attempts[0][2], attempts[0][3]
 
 
 async def _first_rcpt(o: ProbeOptions) -> Reply:
