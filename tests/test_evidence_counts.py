@@ -46,3 +46,11 @@ def test_no_library_expectation_passes_on_an_empty_log(name, index, planned):
 def test_every_catalogue_check_is_named_by_some_library_scenario():
     named = {x.guarantee for _, _, x in EXPECTATIONS}
     assert sorted(set(REGISTRY) - named) == []
+
+
+def test_every_check_has_a_planted_fault_test_on_a_real_log():
+    """Each check is judged on a real run's log with its fault planted
+    (tests/test_planted_*.py, built on tests/helpers/planting.py)."""
+    tests = Path(__file__).resolve().parent
+    text = "".join(p.read_text() for p in sorted(tests.glob("test_planted_*.py")))
+    assert [gid for gid in sorted(REGISTRY) if f'"{gid}"' not in text] == []
