@@ -88,4 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m sim.cli``: run the imported module's main, so that the
+    # UsageError the commands raise (sim.cli's) is the one caught here, not
+    # a second copy of this module's class under the name __main__.
+    from sim.cli import main as _main
+    sys.exit(_main())

@@ -44,3 +44,10 @@ def test_every_command_s_help_line_is_its_own():
     assert [(n, h) for n, _, h in COMMANDS] == [(n, helps[n]) for n, _, _ in COMMANDS]
     for name, module, _ in COMMANDS:
         assert hasattr(importlib.import_module(module), "run")
+
+
+def test_python_dash_m_gives_the_same_usage_error_as_the_console_script(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "report", str(tmp_path / "none")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("mxsim: ")
