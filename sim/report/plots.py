@@ -34,7 +34,9 @@ def time_unit(span: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """The PNG of ``fig``, without the metadata that would change with the
+    matplotlib version (re-reporting stays byte-identical)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -63,7 +65,7 @@ def fates_png(counts: Counts) -> bytes:
     ax.set_title(f"Recipients by fate (accepted: {counts.accepted})")
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def latency_png(latencies: list[float], pcts: dict[str, float]) -> bytes:
@@ -74,7 +76,7 @@ def latency_png(latencies: list[float], pcts: dict[str, float]) -> bytes:
     if not lat:
         _empty(ax, "no delivered recipients")
         ax.set_title("Delivery latency (acceptance to mailbox)")
-        return _png(fig)
+        return png_bytes(fig)
     div, unit = time_unit(max(lat))
     # Start at (0, 0) and run on past the slowest, so even one delivery shows a step.
     xs = [0.0] + [v / div for v in lat] + [max(lat) / div * 1.05 or 1.0]
@@ -93,7 +95,7 @@ def latency_png(latencies: list[float], pcts: dict[str, float]) -> bytes:
     ax.set_title(f"Delivery latency CDF (n={len(lat)})")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 #: Marker colour per release trigger (ETRN, finger, probe).
@@ -135,7 +137,7 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
         ax = fig.add_subplot()
         _empty(ax, "no queued mail")
         ax.set_title("Queue depth per host")
-        return _png(fig)
+        return png_bytes(fig)
     axes = fig.subplots(len(hosts), 1, sharex=True, squeeze=False)[:, 0]
     # Every link's outages are shaded on every host's plot, one colour per
     # link: a queue usually grows on one host while *another* host is down.
@@ -163,7 +165,7 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     from matplotlib.patches import Patch
     handles = [Patch(color=shade[k], alpha=0.4, label=f"{k[0]} down") for k in links[:6]]
     _release_legend(axes[0], drawn, handles)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def links_png(periods: list[LinkPeriod], start: float, end: float,
@@ -177,7 +179,7 @@ def links_png(periods: list[LinkPeriod], start: float, end: float,
     if not links:
         _empty(ax, "no link changes in the log")
         ax.set_title("Link timeline")
-        return _png(fig)
+        return png_bytes(fig)
     for i, key in enumerate(links):
         for p in periods:
             if (p.host, p.link) == key:
@@ -190,4 +192,4 @@ def links_png(periods: list[LinkPeriod], start: float, end: float,
     ax.set_xlim(start / div, max(end, start + 1e-9) / div)
     ax.set_title("Link timeline")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

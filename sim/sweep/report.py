@@ -21,7 +21,7 @@ from pandas.api.types import is_numeric_dtype
 from sim.scenario.roles import RETRY_PRESETS
 from mta.units import format_duration
 # The run report's deterministic PNG writer (fixed metadata), shared on purpose.
-from sim.report.plots import _png, time_unit
+from sim.report.plots import png_bytes, time_unit
 from sim.sweep import dataset
 
 INDEX = "index.html"
@@ -76,7 +76,7 @@ def fraction_png(runs, key: str, durations: bool, preset: str | None, count: str
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def write_sweep_report(out: Path, manifest: dict, varies) -> Path:
