@@ -10,6 +10,7 @@ import io
 from typing import Any, Iterable
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -143,15 +144,23 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     # link: a queue usually grows on one host while *another* host is down.
     links = sorted({(p.host, p.link) for p in periods if p.state == "down"})
     shade = {k: _SHADES[i % len(_SHADES)] for i, k in enumerate(links)}
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = {k: [] for k in links}
+    for p in periods:
+        if p.state == "down":
+            spans[(p.host, p.link)].append((p.start / div, p.end / div))
     drawn: set[str] = set()
     for ax, host in zip(axes, hosts):
         steps = depths[host]
         xs = [start / div] + [t / div for t, _ in steps] + [end / div]
         ys = [0] + [d for _, d in steps] + [steps[-1][1]]
-        for p in periods:
-            if p.state == "down":
-                ax.axvspan(p.start / div, p.end / div, color=shade[(p.host, p.link)],
-                           alpha=0.18, lw=0)
+        # One collection per link, not one axvspan per outage: a world of
+        # dial-up customers has thousands of outages, and axvspan cost the
+        # report more than the judging.
+        for link in links:
+            ax.add_collection(PolyCollection(
+                [[(a, 0), (a, 1), (b, 1), (b, 0)] for a, b in spans[link]],
+                facecolors=shade[link], alpha=0.18, linewidths=0,
+                transform=ax.get_xaxis_transform()), autolim=False)
         ax.step(xs, ys, where="post", color="#1565c0")
         drawn |= _mark_releases(ax, releases, div, host)
         ax.set_ylabel("recipients", fontsize=8)

@@ -136,12 +136,17 @@ class ZoneSet:
         return sorted(_text(o) for o in self._zones)
 
     def zone_for(self, name: dns.name.Name) -> dns.zone.Zone | None:
-        """The zone whose origin is the longest suffix of ``name``."""
-        best = None
-        for origin, zone in self._zones.items():
-            if name.is_subdomain(origin) and (best is None or len(origin) > len(best[0])):
-                best = (origin, zone)
-        return best[1] if best else None
+        """The zone whose origin is the longest suffix of ``name``.
+
+        Walks up ``name``'s labels and looks each suffix up (zone origins
+        are dict keys; dnspython names compare case-insensitively): a few
+        dict lookups per query instead of a scan of every zone, which made
+        a world of 1,000 domains spend a quarter of its time here."""
+        for i in range(len(name.labels)):
+            zone = self._zones.get(dns.name.Name(name.labels[i:]))
+            if zone is not None:
+                return zone
+        return None
 
     def lookup(self, name: str | dns.name.Name, rdtype: str) -> list:
         """Rdatas of ``rdtype`` at ``name``, sorted; see the class docstring."""
