@@ -21,7 +21,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
+                                 run_state_machine_as_test)
 
 from mta.events import ComponentError
 from mta.roles import CustomerMailServer
@@ -176,16 +177,12 @@ class HostileClients(RuleBasedStateMachine):
         assert not [c for c in self.server.connections if c.transport is not None]
 
 
-HostileClients.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=200, deadline=None, derandomize=True,
-    suppress_health_check=list(HealthCheck))
-TestHostileClients = HostileClients.TestCase
-
-
-def test_enough_streams_were_driven():
-    """Runs after the state machine (same module, in order): the count."""
-    if STATS["examples"] == 0:
-        pytest.skip("run together with TestHostileClients")
+def test_hostile_streams_never_crash_or_hang_and_there_are_enough_of_them():
+    """The state machine, then its count, in one test (no order between tests,
+    which pytest-xdist may split across workers)."""
+    run_state_machine_as_test(HostileClients, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=200, deadline=None, derandomize=True,
+        suppress_health_check=list(HealthCheck)))
     print(f"hostile: {STATS['examples']} worlds, {STATS['streams']} streams, "
           f"{STATS['replies']} replies")
     assert STATS["streams"] >= MIN_STREAMS, STATS

@@ -222,12 +222,22 @@ def test_the_scenario_is_validated_first(tmp_path, capsys):
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into any folder")
 def test_unwritable_state_exits_2(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state", locked / "state")
-    assert rc == 2 and "not writable" in err
+    if os.geteuid() != 0:
+        rc, err = serve_main(capsys, scenario(tmp_path), "--host", MX, "--state",
+                             locked / "state")
+    else:
+        # Root may write into any folder by mode, not onto a read-only mount: bind the
+        # folder read-only in a private mount namespace and serve inside it.
+        proc = subprocess.run(
+            ["unshare", "-m", "sh", "-c", f'mount --bind -o ro "$1" "$1" && exec "$2" serve '
+             f'"$3" --host "$4" --state "$1/state"', "sh", str(locked), MXSIM,
+             str(scenario(tmp_path)), MX], capture_output=True, text=True, timeout=120)
+        rc, err = proc.returncode, proc.stderr
+    assert rc == 2 and "not writable" in err, err
+    assert not (locked / "state").exists()
 
 
 def test_state_the_file_system_refuses_exits_2(tmp_path, capsys):
