@@ -25,6 +25,7 @@ import yaml
 
 from sim.cli import UsageError
 from sim.commands.paths import output_dir
+from sim.report.failures import verdict_line
 
 DEFAULT_EXPECT = ("conservation", "bounce-dsn", "retry-discipline")
 UNKNOWN = "unknown-lines.txt"
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     for note in imported.notes:
         print(f"  note: {note}")
     print("recipients: " + ", ".join(f"{k} {n}" for k, n in verdict.counts.items()))
-    for g in verdict.guarantees:
-        print(f"  {g.id}: {g.result} ({'met' if g.met else 'NOT met'}): {g.detail[:110]}")
+    for g, name in zip(verdict.guarantees, verdict.case_names()):
+        print(f"  {'ok  ' if g.met else 'FAIL'} {verdict_line(g, name, width=100)}")
     print(f"report written to {out}/report.md (and report.html, verdict.json, events.jsonl)")
     return 0 if verdict.ok else 1
