@@ -38,10 +38,11 @@ class Report:
     figures: dict[str, bytes]
 
 
-def build_report(events: list[E.Event] | Evidence) -> Report:
-    """Judge and render everything a report holds, without writing it."""
+def build_report(events: list[E.Event] | Evidence, verdict: Verdict | None = None) -> Report:
+    """Judge (unless ``verdict`` is that of ``events`` already) and render
+    everything a report holds, without writing it."""
     evidence = events if isinstance(events, Evidence) else Evidence(events)
-    v = build_verdict(evidence)
+    v = build_verdict(evidence) if verdict is None else verdict
     figs = figures(v, evidence)
     return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
 

@@ -1,0 +1,116 @@
+"""Cost per event of judging and reporting a run: the evidence model, every
+check, the report.
+
+Prints one line::
+
+    events=N judge_s=X events_per_s=N report_s=X bytes_per_event=N
+
+``judge_s`` is building :class:`~sim.evidence.model.Evidence` and the verdict
+(every check of the log's expectations), ``events_per_s`` the events judged
+per second of it (goal, DESIGN.md: at least 500,000), ``report_s`` the
+figures and the Markdown and HTML texts from that same model (nothing is
+written: the cost of the files is the disk's).  ``bytes_per_event`` is what
+holding the log and its model costs per event: the Python heap
+(tracemalloc) grown by loading the log and judging it, over the number of
+events, measured in a second pass (tracing slows everything down, so it
+never touches the timed figures).  A log read from JSONL shares no strings
+between events, so it is an upper bound of the same run held in memory by
+the simulation.  ``--world`` runs the world, writes its log to a
+temporary file and measures that.
+
+    python benchmarks/judge.py --events reports/isp-7d/events.jsonl
+    python benchmarks/judge.py --world /tmp/isp100.yaml       # simulate first
+    python benchmarks/judge.py --events E.jsonl --profile /tmp/judge.prof  # + top lines
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mta import events as E                                      # noqa: E402
+from sim.evidence.log import LogError, read_jsonl, write_jsonl   # noqa: E402
+from sim.evidence.model import Evidence                          # noqa: E402
+from sim.evidence.verdict import build_verdict                   # noqa: E402
+from sim.report.write import build_report                        # noqa: E402
+
+
+def simulate(world: Path) -> list[E.Event]:
+    """The log of one run of ``world`` (no files written)."""
+    from sim.pipeline import load, planned_expectations
+    from sim.runner import run
+    sc = load(world)
+    return run(sc, sc.seed, planned_expectations(sc)).events
+
+
+def timed(events: list[E.Event], profile: Path | None) -> tuple[float, float]:
+    """(judge_s, report_s) of one judged and rendered log."""
+    prof = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    evidence = Evidence(events)
+    verdict = build_verdict(evidence)
+    t1 = time.perf_counter()
+    # The report reuses the model (and its cached projections) the checks
+    # built, and their verdict: what the pipeline does.
+    build_report(evidence, verdict)
+    if prof:
+        prof.disable()
+    t2 = time.perf_counter()
+    if prof:
+        prof.dump_stats(profile)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    return t1 - t0, t2 - t1
+
+
+def heap_per_event(path: Path) -> int:
+    """Heap bytes per event of the log read from ``path`` plus its model."""
+    gc.collect()
+    tracemalloc.start()
+    events = read_jsonl(path)
+    evidence = Evidence(events)
+    build_verdict(evidence)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return round(held / max(1, len(events)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--events", type=Path, help="a saved events.jsonl")
+    src.add_argument("--world", type=Path, help="a scenario (world) file to run first")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="write a cProfile of judging and reporting here, print its top lines")
+    args = ap.parse_args(argv)
+    path = args.events or args.world
+    if not path.is_file():
+        ap.error(f"no such file: {path}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.world:
+            path = write_jsonl(simulate(args.world), Path(tmp) / "events.jsonl")
+        try:
+            events = read_jsonl(path)
+        except LogError as exc:
+            ap.error(str(exc))
+        n = len(events)
+        judge_s, report_s = timed(events, args.profile)
+        del events
+        bpe = heap_per_event(path)
+    print(f"events={n} judge_s={judge_s:.2f} events_per_s={n / judge_s:.0f} "
+          f"report_s={report_s:.2f} bytes_per_event={bpe}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
