@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mta import events as E
 from sim.evidence.log import read_jsonl
-from sim.evidence.model import Evidence
+from sim.evidence.model import Evidence, collector_paused
 from sim.evidence.verdict import Verdict, build_verdict
 from sim.report.html import figures, render_html
 from sim.report.markdown import render_md
@@ -43,8 +43,9 @@ def build_report(events: list[E.Event] | Evidence, verdict: Verdict | None = Non
     everything a report holds, without writing it."""
     evidence = events if isinstance(events, Evidence) else Evidence(events)
     v = build_verdict(evidence) if verdict is None else verdict
-    figs = figures(v, evidence)
-    return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
+    with collector_paused():        # the projections the sections read (see there)
+        figs = figures(v, evidence)
+        return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
 
 
 def write_report(events: list[E.Event] | Evidence, out_dir: str | Path) -> Report:

@@ -84,19 +84,20 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     """(host, attempts, the event that ended them) for every delivery round
     that tried an MX preference, in log order per (host, msg)."""
     per_msg: dict[tuple[str, str], list[E.Event]] = defaultdict(list)
-    for e in ev.events:
-        if isinstance(e, E.AttemptStarted) or isinstance(e, _ROUND_ENDS):
-            per_msg[(e.host, e.msg)].append(e)
+    for e in ev.in_order(E.AttemptStarted, *_ROUND_ENDS):
+        per_msg[(e.host, e.msg)].append(e)
     out = []
     for (host, _msg), evs in per_msg.items():
         rnd: list[E.AttemptStarted] = []
+        at_mx = False           # an attempt of the round tried an MX preference
         for e in evs + [None]:
             if isinstance(e, E.AttemptStarted):
                 rnd.append(e)
+                at_mx = at_mx or e.preference is not None
                 continue
-            if rnd and any(a.preference is not None for a in rnd):
+            if at_mx:
                 out.append((host, rnd, e))
-            rnd = []
+            rnd, at_mx = [], False
     return out
 
 
@@ -164,7 +165,7 @@ def mx_order(ev: Evidence, params: MxOrderParams):
                           **where))
             continue
         a = answers[(host, dom)][i]
-        told = told_cache.setdefault(id(a), _Told.of(a))
+        told = told_cache.get(id(a)) or told_cache.setdefault(id(a), _Told.of(a))
         judged += 1
         where["events"] = [a] + where["events"]
         tried = [(_name(x.dest_host), x.preference) for x in rnd]
