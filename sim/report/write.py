@@ -48,11 +48,13 @@ def build_report(events: list[E.Event] | Evidence, verdict: Verdict | None = Non
         return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
 
 
-def write_report(events: list[E.Event] | Evidence, out_dir: str | Path) -> Report:
-    """Write verdict.json, report.md and report.html into ``out_dir``."""
+def write_report(events: list[E.Event] | Evidence, out_dir: str | Path,
+                 verdict: Verdict | None = None) -> Report:
+    """Write verdict.json, report.md and report.html into ``out_dir``
+    (``verdict``: as for :func:`build_report`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rep = build_report(events)
+    rep = build_report(events, verdict)
     (out / VERDICT).write_text(rep.verdict.to_json(), encoding="utf-8")
     (out / REPORT_MD).write_text(rep.markdown, encoding="utf-8")
     (out / REPORT_HTML).write_text(rep.html, encoding="utf-8")
