@@ -6,18 +6,20 @@ Prints one line::
     events=N judge_s=X events_per_s=N report_s=X bytes_per_event=N
 
 Times are CPU seconds of this process (the machine is shared: wall time
-would measure the neighbours).  ``judge_s`` is building :class:`~sim.evidence.model.Evidence` and the verdict
-(every check of the log's expectations), ``events_per_s`` the events judged
-per second of it (goal, DESIGN.md: at least 500,000), ``report_s`` the
-figures and the Markdown and HTML texts from that same model (nothing is
-written: the cost of the files is the disk's).  ``bytes_per_event`` is what
-holding the log and its model costs per event: the Python heap
-(tracemalloc) grown by loading the log and judging it, over the number of
-events, measured in a second pass (tracing slows everything down, so it
-never touches the timed figures).  A log read from JSONL shares no strings
-between events, so it is an upper bound of the same run held in memory by
-the simulation.  ``--world`` runs the world, writes its log to a
-temporary file and measures that.
+would measure the neighbours).  ``judge_s`` is building
+:class:`~sim.evidence.model.Evidence` and the verdict (every check of the
+log's expectations), ``events_per_s`` the events judged per second of it
+(goal, DESIGN.md: at least 500,000), ``report_s`` the figures and the
+Markdown and HTML texts from that same model and verdict (nothing is
+written: the files cost the disk's time).
+
+``bytes_per_event`` is the memory a judged run holds per event: the log
+itself (the list, every event and every value reachable from it, each
+object counted once) plus what building the model and the verdict leaves on
+the heap (tracemalloc, measured after the timed pass so tracing never
+touches the timings); the two shares go to stderr.  A log read from JSONL
+shares no strings between events, so ``--events`` gives an upper bound of
+the same run held by the simulation, which ``--world`` measures.
 
     python benchmarks/judge.py --events reports/isp-7d/events.jsonl
     python benchmarks/judge.py --world /tmp/isp100.yaml       # simulate first
@@ -30,7 +32,6 @@ import cProfile
 import gc
 import pstats
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mta import events as E                                      # noqa: E402
-from sim.evidence.log import LogError, read_jsonl, write_jsonl   # noqa: E402
+from sim.evidence.log import LogError, read_jsonl                # noqa: E402
 from sim.evidence.model import Evidence                          # noqa: E402
 from sim.evidence.verdict import build_verdict                   # noqa: E402
 from sim.report.write import build_report                        # noqa: E402
@@ -74,16 +75,40 @@ def timed(events: list[E.Event], profile: Path | None) -> tuple[float, float]:
     return t1 - t0, t2 - t1
 
 
-def heap_per_event(path: Path) -> int:
-    """Heap bytes per event of the log read from ``path`` plus its model."""
+def retained(events: list[E.Event]) -> int:
+    """Bytes the log itself holds: the list, every event and every value
+    reachable from them, each object counted once (strings the simulation
+    shares between events count once, as they are held once)."""
+    seen: set[int] = set()
+    total = sys.getsizeof(events)
+    stack: list[object] = list(events)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, E.Event):
+            stack.extend(getattr(obj, f) for f in obj.__dataclass_fields__)
+        elif isinstance(obj, (tuple, list)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+    return total
+
+
+def model_bytes(events: list[E.Event]) -> int:
+    """Heap bytes the evidence model and the verdict add to the log
+    (tracemalloc while they are built, what is still held after)."""
     gc.collect()
     tracemalloc.start()
-    events = read_jsonl(path)
     evidence = Evidence(events)
     build_verdict(evidence)
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    return round(held / max(1, len(events)))
+    del evidence
+    return held
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,19 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     path = args.events or args.world
     if not path.is_file():
         ap.error(f"no such file: {path}")
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.world:
-            path = write_jsonl(simulate(args.world), Path(tmp) / "events.jsonl")
+    if args.world:
+        events = simulate(args.world)
+    else:
         try:
             events = read_jsonl(path)
         except LogError as exc:
             ap.error(str(exc))
-        n = len(events)
-        judge_s, report_s = timed(events, args.profile)
-        del events
-        bpe = heap_per_event(path)
+    n = len(events)
+    judge_s, report_s = timed(events, args.profile)
+    log_b, model_b = retained(events), model_bytes(events)
     print(f"events={n} judge_s={judge_s:.2f} events_per_s={n / judge_s:.0f} "
-          f"report_s={report_s:.2f} bytes_per_event={bpe}")
+          f"report_s={report_s:.2f} bytes_per_event={round((log_b + model_b) / max(1, n))}")
+    print(f"  (log {log_b / max(1, n):.0f} B/event, evidence model {model_b / max(1, n):.0f} "
+          f"B/event)", file=sys.stderr)
     return 0
 
 

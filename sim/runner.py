@@ -128,5 +128,5 @@ def _run(sc: Scenario, seed: int, expectations: Iterable[Planned], progress: Pro
         # A component raised: the run proves nothing.
         raise PartialRun(f"component code failed at t={world.now():g} s: {exc}",
                          list(sink.events)) from None
-    # The sink's own list: the world and its sink are done with it.
-    return Run(sc, seed, sink.events, sc.duration, time.perf_counter() - wall0)
+    # A copy: tasks torn down after the end may still report to the sink.
+    return Run(sc, seed, list(sink.events), sc.duration, time.perf_counter() - wall0)

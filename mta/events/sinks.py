@@ -69,9 +69,12 @@ class RecordingSink:
         self._fh = open(self.path, "w", encoding="ascii", newline="\n")
 
     def emit(self, event: Event) -> None:
+        if self._fh.closed:
+            # The run is over: what its torn-down tasks still report is no
+            # part of its log (neither in the file nor in the list).
+            return
         line = encode(event)
-        if not self._fh.closed:         # after close (a failed run's leftovers): memory only
-            self._fh.write(line + "\n")
+        self._fh.write(line + "\n")
         mapped = self._mapped.get(type(event))
         if mapped is None:
             mapped = self._mapped[type(event)] = any(
@@ -83,5 +86,6 @@ class RecordingSink:
         self._fh.flush()
 
     def close(self) -> None:
+        """Write out the rest and end the log: later events are ignored."""
         if not self._fh.closed:
             self._fh.close()

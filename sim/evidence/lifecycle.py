@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from typing import Iterable
+from typing import Container, Iterable
 
 from mta import events as E
 from sim.events import GuaranteeExpected, RunEnded, RunStarted
@@ -133,7 +133,8 @@ class RecipientLife:
         return (self.host, self.msg, self.rcpt)
 
 
-def lifecycles(events: list[E.Event], hosts: set[str] | None = None) -> list[RecipientLife]:
+def lifecycles(events: list[E.Event],
+               hosts: Container[str] | None = None) -> list[RecipientLife]:
     """Every (host, msg, rcpt) a host took responsibility for, with its fate.
 
     A copy is taken by ``MessageAccepted`` (each recipient the client was

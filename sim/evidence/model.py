@@ -90,6 +90,25 @@ def within(t: float, periods: Iterable[tuple[float, float]]) -> bool:
     return any(a <= t < b for a, b in periods)
 
 
+class LoggedHosts:
+    """``host in hosts``: did ``host`` log an event of one of these lists?
+
+    The lifecycle fold asks this of each relay's next hop, a handful of
+    hosts; the set of every host in the log would cost a look at every
+    event.  Each list's hosts are gathered when a question first needs
+    them, in order, so a host that logs early kinds is found after a few.
+    """
+
+    def __init__(self, lists: list[list[E.Event]]) -> None:
+        self._todo = lists[::-1]            # popped from the end: log order of kinds
+        self._seen: set[str] = set()
+
+    def __contains__(self, host: object) -> bool:
+        while host not in self._seen and self._todo:
+            self._seen.update(map(attrgetter("host"), self._todo.pop()))
+        return host in self._seen
+
+
 class Evidence:
     """An event log and its projections, each computed once, lazily.
 
@@ -144,12 +163,12 @@ class Evidence:
         return [e for _, e in pairs]
 
     @cached_property
-    def hosts(self) -> set[str]:
-        """Every host that logged something other than run events (the
-        runner aside): :func:`~sim.evidence.lifecycle.hosts_in_log`."""
-        host = attrgetter("host")
-        return set().union(*(map(host, evs) for kind, (evs, _, _) in self._index.items()
-                             if not issubclass(kind, RUN_KINDS)))
+    def hosts(self) -> "LoggedHosts":
+        """The hosts that logged something other than run events (the
+        runner aside), as :func:`~sim.evidence.lifecycle.hosts_in_log`
+        finds them; a container asked host by host (``host in hosts``)."""
+        return LoggedHosts([evs for kind, (evs, _, _) in self._index.items()
+                            if not issubclass(kind, RUN_KINDS)])
 
     # -- run ----------------------------------------------------------------------
 
