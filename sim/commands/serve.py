@@ -5,7 +5,9 @@ The queue is durable in ``--state`` (default ``reports/<scenario>/<host>/``):
 a message is acknowledged only once it is committed, and a restart after a
 crash delivers everything acknowledged.  Events go to ``--events`` (default
 ``STATE/events.jsonl``) in the simulation's format, so ``mxsim report
-STATE`` judges a live run, and as Postfix-style lines to ``STATE/maillog``.  SIGTERM or SIGINT: stop accepting, finish the
+STATE`` judges a live run, and as Postfix-style lines to ``STATE/maillog``.
+Mail filed into mailboxes goes to Maildirs in ``STATE/mail/`` (served by the
+host's POP3 server, if it has one).  SIGTERM or SIGINT: stop accepting, finish the
 transactions in progress, exit 0.  Exit 2: the scenario, the host or an
 option is wrong, or an address cannot be bound (nothing is written then).
 """
@@ -27,7 +29,7 @@ from sim.commands.paths import output_dir, output_file
 from sim.convert import Unsupported, describe
 from sim.events import GuaranteeExpected, RunStarted, ScenarioDescribed
 from sim.live.eventlog import Fanout, LiveLog
-from sim.live.host import DEFAULT_GRACE, LiveHost
+from sim.live.host import DEFAULT_GRACE, LiveHost, delivers_locally, maildir
 from sim.live.maillog import Maillog
 from sim.live.listen import (DEFAULT_ADDRESS, DNS_PORT, Endpoint, ListenError, check_bindable,
                              parse_endpoint, parse_listen)
@@ -106,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     except ListenError as exc:
         raise UsageError(str(exc)) from None
     created = _make_dirs(state, events)
+    if delivers_locally(plan):
+        _check_mailboxes(maildir(plan, state), created)
     had_maillog = (state / MAILLOG).exists()
     try:
         log = LiveLog(events)
@@ -164,6 +168,20 @@ def _make_dirs(state: Path, events: Path) -> list[Path]:
         raise UsageError(f"{option}: cannot write in {candidate}: "
                          f"{exc.strerror or exc}") from None
     return made
+
+
+def _check_mailboxes(disk, created: list[Path]) -> None:
+    """The mailbox folder takes files (mail is filed there while serving,
+    so refuse now, not at the first delivery); raises UsageError, having
+    removed what this start made."""
+    made = not disk.root.exists()
+    try:
+        disk.check()
+    except OSError as exc:
+        if made:
+            shutil.rmtree(disk.root, ignore_errors=True)
+        _remove(created)
+        raise UsageError(f"--state: mailboxes: {exc.strerror or exc}") from None
 
 
 def _remove(created: list[Path]) -> None:
