@@ -13,7 +13,8 @@ plan the simulation builds from) and runs it on the running asyncio loop:
   restarts;
 * every server of the plan on its :class:`~sim.live.listen.Endpoint`, the
   SMTP servers offering STARTTLS when given a certificate (the scenario
-  format has no TLS: certificates are a property of the machine);
+  format has no TLS: certificates are a property of the machine), and
+  then AUTH only after STARTTLS;
 * a connectivity probe per held domain, as in the simulation;
 * IDs that stay unique across restarts: each start is a new *generation*
   (counted in ``generation`` in the state folder) and numbers its
@@ -155,7 +156,10 @@ class LiveHost:
                 server.extra["greylist_store"] = greylist
             impl = server.build(ctx, self.queue, maildir=disk)
             if self.tls is not None and server.service == "smtp":
-                impl.config = dataclasses.replace(impl.config, tls_context=self.tls)
+                # With a certificate, AUTH only after STARTTLS (Postfix's
+                # smtpd_tls_auth_only = yes): no password crosses in clear.
+                impl.config = dataclasses.replace(impl.config, tls_context=self.tls,
+                                                  auth_require_tls=True)
             where = self.endpoint(server)
             srv = await impl.start(host=where.address, port=where.port)
             self.servers.append(impl)
