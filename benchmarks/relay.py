@@ -18,7 +18,10 @@ relay: its work is spread over short-lived processes).  The machine is
 shared, so rates swing between runs; CPU per message is steadier.  If
 Postfix is installed the same load runs against Postfix relaying
 (``relayhost``) to the same kind of sink, alternating with ours, and the
-ratio is printed.  ``--loop`` picks the relay's event loop (uvloop, an
+ratio is printed.  Postfix is a private instance
+(``tests/helpers/postfix.py``: its own configuration and queue folders,
+started and stopped by the benchmark), never the system's ``/etc/postfix``.
+``--loop`` picks the relay's event loop (uvloop, an
 optional package, when installed).  ``--relay serve`` measures ``mxsim
 serve`` instead: a scenario's backup MX (its whole policy chain and event
 log) on the standard asyncio loop.  Loopback only, bounded.
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -214,54 +218,35 @@ def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto",
             "all_ms": 1000 * all_cpu / messages}
 
 
-POSTFIX_MAIN = {
-    "compatibility_level": "3.6", "myhostname": "relay.bench.test", "mydestination": "",
-    "inet_interfaces": "loopback-only", "inet_protocols": "ipv4", "mynetworks": "127.0.0.0/8",
-    "smtpd_relay_restrictions": "permit_mynetworks, reject", "alias_maps": "", "alias_database": "",
-    "maillog_file": "/var/log/postfix-bench.log", "smtputf8_enable": "no",
-}
-
-
-def postconf(*args: str) -> None:
-    subprocess.run(["postconf", *args], check=True, stdout=subprocess.DEVNULL)
-
-
 def bench_postfix(messages: int, sessions: int, size: int) -> dict | None:
-    if not (shutil.which("postfix") and shutil.which("postconf")):
-        return None
+    """The same load against a private Postfix instance (its own
+    ``config_directory`` and queue in /var/tmp, like ours: the same disk)
+    relaying everything (``relayhost``) to a sink; None without Postfix."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from helpers.postfix import PostfixInstance, PostfixMissing, free_port
     sink, sink_port = start_sink(messages)
+    root = tempfile.mkdtemp(prefix="mxsim-bench-postfix-", dir="/var/tmp")
     try:
-        main_cf = "/etc/postfix/main.cf"
-        if not os.path.exists(main_cf):
-            open(main_cf, "w").close()
-        postconf("-e", *(f"{k}={v}" for k, v in POSTFIX_MAIN.items()),
-                 f"relayhost=[127.0.0.1]:{sink_port}")
-        # No chroot (the container has no copies of /etc in the spool).
-        for svc in ("smtp/inet", "pickup/unix", "cleanup/unix", "qmgr/unix", "smtp/unix",
-                    "relay/unix", "tlsmgr/unix", "rewrite/unix", "bounce/unix", "defer/unix",
-                    "trace/unix", "verify/unix", "flush/unix", "proxymap/unix", "showq/unix",
-                    "error/unix", "retry/unix", "discard/unix", "lmtp/unix", "anvil/unix",
-                    "scache/unix", "postlog/unix-dgram"):
-            subprocess.run(["postconf", "-F", f"{svc}/chroot=n"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["postsuper", "-d", "ALL"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["postfix", "start"], check=True)
-        time.sleep(1.0)
-        sink0, all0 = proc_cpu(sink.pid), machine_cpu()
-        t0 = time.time()
-        accepted_at = load(25, messages, sessions, size)
-        n, _, last = wait_sink(sink, timeout=600)
-        sink_cpu, all_cpu = proc_cpu(sink.pid) - sink0, machine_cpu() - all0
+        try:
+            instance = PostfixInstance(free_port(), root=Path(root), hostname="relay.bench.test",
+                                       relayhost=f"[127.0.0.1]:{sink_port}")
+        except PostfixMissing:
+            return None
+        with instance:
+            sink0, all0 = proc_cpu(sink.pid), machine_cpu()
+            t0 = time.time()
+            accepted_at = load(instance.port, messages, sessions, size)
+            n, _, last = wait_sink(sink, timeout=600)
+            sink_cpu, all_cpu = proc_cpu(sink.pid) - sink0, machine_cpu() - all0
         # Postfix's CPU is spread over short-lived processes: the machine's
         # busy time less the sink's stands for it (smtp-source included).
         return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0),
                 "relay_ms": 1000 * (all_cpu - sink_cpu) / messages, "sink_ms": 1000 * sink_cpu / messages,
                 "all_ms": 1000 * all_cpu / messages}
     finally:
-        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sink.kill()
         sink.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def cpu_line(r: dict) -> str:
@@ -291,14 +276,18 @@ def main() -> None:
     gen = "smtp-source" if shutil.which("smtp-source") else "aiosmtplib generator"
     print(f"load: {a.messages} messages of {a.size} B, {a.sessions} concurrent sessions ({gen}), "
           f"{a.rounds} round(s), relays alternating (the machine is shared: compare side by side)")
-    postfix = not a.no_postfix and shutil.which("postfix") is not None
+    postfix = not a.no_postfix
     ours, theirs = [], []
     for r in range(a.rounds):
         ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay))
         print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
               f"   delivered {ours[-1]['delivered']:8.1f} msg/s   {cpu_line(ours[-1])}", flush=True)
         if postfix:
-            theirs.append(bench_postfix(a.messages, a.sessions, a.size))
+            result = bench_postfix(a.messages, a.sessions, a.size)
+            if result is None:
+                postfix = False
+                continue
+            theirs.append(result)
             print(f"round {r + 1} postfix relay                      : accepted "
                   f"{theirs[-1]['accepted']:8.1f} msg/s   delivered {theirs[-1]['delivered']:8.1f} msg/s"
                   f"   {cpu_line(theirs[-1])}", flush=True)
