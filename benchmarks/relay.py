@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
                                          [--no-postfix] [--rounds 3] [--loop auto]
-                                         [--relay live|serve]
+                                         [--relay live|serve] [--workers N]
 
 Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
 message, 20 at a time) when installed, else an aiosmtplib generator with
@@ -114,6 +114,19 @@ def proc_cpu(pid: int, part: str = "both") -> float:
     return {"user": user, "system": system, "both": user + system}[part]
 
 
+def relay_pids(pid: int) -> list[int]:
+    """The relay process and its workers (``--workers``: its children)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(c) for c in f.read().split())]
+    except OSError:
+        return [pid]
+
+
+def tree_cpu(pids: list[int], part: str = "both") -> float:
+    return sum(proc_cpu(p, part) for p in pids)
+
+
 def machine_cpu() -> float:
     """CPU seconds the whole machine spent busy (not idle or iowait) so far."""
     with open("/proc/stat") as f:
@@ -165,7 +178,7 @@ roles:
 
 
 def start_relay(kind: str, work: str, sink_port: int, sessions: int,
-                loop: str) -> tuple[subprocess.Popen, int, str]:
+                loop: str, workers: int = 1) -> tuple[subprocess.Popen, int, str]:
     """The relay under test: ``python -m mta.queue.live`` (``live``), or
     ``mxsim serve`` running a backup MX relaying to the sink (``serve``,
     the standard asyncio loop).  Returns (process, port, loop used)."""
@@ -173,7 +186,8 @@ def start_relay(kind: str, work: str, sink_port: int, sessions: int,
         relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db",
                                   os.path.join(work, "queue.db"), "--port", "0", "--next-hop",
                                   f"127.0.0.1:{sink_port}", "--concurrency", str(sessions),
-                                  "--loop", loop], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                                  "--loop", loop, "--workers", str(workers)],
+                                 stdout=subprocess.PIPE, text=True, cwd=ROOT)
         ready = relay.stdout.readline().split()
         return relay, int(ready[1]), ready[3].partition("=")[2] if len(ready) > 3 else "?"
     scenario = os.path.join(work, "relay.yaml")
@@ -193,18 +207,19 @@ def start_relay(kind: str, work: str, sink_port: int, sessions: int,
 
 
 def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto",
-                kind: str = "live") -> dict:
+                kind: str = "live", workers: int = 1) -> dict:
     sink, sink_port = start_sink(messages)
     work = tempfile.mkdtemp(prefix="mxsim-bench-", dir="/var/tmp")
-    relay, port, used = start_relay(kind, work, sink_port, sessions, loop)
+    relay, port, used = start_relay(kind, work, sink_port, sessions, loop, workers)
     try:
-        relay0, sink0, all0 = proc_cpu(relay.pid), proc_cpu(sink.pid), machine_cpu()
-        sys0 = proc_cpu(relay.pid, "system")
+        pids = relay_pids(relay.pid)
+        relay0, sink0, all0 = tree_cpu(pids), proc_cpu(sink.pid), machine_cpu()
+        sys0 = tree_cpu(pids, "system")
         t0 = time.time()
         accepted_at = load(port, messages, sessions, size)
         n, _, last = wait_sink(sink, timeout=600)
-        relay_cpu, sink_cpu = proc_cpu(relay.pid) - relay0, proc_cpu(sink.pid) - sink0
-        relay_sys = proc_cpu(relay.pid, "system") - sys0
+        relay_cpu, sink_cpu = tree_cpu(pids) - relay0, proc_cpu(sink.pid) - sink0
+        relay_sys = tree_cpu(pids, "system") - sys0
         all_cpu = machine_cpu() - all0
     finally:
         relay.kill()
@@ -266,6 +281,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
                     help="the mxsim relay's event loop (auto: uvloop if installed)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="--relay live: relay processes sharing the port (one queue shard each)")
     ap.add_argument("--relay", default="live", choices=["live", "serve"],
                     help="live: python -m mta.queue.live; serve: mxsim serve (a backup MX, "
                          "the scenario roles' full policy chain, standard asyncio loop)")
@@ -279,8 +296,8 @@ def main() -> None:
     postfix = not a.no_postfix
     ours, theirs = [], []
     for r in range(a.rounds):
-        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay))
-        print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
+        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay, a.workers))
+        print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL, x{a.workers}): accepted {ours[-1]['accepted']:8.1f} msg/s"
               f"   delivered {ours[-1]['delivered']:8.1f} msg/s   {cpu_line(ours[-1])}", flush=True)
         if postfix:
             result = bench_postfix(a.messages, a.sessions, a.size)
