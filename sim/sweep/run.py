@@ -80,8 +80,11 @@ def connect(scheduler: str | None, workers: int | None):
             raise ClusterError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
                                f"there ({exc})") from None
     n = workers or os.cpu_count() or 1
+    # No dashboard; the scheduler's HTTP server (metrics) still starts, on a free
+    # port rather than 8787, which another cluster on the machine may hold.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
