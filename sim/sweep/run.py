@@ -15,6 +15,7 @@ dataset are skipped.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Callable
 
 from sim.sweep import dataset
 from sim.sweep.plan import Point, Vary
+from sim.scenario.schema import Scenario
 from sim.sweep.variants import Sweep, load_variant
 
 #: How long to wait for an existing scheduler to answer before giving up.
@@ -56,7 +58,7 @@ def run_point(text: str, label: str, scenario: str, varies: tuple[Vary, ...], po
     from sim.pipeline import run_scenario
     from sim.runner import RunnerError
 
-    sc = load_variant(text, label)
+    sc = _scenario(text, label)
     if keep is not None:
         Path(keep).mkdir(parents=True, exist_ok=True)
         header = f"# {label}; run with --seed {point.seed}\n"
@@ -69,16 +71,42 @@ def run_point(text: str, label: str, scenario: str, varies: tuple[Vary, ...], po
                         result.sim_time)
 
 
+@functools.lru_cache(maxsize=16)
+def _scenario(text: str, label: str) -> Scenario:
+    # Points differing only in their seed share a variant (the seed varies
+    # fastest, so a worker sees the same text again and again): parsed once.
+    # Safe to share: a run never changes its scenario.
+    return load_variant(text, label)
+
+
+def warm() -> None:
+    """Import what every task needs (a worker's first task would pay it)."""
+    import sim.explore.worlds
+    import sim.pipeline
+    import sim.runner  # noqa: F401
+
+
 def connect(scheduler: str | None, workers: int | None):
-    """A Dask client (and the cluster it made, to close, or None)."""
-    from dask.distributed import Client, LocalCluster
+    """A Dask client (and the cluster it made, to close, or None), every
+    worker with mxsim imported: that is start-up, not the first run's time."""
+    from dask.distributed import Client
 
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
                                f"there ({exc})") from None
+        client.run(warm)
+        return client, None
+    client, cluster = _local(workers)
+    client.run(warm)
+    return client, cluster
+
+
+def _local(workers: int | None):
+    from dask.distributed import Client, LocalCluster
+
     n = workers or os.cpu_count() or 1
     # No dashboard; the scheduler's HTTP server (metrics) still starts, on a free
     # port rather than 8787, which another cluster on the machine may hold.
