@@ -8,7 +8,8 @@ block of settings within which the promise still stands (:data:`BLOCKS`:
 the world's seed, traffic rates and stop times, outage lengths, dial-up
 periods, retry presets, recipient counts), chosen so each world stays
 short: traffic stops within hours, so a world is mostly idle time, which
-costs nothing.  The budget is shared equally between the scenarios; the
+costs nothing.  The budget is shared so each scenario gets about the same
+time (:data:`COST_MS`, at least :data:`FLOOR` worlds each); the
 worlds are drawn from the seed as ``mxsim explore`` draws them
 (:func:`sim.explore.search.draws`) and judged on a Dask LocalCluster
 (:class:`sim.explore.worlds.Worlds`), every one of them: this counts
@@ -131,6 +132,35 @@ BLOCKS: dict[str, list[dict]] = {
 }
 
 
+#: Wall ms a world of each block took, judged on 2 workers of this machine under a
+#: load average of 6 (a first pass of 3 worlds each): the budget is shared so that
+#: each scenario gets about the same time, at least :data:`FLOOR` worlds.
+COST_MS = {
+    "alt-port-2525": 400, "auth-relay-limits": 3100, "auth-required": 120,
+    "blocked-attachments": 170, "connectivity-probe": 470, "dialup-primary-loses-mail": 400,
+    "etrn-some-exchangers": 470, "feed-defaults": 300, "feed-greylisting-spammers": 770,
+    "feed-load-breaks": 1100, "feed-load-holds": 570, "feed-pop3-switch": 370,
+    "feed-queue-2d": 730, "feed-queue-extended": 670, "feed-spam-levels": 150,
+    "filters-on-every-mx": 100, "filters-on-every-mx-broken": 200,
+    "max-recipients-conformant": 60, "mx-fallback": 190, "no-open-relay": 180,
+    "no-relay-via-isp-outbound": 130, "pop-before-smtp-window": 90,
+    "pop-relay-default-deny": 50, "port25-interception": 50, "queueing-server-etrn": 600,
+    "sender-affiliated": 130, "smart-host": 270, "smtp-on-demand-finger": 180,
+}
+FLOOR = 25
+
+
+def shares(names: list[str], budget: int) -> list[int]:
+    """Worlds per scenario: ``budget`` in all, inversely to each world's cost."""
+    floor = min(FLOOR, budget // len(names))
+    rest = budget - floor * len(names)
+    weights = [1 / COST_MS[n] for n in names]
+    out = [floor + int(rest * w / sum(weights)) for w in weights]
+    for i in range(budget - sum(out)):           # what rounding left, cheapest first
+        out[sorted(range(len(names)), key=lambda k: COST_MS[names[k]])[i % len(names)]] += 1
+    return out
+
+
 def explored(name: str) -> tuple[str, dict, list]:
     """(file, data with the benchmark's block, the validated axes)."""
     file = str(ROOT / "scenarios" / f"{name}.yaml")
@@ -157,8 +187,7 @@ def main() -> int:
     prepared = {n: explored(n) for n in names}          # every block valid before any run
     out = args.out or Path(tempfile.mkdtemp(prefix="mxsim-explore-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    share = [args.budget // len(names) + (i < args.budget % len(names))
-             for i in range(len(names))]
+    share = shares(names, args.budget)
     started = time.perf_counter()
     client, cluster = connect(None, args.workers)
     ready = time.perf_counter()
