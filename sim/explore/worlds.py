@@ -109,11 +109,15 @@ class Worlds:
         """The index of the first failing candidate in ``texts`` (None: no
         candidate fails).  Later candidates may be run speculatively; their
         answers are remembered but do not change this one."""
-        for i, (text, outcome) in enumerate(self._judged(texts)):
-            self._need(text)
-            if outcome.fails:
-                return i
-        return None
+        judged = self._judged(texts)
+        try:
+            for i, (text, outcome) in enumerate(judged):
+                self._need(text)
+                if outcome.fails:
+                    return i
+            return None
+        finally:
+            judged.close()           # cancels the speculative worlds still running
 
     def every(self, texts: Iterable[str | None]) -> Iterator[Outcome]:
         """The outcome of every candidate, in order (as each is known)."""
