@@ -105,7 +105,8 @@ BLOCKS: dict[str, list[dict]] = {
     "filters-on-every-mx-broken": [seeds(), span("traffic[0].stop", "2h", "10h", "2h"),
                                    span("traffic[1].stop", "2h", "6h", "2h")],
     "max-recipients-conformant": [seeds(), span("traffic[0].recipients", 1, 60, 1),
-                                  span("traffic[0].stop", "1h", "4h", "1h")],
+                                  # fixed arrivals at 1/h: a 1h stop sends nothing
+                                  span("traffic[0].stop", "2h", "5h", "1h")],
     "mx-fallback": [seeds(), span("traffic[0].stop", "2h", "12h", "2h"),
                     span("hosts[0].link.schedule.outages[0].start", "1h", "6h", "1h"),
                     span("hosts[0].link.schedule.outages[0].for", "1h", "30h", "1h"),
