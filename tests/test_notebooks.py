@@ -1,4 +1,4 @@
-"""notebooks/queue-timeouts.ipynb: stored clean, and runs top to bottom.
+"""notebooks/queue-timeouts.ipynb: stored clean, and runs top to bottom, on a run and on a sweep.
 
 No Jupyter here: the notebook is read as the nbformat 4 JSON it is, and its
 code cells are executed in order in one namespace, with the parameter cell's
@@ -7,6 +7,10 @@ flagship scenario itself, as it does when ``reports/`` is empty).  The
 numbers it computes are then checked against the raw ``events.jsonl``
 (parsed here line by line, not through the evidence layer) and against the
 retry presets' documented lifetimes.
+
+The sweep part is executed in a real Jupyter kernel on a small sweep the
+test runs first (``mxsim sweep --keep-runs``), and its per-run figures are
+checked against the Parquet dataset and the kept runs' raw logs.
 
 Executing the notebook runs the scenario four times (the flagship and three
 what-ifs, about 12 s of CPU, more on a busy machine), so those tests are
@@ -81,6 +85,7 @@ def test_parameter_cell_is_first_and_holds_only_settings():
     assert (ROOT / ns["SCENARIO"]).is_file()
     assert ns["RUN_DIR"] == "reports/queueing-server-etrn"
     assert ns["WHAT_IF_DIR"] is None and ns["QUEUE_HOST"] is None and ns["LIFETIMES"] == {}
+    assert ns["SWEEP_DIR"] is None                      # a single run unless a sweep is named
     assert ns["WHAT_IFS"], "the what-if cell needs at least one change"
     assert not [k for k in ns if not k.startswith("__") and not k.isupper()], \
         "the parameter cell should define settings only"
@@ -319,3 +324,64 @@ def test_notebook_runs_to_the_end_in_a_real_jupyter_kernel(tmp_path):
     # the last cell, after the what-if reruns, ran and printed its table
     assert code[-1].outputs, "the last cell produced nothing"
     assert (tmp_path / "run" / "events.jsonl").is_file()
+
+
+SWEEP_KEYS = ("hosts[1].link.schedule.every", "roles[0].retry.lifetime")
+
+
+@pytest.mark.slow
+def test_notebook_reads_a_sweep_in_a_real_jupyter_kernel(tmp_path):
+    """A 12-run sweep (the flagship, shortened: dial-up every 4h, 8h or 12h
+    against a queue lifetime of 8h or 5d, two seeds), read by the notebook
+    in a real kernel: its bounced fractions agree with the dataset, its
+    margins with the kept runs' raw logs, and it shows one plot per setting."""
+    import nbclient
+    import nbformat
+
+    from sim.cli import main
+    from sim.sweep import dataset
+
+    text = (ROOT / "scenarios" / "queueing-server-etrn.yaml").read_text()
+    short = tmp_path / "queueing-server-etrn.yaml"
+    short.write_text(text.replace("duration: 3d", "duration: 2d").replace("stop: 60h", "stop: 24h"))
+    sweep_dir = tmp_path / "sweep"
+    assert main(["sweep", str(short), "--vary", f"{SWEEP_KEYS[0]}=4h,8h,12h",
+                 "--vary", f"{SWEEP_KEYS[1]}=8h,5d", "--seeds", "1-2", "--keep-runs",
+                 "--workers", "2", "--out", str(sweep_dir)]) == 0
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = nbformat.v4.new_code_cell(
+        f"RUN_DIR = {str(tmp_path / 'run')!r}\nWHAT_IF_DIR = {str(tmp_path / 'what-if')!r}\n"
+        f"SWEEP_DIR = {str(sweep_dir)!r}")
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(index + 1, params)
+    # Asks the kernel, after the notebook's own cells, what it computed.
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "print(sweep_runs[['run_id', 'bounced_fraction', 'max_in_queue', 'min_margin']]"
+        ".to_json(orient='records'))"))
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [o for c in code for o in c.outputs if o.output_type == "error"] == []
+    plot = next(c for c in code if c.get("id") == "sweep-plot")
+    assert [o.output_type for o in plot.outputs if "image/png" in o.get("data", {})] == \
+        ["display_data"] * len(SWEEP_KEYS)
+    assert "bounced in 2 of 12 runs, silently lost 0" in "".join(
+        o.get("text", "") for o in plot.outputs)
+    computed = {r["run_id"]: r for r in json.loads(code[-1].outputs[0]["text"])}
+
+    runs = dataset.read(sweep_dir).drop_duplicates("run_id").set_index("run_id")
+    assert sorted(computed) == sorted(runs.index) and len(runs) == 12
+    for run_id, row in runs.iterrows():
+        mine = computed[run_id]
+        assert mine["bounced_fraction"] == pytest.approx(row["bounced"] / row["accepted"])
+        stays = stays_from_raw(raw_log(sweep_dir / "runs" / run_id / "events.jsonl"))
+        lifetime = row[SWEEP_KEYS[1]]
+        assert mine["max_in_queue"] == pytest.approx(max(stays[QUEUE_HOST]))
+        assert mine["min_margin"] == pytest.approx(lifetime - max(stays[QUEUE_HOST]), abs=1e-6)
+        # Mail held longer than the lifetime bounces; a lifetime of days never comes near.
+        if lifetime == 5 * DAY:
+            assert row["bounced"] == 0 and mine["min_margin"] > 4 * DAY
+        if row[SWEEP_KEYS[0]] == 12 * HOUR and lifetime == 8 * HOUR:
+            assert row["bounced"] > 0 and mine["min_margin"] <= 1e-6

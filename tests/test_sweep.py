@@ -138,3 +138,15 @@ def test_an_interrupted_sweep_keeps_what_finished_and_resumes(tmp_path):
     assert len(dataset.done_runs(out)) == 1 and len(pending(sweep, out)) == 1
     assert main(["sweep", "--resume", str(out), "--workers", "1"]) == 0
     assert dataset.read(out)["run_id"].nunique() == 2
+
+
+def test_runs_grouped_into_one_task_give_the_same_dataset(swept, tmp_path, monkeypatch):
+    import sim.sweep.run as sweep_run
+
+    path, out, _ = swept
+    monkeypatch.setattr(sweep_run, "TASKS_PER_WORKER", 1)      # all 4 runs in one task
+    assert sweep_run.chunk_size(4, 1) == 4
+    grouped = tmp_path / "grouped"
+    assert main(["sweep", str(path), "--vary", f"{KEY}=90m,3h", "--seeds", "1-2",
+                 "--workers", "1", "--out", str(grouped)]) == 0
+    assert dataset.read(grouped).equals(dataset.read(out))

@@ -110,3 +110,12 @@ def test_an_unreachable_scheduler_exits_2_before_any_run(tmp_path, capsys, monke
     assert main(["sweep", path, "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)]) == 2
     assert "cannot reach a Dask scheduler" in capsys.readouterr().err
     assert not (out / "sweep.json").exists()
+
+
+def test_runs_per_task_grow_only_with_many_runs_per_worker():
+    from sim.sweep.run import MAX_CHUNK, TASKS_PER_WORKER, chunk_size
+
+    assert chunk_size(4, 2) == 1 and chunk_size(16, 2) == 1
+    assert chunk_size(100, 2) == 100 // (2 * TASKS_PER_WORKER)
+    assert chunk_size(100_000, 2) == MAX_CHUNK
+    assert chunk_size(0, 2) == 1 and chunk_size(10, 0) == 1

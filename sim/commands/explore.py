@@ -5,8 +5,9 @@ in which the guarantee's check fails, shrinks it (each range towards its
 'from', each list towards its first choice, then without the traffic
 actors and expectations the failure does not need) and writes
 DIR/minimal.yaml (a commented scenario: ``mxsim run DIR/minimal.yaml``
-reproduces the failure) with its run's report in DIR.  Deterministic for
-a given --seed.  Exit status: 0 no failing world within the budget, 1 a
+reproduces the failure) with its run's report in DIR.  The worlds run on
+Dask, as sweeps do (a LocalCluster, or the cluster at --scheduler);
+DIR/minimal.yaml is the same for a given --seed on any number of workers.  Exit status: 0 no failing world within the budget, 1 a
 failing world was found and written, 2 bad input (checked before any run).
 """
 from __future__ import annotations
@@ -33,6 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--budget", metavar="N", type=int, default=200,
                    help="worlds to try before shrinking (default 200)")
     p.add_argument("--seed", metavar="S", type=int, default=0, help="the search's seed")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="an existing Dask scheduler (tcp://host:8786) instead of a local cluster")
+    p.add_argument("--workers", metavar="N", type=int,
+                   help="worker processes of the local cluster (default: one per core)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     return p
 
@@ -47,6 +52,8 @@ def _checked(args: argparse.Namespace):
     output_dir(args.out, "--out")
     if args.budget < 1:
         raise UsageError(f"--budget {args.budget}: expected at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected at least 1")
     try:
         sc = load(args.scenario)
     except ScenarioError as exc:
@@ -80,26 +87,40 @@ def _flow(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.explore.search import World, search
-    from sim.sweep.plan import scenario_yaml
+    from sim.explore.search import search
+    from sim.explore.worlds import Outcome, Worlds
     from sim.pipeline import load_string, run_scenario
+    from sim.sweep.plan import scenario_yaml
+    from sim.sweep.run import ClusterError, connect
 
     data, axes = _checked(args)
     out = Path(args.out)
     tty = sys.stderr.isatty()
+    failed = 0
 
-    def shown(n: int, failed: bool) -> None:
+    def shown(n: int, outcome: Outcome) -> None:
+        nonlocal failed
+        failed += outcome.fails
         if tty:
-            sys.stderr.write(f"\rexplore: {n} worlds run" + (", a failing one found" * failed))
+            sys.stderr.write(f"\rexplore: {n} worlds run, {failed} failing")
             sys.stderr.flush()
 
-    world = World(args.guarantee, args.scenario, on_world=shown)
-    found = search(data, axes, world, args.budget, args.seed)
+    try:
+        client, cluster = connect(args.scheduler, args.workers)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        worlds = Worlds(client, args.guarantee, args.scenario, on_world=shown)
+        found = search(data, axes, worlds, args.budget, args.seed)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
     if tty:
         sys.stderr.write("\n")
     if found is None:
-        print(f"{args.guarantee}: no failing world in {world.runs} worlds "
-              f"({world.invalid} combinations the scenario format refused)")
+        print(f"{args.guarantee}: no failing world in {worlds.worlds} worlds "
+              f"({worlds.refused} combinations the scenario format refused)")
         return 0
     header = [f"# Minimal world found by: mxsim explore {args.scenario} "
               f"--guarantee {args.guarantee} --budget {args.budget} --seed {args.seed}",

@@ -1,33 +1,48 @@
 """Searching a scenario's ``explore:`` ranges for a world that breaks a guarantee.
 
-:func:`search` asks Hypothesis (``find``: generate, then shrink) for a
-combination of the block's values (:mod:`sim.scenario.explore`) whose world
-fails the guarantee's check on evidence, running each world with
-:func:`sim.pipeline.run_scenario` (once per combination: results are
-remembered).  Hypothesis shrinks towards each range's ``from`` and each
-list's first choice; then :func:`trim` removes what the failure does not
-need: traffic actors, one at a time, and the other expectations.  The
-search is deterministic for a given seed (Hypothesis draws from
-``random.Random(seed)`` and keeps no example database).
+A candidate world is one index per axis of the block
+(:mod:`sim.scenario.explore`), index 0 being the simplest value (a range's
+``from``, a list's first choice).  The search is three deterministic steps,
+each a sequence of questions "which is the first of these candidates that
+fails?" put to :class:`~sim.explore.worlds.Worlds`, which judges the
+candidates on the Dask cluster, many at once, and answers in the
+candidates' order:
+
+1. **generate** (:func:`draws`): the simplest world, then distinct worlds
+   drawn from ``random.Random(seed)``, up to ``budget``;
+2. **shrink** (:func:`shrink`): from the failing world, rounds of
+   candidates that lower one axis each (to 0, a quarter, a half, three
+   quarters of the way, or one step), axis by axis in the block's order;
+   the first that still fails is taken, until none does: every axis is
+   then as low as one step or a jump can take it;
+3. **trim** (:func:`trim`): remove the traffic actors the failure does not
+   need (rounds of one removal each), then the other expectations.
+
+So the found world depends only on the scenario, the guarantee, the budget
+and the seed: never on the number of workers or the order tasks finish in.
 """
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 import random
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Iterator
 
-from sim.pipeline import load_string, run_scenario
-from sim.runner import RunnerError
+from sim.explore.worlds import Worlds
 from sim.scenario.explore import ExploreAxis
-from sim.scenario.loader import ScenarioError
 from sim.sweep.plan import Vary, scenario_yaml, variant_data
+
+#: Below this many combinations per world asked for, every combination is
+#: listed and shuffled instead of drawn (drawing would mostly redraw).
+_ENUMERATE_FACTOR = 2
 
 
 @dataclass
 class Found:
     """The smallest failing world found: its data, the values chosen, what
-    was removed, and how many worlds the search ran."""
+    was removed, how many worlds the search needed, and the check's detail."""
 
     data: dict
     values: dict[str, Any]
@@ -36,106 +51,131 @@ class Found:
     detail: str
 
 
-@dataclass
-class World:
-    """Runs a scenario's variants and says whether ``guarantee`` fails."""
-
-    guarantee: str
-    file: str
-    on_world: Callable[[int, bool], None] | None = None
-    runs: int = 0
-    invalid: int = 0
-    _memo: dict[str, tuple[bool, str]] = field(default_factory=dict)
-
-    def fails(self, data: dict) -> tuple[bool, str]:
-        """(the guarantee's check fails on evidence, its detail) for ``data``;
-        a variant the loader refuses or that cannot run does not fail."""
-        text = scenario_yaml(data)
-        if text in self._memo:
-            return self._memo[text]
-        try:
-            sc = load_string(text, self.file)
-        except ScenarioError:
-            self.invalid += 1
-            self._memo[text] = (False, "invalid")
-            return self._memo[text]
-        try:
-            verdict = run_scenario(sc, write=False).verdict
-        except RunnerError as exc:
-            self._memo[text] = (False, f"cannot run: {exc}")
-            return self._memo[text]
-        self.runs += 1
-        hits = [g for g in verdict.guarantees if g.id == self.guarantee]
-        failing = [g for g in hits if g.status == "fail" and g.decided]
-        result = (bool(failing), failing[0].detail if failing else "")
-        self._memo[text] = result
-        if self.on_world is not None:
-            self.on_world(self.runs, result[0])
-        return result
-
-
 def varies(axes: list[ExploreAxis]) -> list[Vary]:
     """The block's axes as sweep settings (one key path, its values each)."""
     return [Vary(a.key, a.path, tuple(a.values()), False, False) for a in axes]
 
 
-def search(data: dict, axes: list[ExploreAxis], world: World, budget: int,
+def draws(sizes: list[int], budget: int, seed: int) -> Iterator[tuple[int, ...]]:
+    """Up to ``budget`` distinct index tuples: all zeros (the simplest
+    world) first, then uniformly drawn ones from ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    first = tuple(0 for _ in sizes)
+    yield first
+    total = math.prod(sizes)
+    if total <= _ENUMERATE_FACTOR * budget:
+        rest = [t for t in itertools.product(*(range(s) for s in sizes)) if t != first]
+        rng.shuffle(rest)
+        yield from rest[:budget - 1]
+        return
+    seen = {first}
+    while len(seen) < budget:
+        t = tuple(rng.randrange(s) for s in sizes)
+        if t not in seen:
+            seen.add(t)
+            yield t
+
+
+def shrink_candidates(current: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """One shrink round: each axis lowered alone, by a jump or a step,
+    in the block's order and lowest value first."""
+    out = []
+    for i, c in enumerate(current):
+        for j in sorted({0, c // 4, c // 2, (3 * c) // 4, c - 1}):
+            if 0 <= j < c:
+                out.append(current[:i] + (j,) + current[i + 1:])
+    return out
+
+
+class Space:
+    """The scenario without its block, and its candidates as scenario text."""
+
+    def __init__(self, data: dict, axes: list[ExploreAxis]) -> None:
+        self.base = {k: v for k, v in data.items() if k != "explore"}
+        self.plan = varies(axes)
+        self.sizes = [len(v.values) for v in self.plan]
+
+    def values(self, index: tuple[int, ...]) -> tuple[Any, ...]:
+        return tuple(v.values[i] for v, i in zip(self.plan, index))
+
+    def data(self, index: tuple[int, ...]) -> dict | None:
+        """The candidate's scenario data (None: a key path does not fit it)."""
+        try:
+            return variant_data(self.base, self.plan, self.values(index))
+        except LookupError:
+            return None
+
+    def text(self, index: tuple[int, ...]) -> str | None:
+        data = self.data(index)
+        return None if data is None else scenario_yaml(data)
+
+
+def first_draw(space: Space, worlds: Worlds, budget: int, seed: int) -> tuple[int, ...] | None:
+    """The first failing world among the drawn ones (generation alone)."""
+    picks = list(draws(space.sizes, budget, seed))
+    k = worlds.first_failing(space.text(t) for t in picks)
+    return None if k is None else picks[k]
+
+
+def shrink(space: Space, worlds: Worlds, index: tuple[int, ...]) -> tuple[int, ...]:
+    """Lower ``index`` (a failing world) round by round while it still fails."""
+    while True:
+        candidates = shrink_candidates(index)
+        k = worlds.first_failing(space.text(t) for t in candidates)
+        if k is None:
+            return index
+        index = candidates[k]
+
+
+def search(data: dict, axes: list[ExploreAxis], worlds: Worlds, budget: int,
            seed: int) -> Found | None:
     """The smallest failing world over ``axes``, or None within ``budget`` worlds."""
-    from hypothesis import HealthCheck, Phase, assume, find, settings
-    from hypothesis import strategies as st
-    from hypothesis.errors import NoSuchExample
-
-    plan = varies(axes)
-    base = {k: v for k, v in data.items() if k != "explore"}
-    strategy = st.tuples(*(st.sampled_from(v.values) for v in plan))
-
-    def failing(values: tuple) -> bool:
-        try:
-            candidate = variant_data(base, plan, values)
-        except LookupError:
-            assume(False)
-        return world.fails(candidate)[0]
-
-    config = settings(max_examples=budget, database=None, deadline=None,
-                      phases=[Phase.generate, Phase.shrink],
-                      suppress_health_check=list(HealthCheck))
-    try:
-        values = find(strategy, failing, settings=config, random=random.Random(seed))
-    except NoSuchExample:
+    space = Space(data, axes)
+    index = first_draw(space, worlds, budget, seed)
+    if index is None:
         return None
-    chosen = variant_data(base, plan, values)
-    trimmed, removed = trim(chosen, world)
-    detail = world.fails(trimmed)[1]
-    return Found(trimmed, {v.key: x for v, x in zip(plan, values)}, removed, world.runs, detail)
+    index = shrink(space, worlds, index)
+    chosen = space.data(index)
+    assert chosen is not None          # it failed, so it was a scenario
+    trimmed, removed = trim(chosen, worlds)
+    detail = worlds.outcome(scenario_yaml(trimmed)).detail
+    return Found(trimmed, {v.key: x for v, x in zip(space.plan, space.values(index))}, removed,
+                 worlds.worlds, detail)
 
 
-def trim(data: dict, world: World) -> tuple[dict, list[str]]:
+def trim(data: dict, worlds: Worlds) -> tuple[dict, list[str]]:
     """``data`` without the traffic actors and other expectations the failure
     does not need (each removal kept only if the world still fails)."""
     removed: list[str] = []
     current = copy.deepcopy(data)
-    for i in reversed(range(len(current.get("traffic", [])))):
-        if len(current["traffic"]) == 1:
+    # Original positions, so the comment names the actor as the file does.
+    positions = list(range(len(current.get("traffic", []))))
+    while len(positions) > 1:
+        candidates = []
+        for k in reversed(range(len(positions))):
+            candidate = copy.deepcopy(current)
+            del candidate["traffic"][k]
+            candidates.append((k, candidate))
+        hit = worlds.first_failing(scenario_yaml(c) for _, c in candidates)
+        if hit is None:
             break
-        candidate = copy.deepcopy(current)
-        actor = candidate["traffic"].pop(i)
-        if world.fails(candidate)[0]:
-            current = candidate
-            removed.append(f"traffic[{i}] ({actor.get('kind', 'actor')} on {actor.get('host')})")
-    others = [e for e in current.get("expectations", []) if e.get("guarantee") != world.guarantee]
+        k, current = candidates[hit]
+        position = positions.pop(k)
+        actor = data["traffic"][position]
+        removed.append(f"traffic[{position}] ({actor.get('kind', 'actor')} on {actor.get('host')})")
+    others = [e for e in current.get("expectations", []) if e.get("guarantee") != worlds.guarantee]
     if others:
         candidate = copy.deepcopy(current)
         candidate["expectations"] = [e for e in candidate["expectations"]
-                                     if e.get("guarantee") == world.guarantee]
+                                     if e.get("guarantee") == worlds.guarantee]
         # The cross-cutting guarantees no longer expected are waived, saying why.
         waive = dict(candidate.get("waive", {}))
         for e in others:
-            waive.setdefault(e["guarantee"], f"not needed to reproduce {world.guarantee}")
+            waive.setdefault(e["guarantee"], f"not needed to reproduce {worlds.guarantee}")
         candidate["waive"] = waive
-        if world.fails(candidate)[0]:
+        if worlds.first_failing([scenario_yaml(candidate)]) == 0:
             current = candidate
-            removed.append("expectations other than " + world.guarantee)
+            removed.append("expectations other than " + worlds.guarantee)
+    # The failing world itself must be known: ask about it (remembered, so free).
+    worlds.first_failing([scenario_yaml(current)])
     return current, removed
-
-

@@ -1,9 +1,10 @@
 """Running a sweep's worlds on Dask distributed.
 
-Each run is one Dask task, :func:`run_point`: it loads its variant's
+Each run is :func:`run_point` in a Dask task (several runs per task when
+there are many per worker, :func:`chunk_size`): it loads its variant's
 scenario text with the ordinary loader, runs it with
 :func:`sim.pipeline.run_scenario` and returns the dataset rows.  The
-client writes each run's part file as soon as that run finishes
+client writes each run's part file as soon as its task finishes
 (:func:`sim.sweep.dataset.write_part`), so the dataset grows while the
 sweep runs and an interrupted sweep keeps what finished.
 
@@ -15,18 +16,25 @@ dataset are skipped.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from sim.sweep import dataset
 from sim.sweep.plan import Point, Vary
+from sim.scenario.schema import Scenario
 from sim.sweep.variants import Sweep, load_variant
 
 #: How long to wait for an existing scheduler to answer before giving up.
 CONNECT_TIMEOUT = "10s"
+
+#: Fewest tasks per worker, and most runs per task (:func:`chunk_size`).
+TASKS_PER_WORKER = 8
+MAX_CHUNK = 16
 
 #: ``(finished run, its rows, runs done so far, runs in the plan)``.
 OnDone = Callable[[Point, list[dict], int, int], None]
@@ -56,7 +64,7 @@ def run_point(text: str, label: str, scenario: str, varies: tuple[Vary, ...], po
     from sim.pipeline import run_scenario
     from sim.runner import RunnerError
 
-    sc = load_variant(text, label)
+    sc = _scenario(text, label)
     if keep is not None:
         Path(keep).mkdir(parents=True, exist_ok=True)
         header = f"# {label}; run with --seed {point.seed}\n"
@@ -69,19 +77,54 @@ def run_point(text: str, label: str, scenario: str, varies: tuple[Vary, ...], po
                         result.sim_time)
 
 
+@functools.lru_cache(maxsize=16)
+def _scenario(text: str, label: str) -> Scenario:
+    # Points differing only in their seed share a variant (the seed varies
+    # fastest, so a worker sees the same text again and again): parsed once.
+    # Safe to share: a run never changes its scenario.
+    return load_variant(text, label)
+
+
+def warm() -> None:
+    """Import what every task needs (a worker's first task would pay it)."""
+    import sim.explore.worlds
+    import sim.pipeline
+    import sim.runner  # noqa: F401
+
+
 def connect(scheduler: str | None, workers: int | None):
-    """A Dask client (and the cluster it made, to close, or None)."""
+    """A Dask client (and the cluster it made, to close, or None), every
+    worker with mxsim imported and the part writer primed: that is
+    start-up, not the first runs' time."""
+    from dask.distributed import Client
+
+    # Mostly waiting for workers to start: the writer primes meanwhile.
+    writer = threading.Thread(target=dataset.prime, name="mxsim-prime-parquet", daemon=True)
+    writer.start()
+    try:
+        if scheduler is not None:
+            try:
+                client, cluster = Client(scheduler, timeout=CONNECT_TIMEOUT), None
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ClusterError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
+                                   f"there ({exc})") from None
+        else:
+            client, cluster = _local(workers)
+        client.run(warm)
+    finally:
+        writer.join()
+    return client, cluster
+
+
+def _local(workers: int | None):
     from dask.distributed import Client, LocalCluster
 
-    if scheduler is not None:
-        try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterError(f"--scheduler {scheduler}: cannot reach a Dask scheduler "
-                               f"there ({exc})") from None
     n = workers or os.cpu_count() or 1
+    # No dashboard; the scheduler's HTTP server (metrics) still starts, on a free
+    # port rather than 8787, which another cluster on the machine may hold.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                           silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
@@ -91,6 +134,27 @@ def pending(sweep: Sweep, out: Path) -> list[Point]:
     return [p for p in sweep.points() if p.run_id not in done]
 
 
+def run_points(runs: list[tuple[str, str, Point, str | None]], scenario: str,
+               varies: tuple[Vary, ...]) -> list[list[dict]]:
+    """Several worlds of the sweep, one after another (one Dask task):
+    ``(text, label, point, keep)`` each, the rows of each in order."""
+    return [run_point(text, label, scenario, varies, point, keep)
+            for text, label, point, keep in runs]
+
+
+def chunk_size(runs: int, workers: int) -> int:
+    """Runs per task: one, unless there are many runs per worker.
+
+    A task costs the client and scheduler about 3 ms of CPU on the cores the
+    workers use (measured by ``benchmarks/sweep.py``), as much as a tenth of a
+    short world; grouping amortises it.  At least :data:`TASKS_PER_WORKER`
+    tasks per worker keep the last ones short (no worker idles long at the
+    end), and at most :data:`MAX_CHUNK` runs per task keep the dataset
+    growing, and an interrupt losing little.
+    """
+    return max(1, min(MAX_CHUNK, runs // (TASKS_PER_WORKER * max(1, workers))))
+
+
 def run_sweep(sweep: Sweep, out: Path, *, client, keep_runs: bool = False,
               on_done: OnDone | None = None) -> SweepOutcome:
     """Run every point of ``sweep`` not yet in ``out``'s dataset on ``client``."""
@@ -98,21 +162,22 @@ def run_sweep(sweep: Sweep, out: Path, *, client, keep_runs: bool = False,
 
     points = sweep.points()
     todo = pending(sweep, out)
+    size = chunk_size(len(todo), sum(client.nthreads().values()))
     futures = {}
-    for p in todo:
-        keep = str((out / "runs" / p.run_id).resolve()) if keep_runs else None
-        fut = client.submit(run_point, sweep.scenario_text(p), sweep.label(p.values),
-                            sweep.name, sweep.varies, p, keep,
-                            key=f"mxsim-sweep-{sweep.digest[:12]}-{p.run_id}", pure=False)
-        futures[fut] = p
+    for i in range(0, len(todo), size):
+        chunk = todo[i:i + size]
+        runs = [(sweep.scenario_text(p), sweep.label(p.values), p,
+                 str((out / "runs" / p.run_id).resolve()) if keep_runs else None) for p in chunk]
+        fut = client.submit(run_points, runs, sweep.name, sweep.varies,
+                            key=f"mxsim-sweep-{sweep.digest[:12]}-{chunk[0].run_id}", pure=False)
+        futures[fut] = chunk
     finished = len(points) - len(todo)
     errors = 0
     for fut in as_completed(futures):
-        point = futures[fut]
-        run_rows = fut.result()
-        dataset.write_part(out, sweep.varies, point.run_id, run_rows)
-        finished += 1
-        errors += any(r["error"] for r in run_rows)
-        if on_done is not None:
-            on_done(point, run_rows, finished, len(points))
+        for point, run_rows in zip(futures[fut], fut.result()):
+            dataset.write_part(out, sweep.varies, point.run_id, run_rows)
+            finished += 1
+            errors += any(r["error"] for r in run_rows)
+            if on_done is not None:
+                on_done(point, run_rows, finished, len(points))
     return SweepOutcome(len(points), len(points) - len(todo), len(todo), errors)
