@@ -77,3 +77,15 @@ def test_handles_built_by_the_sim_loop_behave_like_asyncio_handles():
     repr(h), repr(t)                                  # every slot is set
     world.run(until=10)
     assert seen == [1, 2]
+
+
+def test_stream_reader_buffer_details_the_data_reader_takes_lines_from():
+    # mta/smtp/data.py takes buffered body lines straight from the buffer.
+    from mta.smtp.data import _PRIVATE_READER
+    src = inspect.getsource(asyncio.StreamReader.readuntil)
+    for name in _PRIVATE_READER:
+        assert f"self.{name}" in src, f"StreamReader.readuntil no longer uses {name}"
+    reader = asyncio.StreamReader(limit=10)
+    assert isinstance(reader._buffer, bytearray) and reader._limit == 10
+    assert "self._transport.resume_reading()" in inspect.getsource(
+        asyncio.StreamReader._maybe_resume_transport)
