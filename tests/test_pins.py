@@ -20,6 +20,14 @@ def test_pinned_versions():
     assert version("aiosmtplib") == "5.1.3"
 
 
+def test_simpy_schedule_pushes_the_entry_the_loop_pushes_itself():
+    # sim.world.loop._schedule_wakeup puts wake-ups on env._queue directly.
+    assert "heappush(self._queue, (self._now + delay, priority, next(self._eid), event))" in \
+        inspect.getsource(simpy.Environment.schedule)
+    env = simpy.Environment()
+    assert env._queue == [] and next(env._eid) == 0
+
+
 def test_simpy_step_processes_any_object_with_callbacks_and_ok():
     env = simpy.Environment()
     hits = []
@@ -85,7 +93,9 @@ def test_stream_reader_buffer_details_the_data_reader_takes_lines_from():
     src = inspect.getsource(asyncio.StreamReader.readuntil)
     for name in _PRIVATE_READER:
         assert f"self.{name}" in src, f"StreamReader.readuntil no longer uses {name}"
-    reader = asyncio.StreamReader(limit=10)
+    loop = asyncio.new_event_loop()
+    reader = asyncio.StreamReader(limit=10, loop=loop)
+    loop.close()
     assert isinstance(reader._buffer, bytearray) and reader._limit == 10
     assert "self._transport.resume_reading()" in inspect.getsource(
         asyncio.StreamReader._maybe_resume_transport)
