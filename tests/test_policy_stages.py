@@ -218,3 +218,24 @@ def test_networks_answer_the_same_each_time_and_ip_literals_are_recognised():
                           ("fe80::1%eth0", True), ("dead:beef::1", True),
                           ("mx.example", False), ("abc.def", False), ("", False)]:
         assert is_ip(text) is literal, text
+
+
+def test_the_chain_asks_only_stages_with_a_hook_and_follows_a_replaced_list():
+    from mta.policy import Phase, PolicyChain, Stage
+
+    class Refuse(Stage):
+        name = "refuse-mail"
+
+        def on_mail(self, facts, sender):
+            return Decision.reject(self.name, 550, "5.7.1", "no")
+
+    class Quiet(Stage):
+        def on_rcpt(self, facts, rcpt):
+            raise AssertionError("asked outside its phase")
+
+    chain = PolicyChain([Quiet(), Refuse()])
+    facts = Facts(client_ip="192.0.2.1")
+    assert chain.decide(Phase.MAIL, facts, None).stage == "refuse-mail"
+    assert not chain.decide(Phase.HELO, facts, "x.example").refused
+    chain.stages = [Quiet()]          # what a restricted relay does to its chain
+    assert not chain.decide(Phase.MAIL, facts, None).refused
