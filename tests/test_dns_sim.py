@@ -225,3 +225,20 @@ def test_timeout_costs_virtual_time_not_wall_time():
     ]
     # The timeout is spent in virtual time: the world's clock moved by it.
     assert world.now() == pytest.approx(250.02)
+
+
+def test_repeated_questions_get_the_same_answers_until_a_zone_changes():
+    zones = ZoneSet.from_text(ZONES)
+    first = zones.lookup("mx2.example.com", "A")
+    first.clear()                     # the caller's list: the next answer is whole
+    assert [rd.address for rd in zones.lookup("MX2.example.com.", "A")] == [
+        "192.0.2.100", "192.0.2.11", "192.0.2.9"]
+    for _ in range(2):                # NXDOMAIN remembered, raised afresh each time
+        with pytest.raises(NXDomain, match="new.example.com"):
+            zones.lookup("new.example.com", "A")
+    zones.add_zone("new.example.com", "@ A 192.0.2.77\n")
+    assert [rd.address for rd in zones.lookup("new.example.com", "A")] == ["192.0.2.77"]
+    with pytest.raises(ServFail):     # a CNAME loop keeps failing
+        zones.lookup("loop1.example.com", "A")
+    with pytest.raises(ServFail):
+        zones.lookup("loop1.example.com", "A")

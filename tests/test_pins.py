@@ -20,6 +20,14 @@ def test_pinned_versions():
     assert version("aiosmtplib") == "5.1.3"
 
 
+def test_simpy_schedule_pushes_the_entry_the_loop_pushes_itself():
+    # sim.world.loop._schedule_wakeup puts wake-ups on env._queue directly.
+    assert "heappush(self._queue, (self._now + delay, priority, next(self._eid), event))" in \
+        inspect.getsource(simpy.Environment.schedule)
+    env = simpy.Environment()
+    assert env._queue == [] and next(env._eid) == 0
+
+
 def test_simpy_step_processes_any_object_with_callbacks_and_ok():
     env = simpy.Environment()
     hits = []
@@ -77,3 +85,17 @@ def test_handles_built_by_the_sim_loop_behave_like_asyncio_handles():
     repr(h), repr(t)                                  # every slot is set
     world.run(until=10)
     assert seen == [1, 2]
+
+
+def test_stream_reader_buffer_details_the_data_reader_takes_lines_from():
+    # mta/smtp/data.py takes buffered body lines straight from the buffer.
+    from mta.smtp.data import _PRIVATE_READER
+    src = inspect.getsource(asyncio.StreamReader.readuntil)
+    for name in _PRIVATE_READER:
+        assert f"self.{name}" in src, f"StreamReader.readuntil no longer uses {name}"
+    loop = asyncio.new_event_loop()
+    reader = asyncio.StreamReader(limit=10, loop=loop)
+    loop.close()
+    assert isinstance(reader._buffer, bytearray) and reader._limit == 10
+    assert "self._transport.resume_reading()" in inspect.getsource(
+        asyncio.StreamReader._maybe_resume_transport)

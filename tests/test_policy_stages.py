@@ -205,3 +205,37 @@ def test_chain_keywords_and_size() -> None:
     chain = PolicyChain([SizeLimit(200_000), SizeLimit(100_000), RelayControl()])
     assert chain.max_message_size == 100_000
     assert chain.ehlo_keywords() == ["SIZE 200000", "SIZE 100000"]
+
+
+def test_networks_answer_the_same_each_time_and_ip_literals_are_recognised():
+    from mta.delivery.routing import is_ip
+    from mta.policy.access import Networks
+    nets = Networks(["192.0.2.0/24", "2001:db8::/32"])
+    for _ in range(2):                # the second answer comes from memory
+        assert "192.0.2.7" in nets and "2001:db8::1" in nets
+        assert "198.51.100.1" not in nets and "not-an-ip" not in nets
+    for text, literal in [("192.0.2.1", True), ("[192.0.2.1]", True), ("::1", True),
+                          ("fe80::1%eth0", True), ("dead:beef::1", True),
+                          ("mx.example", False), ("abc.def", False), ("", False)]:
+        assert is_ip(text) is literal, text
+
+
+def test_the_chain_asks_only_stages_with_a_hook_and_follows_a_replaced_list():
+    from mta.policy import Phase, PolicyChain, Stage
+
+    class Refuse(Stage):
+        name = "refuse-mail"
+
+        def on_mail(self, facts, sender):
+            return Decision.reject(self.name, 550, "5.7.1", "no")
+
+    class Quiet(Stage):
+        def on_rcpt(self, facts, rcpt):
+            raise AssertionError("asked outside its phase")
+
+    chain = PolicyChain([Quiet(), Refuse()])
+    facts = Facts(client_ip="192.0.2.1")
+    assert chain.decide(Phase.MAIL, facts, None).stage == "refuse-mail"
+    assert not chain.decide(Phase.HELO, facts, "x.example").refused
+    chain.stages = [Quiet()]          # what a restricted relay does to its chain
+    assert not chain.decide(Phase.MAIL, facts, None).refused

@@ -67,8 +67,14 @@ class RouteFailure(Exception):
         self.code, self.text, self.permanent = code, text, permanent
 
 
+# Characters an IP literal can hold without a scope ID ("%eth0").
+_IP_CHARS = frozenset("0123456789abcdefABCDEF.:[]")
+
+
 def is_ip(s: str) -> bool:
     """Whether ``s`` is an IP literal (``[...]`` brackets allowed)."""
+    if "%" not in s and not _IP_CHARS.issuperset(s):
+        return False        # a host name: no need for two failed parses
     try:
         ipaddress.ip_address(s.strip("[]"))
         return True

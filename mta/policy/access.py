@@ -22,6 +22,9 @@ ACCESS_DENIED_CODE = 554
 ACCESS_DENIED_STATUS = "5.7.1"
 
 
+_MAX_REMEMBERED = 4096
+
+
 class Networks:
     """A fixed set of IP networks with a membership test.
 
@@ -32,10 +35,23 @@ class Networks:
     def __init__(self, entries: Iterable[str] = ()) -> None:
         self.entries: tuple[str, ...] = tuple(entries)
         self._nets = tuple(ipaddress.ip_network(e, strict=False) for e in self.entries)
+        # Answers by address text: the set is fixed, and a server asks about
+        # the same few client addresses at every connection and recipient.
+        # Bounded, for a live server that meets ever new clients.
+        self._answers: dict[str, bool] = {}
 
     def __contains__(self, ip: object) -> bool:
+        text = str(ip)
+        answer = self._answers.get(text)
+        if answer is None:
+            answer = self._test(text)
+            if len(self._answers) < _MAX_REMEMBERED:
+                self._answers[text] = answer
+        return answer
+
+    def _test(self, text: str) -> bool:
         try:
-            addr = ipaddress.ip_address(str(ip))
+            addr = ipaddress.ip_address(text)
         except ValueError:
             return False
         return any(addr.version == n.version and addr in n for n in self._nets)

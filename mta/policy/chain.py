@@ -79,17 +79,53 @@ class Outcome:
 _NO_OPINION = Decision.accept("")
 
 
+_HOOKS = {Phase.CONNECT: "on_connect", Phase.HELO: "on_helo", Phase.MAIL: "on_mail",
+          Phase.RCPT: "on_rcpt", Phase.DATA: "on_data"}
+
+
+def _overrides(stage: Stage, name: str) -> bool:
+    """Does ``stage``'s class replace :class:`Stage`'s no-opinion ``name``?"""
+    return getattr(type(stage), name) is not getattr(Stage, name)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which stages can have an opinion, per phase (in chain order): the
+    others would only return ``None`` or ``()``."""
+
+    stages: tuple[Stage, ...]
+    deciders: dict[Phase, tuple[Stage, ...]]
+    askers: tuple[Stage, ...]
+
+    @classmethod
+    def of(cls, stages: tuple[Stage, ...]) -> "_Plan":
+        return cls(stages, {phase: tuple(s for s in stages if _overrides(s, hook))
+                            for phase, hook in _HOOKS.items()},
+                   tuple(s for s in stages if _overrides(s, "lookups")))
+
+
 @dataclass
 class PolicyChain:
     """An ordered list of stages."""
 
     stages: list[Stage] = field(default_factory=list)
+    # Rebuilt whenever ``stages`` holds other stages (a relay replaces the
+    # list); asking only the stages with a hook for the phase halves the
+    # calls of a primary MX's chain.
+    _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _current(self) -> _Plan:
+        stages = tuple(self.stages)
+        plan = self._plan
+        if plan is None or plan.stages != stages:
+            plan = self._plan = _Plan.of(stages)
+        return plan
 
     def lookups(self, phase: Phase, facts: Facts) -> list[Lookup]:
         """Every lookup any stage wants for ``phase`` that is not yet
         answered, deduplicated, in stage order (deterministic)."""
         out: list[Lookup] = []
-        for stage in self.stages:
+        for stage in self._current().askers:
             for q in stage.lookups(phase, facts):
                 if q not in facts.dns and q not in out:
                     out.append(q)
@@ -115,7 +151,7 @@ class PolicyChain:
         notes: list[tuple[str, Note]] = []
         keep = True
         last = _NO_OPINION
-        for stage in self.stages:
+        for stage in self._current().deciders[phase]:
             d = _call(stage, phase, facts, arg)
             if d is None:
                 continue

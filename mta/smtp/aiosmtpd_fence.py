@@ -50,6 +50,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import operator
 import socket
 import ssl
 from dataclasses import dataclass
@@ -178,9 +179,22 @@ def find_names(smtp: SMTP, handler: Any) -> MethodNames:
                        _ehlo_version(getattr(handler, ehlo) if ehlo else None), smtp_names)
 
 
+_is_table_name = operator.methodcaller("startswith", _PREFIXES)
+# Instance attribute names seen already and found not to be table names: a
+# connection's ~50 attributes are the same names every time, and a subset
+# test of the dict's keys is one C-level pass with no call per name.
+_PLAIN_NAMES: set[str] = set()
+
+
 def _own_names(obj: Any) -> bool:
     """Whether ``obj`` has an instance attribute that could be a table entry."""
-    return any(k.startswith(_PREFIXES) for k in getattr(obj, "__dict__", ()))
+    names = getattr(obj, "__dict__", {}).keys()
+    if names <= _PLAIN_NAMES:
+        return False
+    if any(map(_is_table_name, names)):
+        return True
+    _PLAIN_NAMES.update(names)
+    return False
 
 
 def method_names(smtp: SMTP, handler: Any) -> MethodNames:

@@ -2,7 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
+
+# DataReader takes the complete lines already in the StreamReader's buffer
+# without a readuntil() call per line (a coroutine per line was most of the
+# cost of receiving a message: the 100-domain ISP world reads 800,000 body
+# lines).  That reaches three private details of asyncio's StreamReader
+# (Python 3.11-3.13): fail loudly at import if one moves (tests/test_pins.py
+# names them too).
+_PRIVATE_READER = ("_buffer", "_limit", "_maybe_resume_transport")
+if not all(f"self.{name}" in inspect.getsource(asyncio.StreamReader.readuntil)
+           for name in _PRIVATE_READER):  # pragma: no cover
+    raise ImportError("asyncio.StreamReader.readuntil no longer uses "
+                      f"{_PRIVATE_READER}: mta.smtp.data reads its buffer")
+
+_DOT = 0x2E   # "."
 
 
 class DataReader:
@@ -59,4 +74,48 @@ class DataReader:
                 chunk = chunk[1:]      # dot-unstuffing (RFC 5321 §4.5.2)
             self._add(chunk)
             line_start = complete
+            if complete and self._take_buffered():
+                break
         return bytes(self._kept) if self._kept is not None else None
+
+    def _take_buffered(self) -> bool:
+        """Consume the complete lines already buffered, exactly as the
+        ``readuntil`` calls that would return them at once (same instant,
+        so the idle timer needs no new deadline): up to an incomplete line,
+        one longer than the reader's limit (``readuntil`` raises for it),
+        or the final dot.  Returns whether the final dot was consumed.
+        Called at the start of a line."""
+        reader = self.reader
+        if reader.exception() is not None:
+            return False               # readuntil raises it before any line
+        buf: bytearray = reader._buffer      # type: ignore[attr-defined]
+        line_limit: int = reader._limit      # type: ignore[attr-defined]
+        limit, kept, size, peak = self.limit, self._kept, self.size, self.peak
+        pos, done = 0, False
+        while True:
+            sep = buf.find(b"\r\n", pos)
+            if sep < 0 or sep - pos > line_limit:
+                break
+            end = sep + 2
+            start = pos
+            if buf[pos] == _DOT:
+                if end - pos == 3:     # ".\r\n": the end of the data
+                    pos, done = end, True
+                    break
+                start = pos + 1        # dot-unstuffing (RFC 5321 §4.5.2)
+            pos = end
+            size += end - start
+            if kept is None:
+                continue
+            if limit and size > limit:
+                self.overflow = True
+                kept = None            # free what we had: it will not be used
+                continue
+            kept += buf[start:end]
+            if len(kept) > peak:
+                peak = len(kept)
+        self._kept, self.size, self.peak = kept, size, peak
+        if pos:
+            del buf[:pos]
+            reader._maybe_resume_transport()  # type: ignore[attr-defined]
+        return done
