@@ -1,7 +1,7 @@
 """Hostile clients at scale against ``mxsim serve`` on loopback (slow).
 
-The short forms of ``benchmarks/hostile.py`` (same driver,
-:mod:`helpers.hostile`): a real ``mxsim serve`` subprocess, a backup MX
+The short forms of ``benchmarks/hostile.py`` (same drivers,
+:mod:`helpers.hostile` and the modules beside it): a real ``mxsim serve`` subprocess, a backup MX
 relaying to an aiosmtpd sink, limits made small through the scenario
 (``idle_timeout``, ``recipient_limit``), the server measured from outside
 (``/proc/PID``).  Every test also requires that the server never logged a
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.hostile import (CLEAN, run_big_data, run_idle_connections, run_many_rcpts,
-                             run_slow_drip, run_streams)
+from helpers.hostile import CLEAN
+from helpers.hostile_connections import run_idle_connections, run_slow_drip
+from helpers.hostile_limits import run_big_data, run_many_rcpts
+from helpers.hostile_streams import run_streams
 
 pytestmark = pytest.mark.slow
 

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
+                                 run_state_machine_as_test)
 
+from helpers.hostile import Bed, settle_fds
 from helpers.server import LineClient
 
 
@@ -295,3 +301,63 @@ class LiveTarget(Target):
 
     def close(self) -> None:
         self.loop.close()
+
+
+# -- 1. hostile command streams ---------------------------------------------------
+
+#: What the server puts before the data it stores: a Message-ID when the
+#: data has none (RFC 5322 §3.6.4, as Postfix adds one), the Received block.
+TRACE = re.compile(rb"(Message-ID: <[^>\r\n]+>\r\n)?Received: [^\r\n]*\r\n(\t[^\r\n]*\r\n)*")
+
+
+def queue_contents(state: Path) -> tuple[str, dict[str, bytes]]:
+    """SQLite's integrity verdict on ``state/queue.sqlite`` and the bodies
+    it holds (read after the server stopped)."""
+    db = sqlite3.connect(state / "queue.sqlite")
+    try:
+        verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
+        bodies = {m: bytes(b) for m, b in db.execute("SELECT msg, data FROM bodies")}
+    finally:
+        db.close()
+    return verdict, bodies
+
+
+def run_streams(work: Path, *, examples: int, idle: float = 5.0, pause_max: float = 0.02) -> dict:
+    """The hostile-stream machine (:mod:`helpers.hostile_streams`) for
+    ``examples`` examples against one ``mxsim serve`` whose mail stays
+    queued (its route is refused), then a clean transaction, then SIGTERM.
+
+    Figures: streams, replies, messages acknowledged, 421 timeouts the
+    model waited for, the server's descriptors before and after, its exit
+    status, and the queue check: SQLite's integrity verdict, acknowledged
+    messages missing from the queue or stored with other bytes than were
+    sent (the stored body is the Received block, then exactly the data),
+    and messages in the queue nobody acknowledged (half-written)."""
+    t0 = time.monotonic()
+    with Bed(work, idle=idle, hold=True) as bed:
+        baseline = settle_fds(bed.pid, 0, timeout=0.5)
+        target = LiveTarget(bed, pause_max)
+        try:
+            run_state_machine_as_test(machine(target, "example.net"), settings=settings(
+                max_examples=examples, stateful_step_count=200, deadline=None,
+                derandomize=True, database=None, suppress_health_check=list(HealthCheck)))
+            final = target.run(target.clean(b"final@example.net"), idle + 10)
+        finally:
+            target.close()
+        after = settle_fds(bed.pid, baseline, timeout=idle + 10)
+        alive = bed.alive()
+    seconds = time.monotonic() - t0
+    verdict, bodies = queue_contents(work / "state")
+    tally = target.tally
+    acked = dict(tally.acked)
+    wrong = [q for q, data in acked.items()
+             if q in bodies and not (bodies[q].endswith(data) and TRACE.fullmatch(
+                 bodies[q][:len(bodies[q]) - len(data)]))]
+    return {"examples": tally.examples, "streams": tally.streams, "replies": tally.replies,
+            "acknowledged": len(acked), "timeouts_421": tally.timeouts, "final": final,
+            "seconds": round(seconds, 1), "streams_per_s": round(tally.streams / seconds),
+            "fds_baseline": baseline, "fds_after": after, "alive_before_stop": alive,
+            "exit": bed.rc, "integrity": verdict,
+            "missing": sorted(set(acked) - set(bodies))[:5],
+            "wrong_bytes": wrong[:5],
+            "unacknowledged": sorted(set(bodies) - set(acked))[:5]}
