@@ -17,10 +17,11 @@ relaying to an aiosmtpd sink in this process, measured from outside.
   criteria: no crash, no withheld reply (a 421 timeout the model waited
   for), a clean transaction at the end, SIGTERM exits 0, every
   acknowledged message in the queue byte for byte and nothing else there;
-* ``data``: a DATA stream of ``--bytes`` over the size limit (Postfix's
-  10,240,000 unless ``--limit``), then a message just under the limit in
-  the same session; criteria: 552 5.3.4 after the final dot, the server's
-  RSS growth under 50 MB, the next message delivered intact;
+* ``data``: a command line of ``--bytes / 4``, then a DATA stream of
+  ``--bytes`` over the size limit (Postfix's 10,240,000 unless
+  ``--limit``), then a message just under the limit in the same session;
+  criteria: 500 5.5.2 for the line, 552 5.3.4 after the final dot, the
+  server's RSS growth under 50 MB, the next message delivered intact;
 * ``rcpts``: one transaction with ``--rcpts`` recipients, ``--limit``
   accepted (452 4.5.3 for the rest); prints the time of the reply to each
   tenth (a quadratic server slows down towards the end);
@@ -71,6 +72,8 @@ def data(a, work: Path) -> tuple[dict, list[str]]:
     limit = a.limit or POSTFIX_SIZE_LIMIT
     r = run_big_data(work, total=a.bytes, limit=a.limit, under=limit - 1000)
     bad = []
+    if r["long_line"] != (500, "5.5.2 Error: command line too long"):
+        bad.append(f"long_line={r['long_line']}")
     if r["over_reply"] != (552, "5.3.4 Message size exceeds fixed limit"):
         bad.append(f"over_reply={r['over_reply']}")
     if max(r["hwm_growth"], r["rss_peak_growth"]) >= 50 * MB:
@@ -110,6 +113,8 @@ def drip(a, work: Path) -> tuple[dict, list[str]]:
             bad.append(f"{name} drip not timed out")
     if r["body"][0][0] != 250 or not r["body_intact"] or r["line_delivered"]:
         bad.append("trickled body not accepted intact, or a half-dripped one kept")
+    if r["junk"] != (502, 250, 221):
+        bad.append("the wait did not restart at an unknown command")
     if r["clean_ok"] != r["clean_tried"]:
         bad.append("a clean client failed beside the drip")
     return r, bad + _health(r)

@@ -37,10 +37,11 @@ def test_hostile_streams_leave_the_queue_intact(tmp_path):
     assert r["fds_after"] <= r["fds_baseline"], r
 
 
-def test_200_mb_over_the_size_limit_is_read_in_bounded_memory(tmp_path):
+def test_a_50_mb_line_and_200_mb_over_the_size_limit_are_read_in_bounded_memory(tmp_path):
     r = run_big_data(tmp_path, total=200 * MB, limit=None, under=POSTFIX_SIZE_LIMIT - 1000)
     print(r)
     _healthy(r)
+    assert r["long_line"] == (500, "5.5.2 Error: command line too long"), r
     assert (r["mail"], r["data"]) == (250, 354)
     assert r["over_reply"] == (552, "5.3.4 Message size exceeds fixed limit"), r
     assert r["huge_delivered"] == {}, r
@@ -97,5 +98,7 @@ def test_slow_drip_meets_the_per_command_and_per_line_deadline(tmp_path):
     reply, lasted, quit_ = r["body"]
     assert reply[0] == 250 and quit_ == 221 and lasted >= lines * interval > 2 * idle, r
     assert r["body_delivered"] == {"body@example.net": 1} and r["body_intact"], r
+    # An unknown command is a command answered: the wait restarts there.
+    assert r["junk"] == (502, 250, 221), r
     # Nobody starves: clean transactions complete while the trickle goes on.
     assert r["clean_ok"] == r["clean_tried"] == 10 and r["slow_alive_after_clean"][2], r

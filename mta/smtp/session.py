@@ -211,6 +211,9 @@ class ReceivingSMTP(SecureCommands):
                                            "too-many-errors")
                     break
                 line = await self._read_line()
+                # RFC 5321 §4.5.3.2.7: the wait for the next command starts
+                # at every line answered, bad ones too (aiosmtpd: valid only).
+                self.restart_idle_timer()
                 self._stage = ""
                 self._last_code = 0
                 self._forgive = False
@@ -256,7 +259,6 @@ class ReceivingSMTP(SecureCommands):
         method = self.command_method(verb)
         if method is None:
             return await self.push(R.R_UNKNOWN)
-        self.restart_idle_timer()
         if verb in COMMAND_ORDER:
             refusal = order_refusal(verb, self._state())
             if refusal is not None:

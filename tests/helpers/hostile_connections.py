@@ -124,13 +124,15 @@ def _drip(d: Dialogue, data: bytes, interval: float) -> tuple[int, float | None]
 
 def run_slow_drip(work: Path, *, idle: float, interval: float, lines: int,
                   clean: int) -> dict:
-    """Three slow clients at once, and a stream of clean ones beside them.
+    """Four slow clients at once, and a stream of clean ones beside them.
 
     * ``command``: after EHLO, a MAIL command dripped one byte per
       ``interval`` (well inside ``idle``), taking far longer than ``idle``;
     * ``line``: inside DATA, one body line dripped the same way;
     * ``body``: a DATA body of ``lines`` whole lines, one per ``interval``:
-      ``lines * interval`` is several idle timeouts, each line within one.
+      ``lines * interval`` is several idle timeouts, each line within one;
+    * ``junk``: EHLO, an unknown command 0.75 ``idle`` later, a NOOP 0.75
+      ``idle`` after that (the wait restarts at every line answered).
 
     Figures: what each slow client got and after how long (from its last
     complete command or line), whether the trickled body was delivered
@@ -171,7 +173,17 @@ def run_slow_drip(work: Path, *, idle: float, interval: float, lines: int,
             results["body"] = (d.reply(), round(time.monotonic() - t, 2), d.command(b"QUIT")[0])
             d.close()
 
-        slow = [threading.Thread(target=f, daemon=True) for f in (command, line, body)]
+        def junk() -> None:
+            d = Dialogue(bed.port)
+            d.reply()
+            d.command(b"EHLO drip.example")
+            time.sleep(idle * 0.75)
+            bad = d.command(b"XYZZY plugh")[0]
+            time.sleep(idle * 0.75)         # 1.5 idle after EHLO, 0.75 after XYZZY
+            results["junk"] = (bad, d.command(b"NOOP")[0], d.command(b"QUIT")[0])
+            d.close()
+
+        slow = [threading.Thread(target=f, daemon=True) for f in (command, line, body, junk)]
         for t in slow:
             t.start()
         time.sleep(interval)          # the slow ones are connected

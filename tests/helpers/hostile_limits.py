@@ -42,24 +42,31 @@ class RssSampler(threading.Thread):
 
 
 def run_big_data(work: Path, *, total: int, limit: int | None, under: int) -> dict:
-    """Send ``total`` bytes of DATA over a ``limit`` size limit, then a
-    message of ``under`` body bytes (just under it) in the same session.
+    """Send a command line of ``total / 4`` bytes, then ``total`` bytes of
+    DATA over a ``limit`` size limit, then a message of ``under`` octets
+    (just under it) in the same session.
 
-    Figures: the reply to the oversized message and to the next one, the
-    server's RSS growth (VmHWM after minus VmHWM before, and the peak of
-    sampled VmRSS over the baseline), whether the under-limit message
-    reached the sink byte for byte."""
+    Figures: the replies to the long line, to the oversized message and to
+    the next one; the server's RSS growth over both (VmHWM after minus
+    VmHWM before, and the peak of sampled VmRSS over the baseline); whether
+    the under-limit message reached the sink byte for byte."""
     with Bed(work, size_limit=limit) as bed:
         assert bed.clean("<warm@hostile.test>") == CLEAN
         before = proc_status(bed.pid)
         d = Dialogue(bed.port, timeout=600)
         d.reply()
         d.command(b"EHLO client.example")
+        sampler = RssSampler(bed.pid)
+        sampler.start()
+        # A command line of a quarter of the stream, then the stream in DATA.
+        d.send(b"NOOP ")
+        filler = b"n" * (1 << 20)
+        for _ in range(total // 4 // len(filler)):
+            d.send(filler)
+        long_line = d.command(b"")
         mail = d.command(f"MAIL FROM:<{SENDER}>".encode())[0]
         d.command(b"RCPT TO:<big@example.net>")
         start = d.command(b"DATA")[0]
-        sampler = RssSampler(bed.pid)
-        sampler.start()
         chunk, sent, t0 = _chunk(), 0, time.monotonic()
         d.send(b"Message-ID: <huge@hostile.test>\r\n\r\n")
         while sent < total:
@@ -89,7 +96,7 @@ def run_big_data(work: Path, *, total: int, limit: int | None, under: int) -> di
         huge_delivered = bed.handler.delivered("<huge@hostile.test>")
         alive = bed.alive()
         errors = bed.component_errors()
-    return {"sent": sent, "mail": mail, "data": start, "over_reply": over,
+    return {"sent": sent, "long_line": long_line, "mail": mail, "data": start, "over_reply": over,
             "seconds": round(seconds, 1), "mb_per_s": round(sent / seconds / 1e6, 1),
             "hwm_growth": after["VmHWM"] - before["VmHWM"],
             "rss_peak_growth": max(0, peak - before["VmRSS"]),
