@@ -56,7 +56,7 @@ STREAMS_PER_EXAMPLE = 30
 
 
 def streams(a, work: Path) -> tuple[dict, list[str]]:
-    r = run_streams(work, examples=a.streams // STREAMS_PER_EXAMPLE + 1)
+    r = run_streams(work, examples=a.streams // STREAMS_PER_EXAMPLE + 1, progress=10_000)
     bad = [f"{k}={r[k]}" for k in ("missing", "wrong_bytes", "unacknowledged") if r[k]]
     if r["streams"] < a.streams:
         bad.append(f"only {r['streams']} streams")

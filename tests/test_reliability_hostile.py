@@ -27,7 +27,7 @@ ROLE = CustomerMailServer(hostname="mail.customer.example", local_domains=("cust
                           mailboxes=("u1@customer.example", "u2@customer.example"),
                           max_message_size=100_000)
 MIN_STREAMS = int(os.environ.get("MXSIM_HOSTILE_STREAMS", "10000"))
-EXAMPLES = int(os.environ.get("MXSIM_HOSTILE_EXAMPLES", "320"))
+EXAMPLES = int(os.environ.get("MXSIM_HOSTILE_EXAMPLES", "400"))
 
 
 def make_world():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,8 @@ class Stream:
 
     def __init__(self, client: LineClient, now: float) -> None:
         self.client = client
-        self.last = now          # loop time of the last exchange
+        self.last = now          # loop time the server last restarted its wait (at most)
+        self.expired = False     # it may have timed us out since (we sent into silence)
         self.in_data = False
         self.raw = b""           # DATA bytes sent since the 354
         self.closed = False      # the server may have hung up (421/221) or we closed
@@ -196,8 +198,11 @@ def machine(target: Target, domain: str) -> type[RuleBasedStateMachine]:
                 # Left alone for the idle timeout while other streams were
                 # busy, the server may have said 421 and closed (and a write
                 # after its close may reset the connection before we read it).
-                quiet = now() - stream.last >= target.idle - IDLE_MARGIN
+                quiet = stream.expired or now() - stream.last >= target.idle - IDLE_MARGIN
+                stream.expired = quiet
                 stream.client.send(b"".join(line + end for line in lines))
+                if stream.in_data and end == b"\r\n":
+                    stream.last = now()      # the server restarts its wait per CRLF line
                 got = []
                 for line in lines:
                     if stream.in_data:
@@ -229,7 +234,8 @@ def machine(target: Target, domain: str) -> type[RuleBasedStateMachine]:
                         elif text.startswith("4.4.2"):
                             target.tally.withheld += 1
                         return got, True
-                stream.last = now()
+                if got:                      # it answered: it is alive, and waiting again
+                    stream.last, stream.expired = now(), False
                 return got, False
             got, closed = self.run(go())
             if closed:
@@ -292,8 +298,9 @@ class LiveTarget(Target):
     from one asyncio loop in this thread; pauses are scaled down to
     ``pause_max`` (the idle timeout itself has its own test)."""
 
-    def __init__(self, bed: Any, pause_max: float = 0.02) -> None:
+    def __init__(self, bed: Any, pause_max: float = 0.02, progress: int = 0) -> None:
         self.bed, self.idle, self.pause_max = bed, bed.idle, pause_max
+        self.progress, self._reported = progress, 0   # print a line every `progress` streams
         self.loop = asyncio.new_event_loop()
         self.tally = Tally()
         self._seen = 0       # bytes of the event log already checked for errors
@@ -316,6 +323,10 @@ class LiveTarget(Target):
         new, self._seen = self.bed.new_events(self._seen)
         errors = [e for e in new if e["kind"] == "ComponentError"]
         assert not errors, errors
+        if self.progress and self.tally.streams // self.progress > self._reported:
+            self._reported = self.tally.streams // self.progress
+            print(f"{self.tally.streams} streams, {len(self.tally.acked)} acknowledged",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.loop.close()
@@ -340,7 +351,8 @@ def queue_contents(state: Path) -> tuple[str, dict[str, bytes]]:
     return verdict, bodies
 
 
-def run_streams(work: Path, *, examples: int, idle: float = 5.0, pause_max: float = 0.02) -> dict:
+def run_streams(work: Path, *, examples: int, idle: float = 30.0, pause_max: float = 0.02,
+                progress: int = 0) -> dict:
     """The hostile-stream machine (:mod:`helpers.hostile_streams`) for
     ``examples`` examples against one ``mxsim serve`` whose mail stays
     queued (its route is refused), then a clean transaction, then SIGTERM.
@@ -356,7 +368,7 @@ def run_streams(work: Path, *, examples: int, idle: float = 5.0, pause_max: floa
     t0 = time.monotonic()
     with Bed(work, idle=idle, hold=True) as bed:
         baseline = settle_fds(bed.pid, 0, timeout=0.5)
-        target = LiveTarget(bed, pause_max)
+        target = LiveTarget(bed, pause_max, progress)
         try:
             # No shrinking: a replay meets a server whose state has moved on
             # (hypothesis then reports a flaky strategy and hides the failure).
