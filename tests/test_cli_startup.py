@@ -51,3 +51,12 @@ def test_python_dash_m_gives_the_same_usage_error_as_the_console_script(tmp_path
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("mxsim: ")
+
+
+def test_validate_loads_only_the_checks_the_scenario_names():
+    mods = loaded_after(["validate", "scenarios/mx-fallback.yaml"])
+    checks = sorted(m.rsplit(".", 1)[1] for m in mods
+                    if m.startswith("sim.evidence.checks.") and m.count(".") == 3)
+    # mx-fallback expects mx-fallback, conservation, retry-discipline and mx-order.
+    assert [c for c in checks if c not in ("base", "params", "helpers")] == \
+        ["core", "delivery", "mx", "retry"]

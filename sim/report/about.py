@@ -14,14 +14,14 @@ import re
 from typing import Any
 
 from mta.units import format_duration
-from sim.evidence.checks import REGISTRY
+from sim.evidence.checks import find
 from sim.evidence.model import Evidence
 from sim.evidence.verdict import Verdict
 
 
 def meaning(gid: str) -> str:
     """The one-line meaning of guarantee ``gid`` (its check's docstring)."""
-    chk = REGISTRY.get(gid)
+    chk = find(gid)
     doc = (chk.fn.__doc__ or "") if chk is not None else ""
     first = doc.strip().split("\n\n")[0]
     return " ".join(first.replace("``", "").split()) or "(no check is implemented for it)"
