@@ -51,8 +51,9 @@ from helpers.hostile_streams import run_streams  # noqa: E402
 
 MB = 1 << 20
 POSTFIX_SIZE_LIMIT = 10_240_000
-#: Streams an example opens, on average (measured: 36), with a margin.
-STREAMS_PER_EXAMPLE = 30
+#: Streams per requested example (hypothesis runs more examples than it is
+#: asked for; measured: 98,360 streams for 3,334 requested), with a margin.
+STREAMS_PER_EXAMPLE = 25
 
 
 def streams(a, work: Path) -> tuple[dict, list[str]]:
