@@ -4,11 +4,18 @@ Prints one line::
 
     messages=N events=N sim_s=X judge_s=X report_s=X wall_s=X rss_mb=X
 
-``sim_s`` is the simulation (world built and run to its end), ``judge_s`` the
-evidence model and every check (the verdict), ``report_s`` the plots, the
-Markdown and HTML and writing them with ``events.jsonl``; ``rss_mb`` the
-peak resident memory of this process.  Goals (DESIGN.md): whole run under
-180 s and 1.5 GB, judge plus report under 20% of it.
+The stages are the pipeline's own (:mod:`sim.pipeline`), timed apart:
+
+* ``sim_s``: the scenario loaded, the world built and run to its end, its
+  ``events.jsonl`` written as the events are emitted (the streamed log is
+  part of the run, not a pass after it);
+* ``judge_s``: the evidence model and every check (the verdict);
+* ``report_s``: what ``mxsim run`` writes after that, from the same model
+  and verdict: the maillog, verdict.json, the figures, report.md and
+  report.html.
+
+``rss_mb`` is the peak resident memory of this process.  Goals (DESIGN.md):
+whole run under 180 s and 1.5 GB, judge plus report under 20% of it.
 
     python benchmarks/isp.py                       # worlds/isp-7d.yaml
     python benchmarks/isp.py --world /tmp/small.yaml --out /tmp/isp-out
@@ -28,31 +35,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mta import events as E                                      # noqa: E402
-from sim.evidence.log import write_jsonl                         # noqa: E402
 from sim.evidence.model import Evidence                          # noqa: E402
 from sim.evidence.verdict import build_verdict                   # noqa: E402
-from sim.pipeline import load, planned_expectations              # noqa: E402
-from sim.report.html import figures, render_html                 # noqa: E402
-from sim.report.markdown import render_md                        # noqa: E402
+from sim.pipeline import load, planned_expectations, write_outputs   # noqa: E402
 from sim.runner import run                                       # noqa: E402
 
 
 def measure(world: Path, out: Path) -> str:
     t0 = time.perf_counter()
     sc = load(world)
-    done = run(sc, sc.seed, planned_expectations(sc))
+    out.mkdir(parents=True, exist_ok=True)
+    done = run(sc, sc.seed, planned_expectations(sc), log=out / "events.jsonl")
     t1 = time.perf_counter()
     evidence = Evidence(done.events)
     verdict = build_verdict(evidence)
     t2 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(done.events, out / "events.jsonl")
-    figs = figures(verdict, evidence)
-    (out / "verdict.json").write_text(verdict.to_json())
-    (out / "report.md").write_text(render_md(verdict, evidence))
-    (out / "report.html").write_text(render_html(verdict, evidence, figs))
+    write_outputs(out, evidence, logged=True, verdict=verdict)
     t3 = time.perf_counter()
-    messages = sum(1 for e in done.events if isinstance(e, E.MessageSubmitted))
+    messages = len(evidence.of(E.MessageSubmitted))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return (f"messages={messages} events={len(done.events)} sim_s={t1 - t0:.1f} "
             f"judge_s={t2 - t1:.1f} report_s={t3 - t2:.1f} wall_s={t3 - t0:.1f} "

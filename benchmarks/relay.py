@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/relay.py [--messages 5000] [--sessions 20] [--size 1024]
                                          [--no-postfix] [--rounds 3] [--loop auto]
-                                         [--relay live|serve]
+                                         [--relay live|serve] [--workers N]
 
 Load: Postfix's ``smtp-source -s 20 -m N -l 1024`` (a new connection per
 message, 20 at a time) when installed, else an aiosmtplib generator with
@@ -18,7 +18,10 @@ relay: its work is spread over short-lived processes).  The machine is
 shared, so rates swing between runs; CPU per message is steadier.  If
 Postfix is installed the same load runs against Postfix relaying
 (``relayhost``) to the same kind of sink, alternating with ours, and the
-ratio is printed.  ``--loop`` picks the relay's event loop (uvloop, an
+ratio is printed.  Postfix is a private instance
+(``tests/helpers/postfix.py``: its own configuration and queue folders,
+started and stopped by the benchmark), never the system's ``/etc/postfix``.
+``--loop`` picks the relay's event loop (uvloop, an
 optional package, when installed).  ``--relay serve`` measures ``mxsim
 serve`` instead: a scenario's backup MX (its whole policy chain and event
 log) on the standard asyncio loop.  Loopback only, bounded.
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -110,6 +114,19 @@ def proc_cpu(pid: int, part: str = "both") -> float:
     return {"user": user, "system": system, "both": user + system}[part]
 
 
+def relay_pids(pid: int) -> list[int]:
+    """The relay process and its workers (``--workers``: its children)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(c) for c in f.read().split())]
+    except OSError:
+        return [pid]
+
+
+def tree_cpu(pids: list[int], part: str = "both") -> float:
+    return sum(proc_cpu(p, part) for p in pids)
+
+
 def machine_cpu() -> float:
     """CPU seconds the whole machine spent busy (not idle or iowait) so far."""
     with open("/proc/stat") as f:
@@ -161,7 +178,7 @@ roles:
 
 
 def start_relay(kind: str, work: str, sink_port: int, sessions: int,
-                loop: str) -> tuple[subprocess.Popen, int, str]:
+                loop: str, workers: int = 1) -> tuple[subprocess.Popen, int, str]:
     """The relay under test: ``python -m mta.queue.live`` (``live``), or
     ``mxsim serve`` running a backup MX relaying to the sink (``serve``,
     the standard asyncio loop).  Returns (process, port, loop used)."""
@@ -169,7 +186,8 @@ def start_relay(kind: str, work: str, sink_port: int, sessions: int,
         relay = subprocess.Popen([PY, "-m", "mta.queue.live", "--db",
                                   os.path.join(work, "queue.db"), "--port", "0", "--next-hop",
                                   f"127.0.0.1:{sink_port}", "--concurrency", str(sessions),
-                                  "--loop", loop], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                                  "--loop", loop, "--workers", str(workers)],
+                                 stdout=subprocess.PIPE, text=True, cwd=ROOT)
         ready = relay.stdout.readline().split()
         return relay, int(ready[1]), ready[3].partition("=")[2] if len(ready) > 3 else "?"
     scenario = os.path.join(work, "relay.yaml")
@@ -189,18 +207,19 @@ def start_relay(kind: str, work: str, sink_port: int, sessions: int,
 
 
 def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto",
-                kind: str = "live") -> dict:
+                kind: str = "live", workers: int = 1) -> dict:
     sink, sink_port = start_sink(messages)
     work = tempfile.mkdtemp(prefix="mxsim-bench-", dir="/var/tmp")
-    relay, port, used = start_relay(kind, work, sink_port, sessions, loop)
+    relay, port, used = start_relay(kind, work, sink_port, sessions, loop, workers)
     try:
-        relay0, sink0, all0 = proc_cpu(relay.pid), proc_cpu(sink.pid), machine_cpu()
-        sys0 = proc_cpu(relay.pid, "system")
+        pids = relay_pids(relay.pid)
+        relay0, sink0, all0 = tree_cpu(pids), proc_cpu(sink.pid), machine_cpu()
+        sys0 = tree_cpu(pids, "system")
         t0 = time.time()
         accepted_at = load(port, messages, sessions, size)
         n, _, last = wait_sink(sink, timeout=600)
-        relay_cpu, sink_cpu = proc_cpu(relay.pid) - relay0, proc_cpu(sink.pid) - sink0
-        relay_sys = proc_cpu(relay.pid, "system") - sys0
+        relay_cpu, sink_cpu = tree_cpu(pids) - relay0, proc_cpu(sink.pid) - sink0
+        relay_sys = tree_cpu(pids, "system") - sys0
         all_cpu = machine_cpu() - all0
     finally:
         relay.kill()
@@ -214,54 +233,35 @@ def bench_mxsim(messages: int, sessions: int, size: int, loop: str = "auto",
             "all_ms": 1000 * all_cpu / messages}
 
 
-POSTFIX_MAIN = {
-    "compatibility_level": "3.6", "myhostname": "relay.bench.test", "mydestination": "",
-    "inet_interfaces": "loopback-only", "inet_protocols": "ipv4", "mynetworks": "127.0.0.0/8",
-    "smtpd_relay_restrictions": "permit_mynetworks, reject", "alias_maps": "", "alias_database": "",
-    "maillog_file": "/var/log/postfix-bench.log", "smtputf8_enable": "no",
-}
-
-
-def postconf(*args: str) -> None:
-    subprocess.run(["postconf", *args], check=True, stdout=subprocess.DEVNULL)
-
-
 def bench_postfix(messages: int, sessions: int, size: int) -> dict | None:
-    if not (shutil.which("postfix") and shutil.which("postconf")):
-        return None
+    """The same load against a private Postfix instance (its own
+    ``config_directory`` and queue in /var/tmp, like ours: the same disk)
+    relaying everything (``relayhost``) to a sink; None without Postfix."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from helpers.postfix import PostfixInstance, PostfixMissing, free_port
     sink, sink_port = start_sink(messages)
+    root = tempfile.mkdtemp(prefix="mxsim-bench-postfix-", dir="/var/tmp")
     try:
-        main_cf = "/etc/postfix/main.cf"
-        if not os.path.exists(main_cf):
-            open(main_cf, "w").close()
-        postconf("-e", *(f"{k}={v}" for k, v in POSTFIX_MAIN.items()),
-                 f"relayhost=[127.0.0.1]:{sink_port}")
-        # No chroot (the container has no copies of /etc in the spool).
-        for svc in ("smtp/inet", "pickup/unix", "cleanup/unix", "qmgr/unix", "smtp/unix",
-                    "relay/unix", "tlsmgr/unix", "rewrite/unix", "bounce/unix", "defer/unix",
-                    "trace/unix", "verify/unix", "flush/unix", "proxymap/unix", "showq/unix",
-                    "error/unix", "retry/unix", "discard/unix", "lmtp/unix", "anvil/unix",
-                    "scache/unix", "postlog/unix-dgram"):
-            subprocess.run(["postconf", "-F", f"{svc}/chroot=n"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["postsuper", "-d", "ALL"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["postfix", "start"], check=True)
-        time.sleep(1.0)
-        sink0, all0 = proc_cpu(sink.pid), machine_cpu()
-        t0 = time.time()
-        accepted_at = load(25, messages, sessions, size)
-        n, _, last = wait_sink(sink, timeout=600)
-        sink_cpu, all_cpu = proc_cpu(sink.pid) - sink0, machine_cpu() - all0
+        try:
+            instance = PostfixInstance(free_port(), root=Path(root), hostname="relay.bench.test",
+                                       relayhost=f"[127.0.0.1]:{sink_port}")
+        except PostfixMissing:
+            return None
+        with instance:
+            sink0, all0 = proc_cpu(sink.pid), machine_cpu()
+            t0 = time.time()
+            accepted_at = load(instance.port, messages, sessions, size)
+            n, _, last = wait_sink(sink, timeout=600)
+            sink_cpu, all_cpu = proc_cpu(sink.pid) - sink0, machine_cpu() - all0
         # Postfix's CPU is spread over short-lived processes: the machine's
         # busy time less the sink's stands for it (smtp-source included).
         return {"accepted": messages / (accepted_at - t0), "delivered": n / (last - t0),
                 "relay_ms": 1000 * (all_cpu - sink_cpu) / messages, "sink_ms": 1000 * sink_cpu / messages,
                 "all_ms": 1000 * all_cpu / messages}
     finally:
-        subprocess.run(["postfix", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sink.kill()
         sink.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def cpu_line(r: dict) -> str:
@@ -281,6 +281,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
                     help="the mxsim relay's event loop (auto: uvloop if installed)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="--relay live: relay processes sharing the port (one queue shard each)")
     ap.add_argument("--relay", default="live", choices=["live", "serve"],
                     help="live: python -m mta.queue.live; serve: mxsim serve (a backup MX, "
                          "the scenario roles' full policy chain, standard asyncio loop)")
@@ -291,14 +293,18 @@ def main() -> None:
     gen = "smtp-source" if shutil.which("smtp-source") else "aiosmtplib generator"
     print(f"load: {a.messages} messages of {a.size} B, {a.sessions} concurrent sessions ({gen}), "
           f"{a.rounds} round(s), relays alternating (the machine is shared: compare side by side)")
-    postfix = not a.no_postfix and shutil.which("postfix") is not None
+    postfix = not a.no_postfix
     ours, theirs = [], []
     for r in range(a.rounds):
-        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay))
-        print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL) : accepted {ours[-1]['accepted']:8.1f} msg/s"
+        ours.append(bench_mxsim(a.messages, a.sessions, a.size, a.loop, a.relay, a.workers))
+        print(f"round {r + 1} mxsim {a.relay:5s} ({ours[-1]['loop']:7s}, SQLite FULL, x{a.workers}): accepted {ours[-1]['accepted']:8.1f} msg/s"
               f"   delivered {ours[-1]['delivered']:8.1f} msg/s   {cpu_line(ours[-1])}", flush=True)
         if postfix:
-            theirs.append(bench_postfix(a.messages, a.sessions, a.size))
+            result = bench_postfix(a.messages, a.sessions, a.size)
+            if result is None:
+                postfix = False
+                continue
+            theirs.append(result)
             print(f"round {r + 1} postfix relay                      : accepted "
                   f"{theirs[-1]['accepted']:8.1f} msg/s   delivered {theirs[-1]['delivered']:8.1f} msg/s"
                   f"   {cpu_line(theirs[-1])}", flush=True)

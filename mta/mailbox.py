@@ -11,15 +11,24 @@ client was told was accepted) and then one
 :class:`~mta.events.DeliveredToMailbox` per recipient it really filed, so
 that recipients dropped silently on the way show up as missing in the
 ``conservation`` check.
+
+With a :class:`~mta.maildir.Maildir` (a live host), every copy is written
+to disk before :meth:`MailboxStore.file` or :meth:`MailboxStore.accept`
+returns, the store starts with what the disk holds, and
+:meth:`MailboxStore.delete` removes the files: mailboxes survive a restart.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Collection, Iterable
 
 from mta.context import HostContext
 from mta.events import DeliveredToMailbox, MessageAccepted
 from mta.queue.message import ensure_message_id
+
+if TYPE_CHECKING:
+    from mta.maildir import Maildir
 
 
 class UnknownMailbox(LookupError):
@@ -35,6 +44,7 @@ class StoredMessage:
     mail_from: str
     rcpt: str
     data: bytes
+    name: str = ""          # its file in a Maildir ("" in memory)
 
 
 class MailboxStore:
@@ -43,17 +53,39 @@ class MailboxStore:
     ``mailboxes``: the addresses that have a mailbox (lower-case); ``None``
     files every recipient under its own address.  ``aliases`` maps an
     address (or a bare ``postmaster``) to the mailbox that receives it.
+    ``maildir``: keep the mailboxes on disk too (see the module docstring);
+    what it holds already is loaded now.
     """
 
     def __init__(self, ctx: HostContext, mailboxes: Iterable[str] | None = None,
-                 aliases: dict[str, str] | None = None) -> None:
+                 aliases: dict[str, str] | None = None, maildir: "Maildir | None" = None) -> None:
         self.ctx = ctx
         self.known = None if mailboxes is None else {m.lower() for m in mailboxes}
         self.aliases = {k.lower(): v.lower() for k, v in (aliases or {}).items()}
+        self.maildir = maildir
         self.boxes: dict[str, list[StoredMessage]] = {}
         if self.known is not None:
             for m in sorted(self.known):
                 self.boxes[m] = []
+        if maildir is not None:
+            for box, files in maildir.load().items():
+                self.boxes.setdefault(box, []).extend(self._loaded(box, n, d) for n, d in files)
+
+    def _loaded(self, box: str, name: str, data: bytes) -> StoredMessage:
+        """A message found on disk: its queue ID from the file name, its
+        trace from its Message-ID; the envelope sender is not kept on disk."""
+        from mta.maildir import Maildir
+        msg = f"{self.ctx.hostname}/{Maildir.queue_id(name) or name}"
+        _, trace = ensure_message_id(data, msg)
+        return StoredMessage(msg=msg, trace=trace, mail_from="", rcpt=box, data=data, name=name)
+
+    def _put(self, box: str, stored: StoredMessage) -> None:
+        """Keep one copy (on disk first when there is a Maildir)."""
+        if self.maildir is not None:
+            name = self.maildir.deliver(box, stored.data, now=self.ctx.now(), msg=stored.msg)
+            stored = StoredMessage(stored.msg, stored.trace, stored.mail_from, stored.rcpt,
+                                   stored.data, name)
+        self.boxes.setdefault(box, []).append(stored)
 
     def mailbox_for(self, rcpt: str) -> str:
         """The mailbox that receives ``rcpt``; raises UnknownMailbox."""
@@ -67,8 +99,8 @@ class MailboxStore:
         """File one copy of ``data`` for ``rcpt``; return the mailbox's name
         (raises UnknownMailbox).  Reports nothing: the caller records it."""
         box = self.mailbox_for(rcpt)
-        self.boxes.setdefault(box, []).append(
-            StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt, data=data))
+        self._put(box, StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt,
+                                     data=data))
         return box
 
     def count(self, mailbox: str | None = None) -> int:
@@ -81,6 +113,27 @@ class MailboxStore:
         """What ``mailbox`` holds, in arrival order."""
         return list(self.boxes.get(mailbox.lower(), []))
 
+    def entries(self, mailbox: str) -> list[tuple[str, StoredMessage]]:
+        """``(unique ID, message)`` for what ``mailbox`` holds, in arrival
+        order; the IDs stay the same across sessions and restarts."""
+        msgs = self.boxes.get(mailbox.lower(), [])
+        return list(zip(_uids(msgs), msgs))
+
+    def delete(self, mailbox: str, uids: Collection[str]) -> int:
+        """Remove the messages with those unique IDs (from disk too);
+        returns how many were removed."""
+        box = self.boxes.get(mailbox.lower())
+        if not box or not uids:
+            return 0
+        gone = set(uids)
+        keep, dropped = [], []
+        for uid, m in zip(_uids(box), box):
+            (dropped if uid in gone else keep).append(m)
+        if self.maildir is not None and dropped:
+            self.maildir.remove(mailbox, [m.name for m in dropped])
+        box[:] = keep            # in place: a caller may hold the list
+        return len(dropped)
+
     async def accept(self, *, conn: str, client_ip: str, helo: str, mail_from: str,
                      rcpts: list[str], acknowledged: list[str], data: bytes) -> str:
         """File ``data`` for every kept recipient; return the message ID."""
@@ -92,12 +145,38 @@ class MailboxStore:
         data, trace = ensure_message_id(data, f"{msg.rpartition('/')[2]}@{self.ctx.hostname}")
         now = self.ctx.now()
         host = self.ctx.hostname
+        # Every copy is kept (on disk, with a Maildir) before anything is
+        # reported, so the 250 that follows never acknowledges a lost copy.
+        for rcpt, box in targets:
+            self._put(box, StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt,
+                                         data=data))
         self.ctx.sink.emit(MessageAccepted(
             t=now, host=host, msg=msg, trace=trace, conn=conn, client_ip=client_ip,
             helo=helo, mail_from=mail_from, rcpts=tuple(acknowledged), size=len(data)))
         for rcpt, box in targets:
-            self.boxes.setdefault(box, []).append(
-                StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt, data=data))
             self.ctx.sink.emit(DeliveredToMailbox(t=now, host=host, msg=msg, trace=trace,
                                                   rcpt=rcpt, mailbox=box))
         return msg
+
+
+def _uids(messages: list[StoredMessage]) -> list[str]:
+    """Stable unique IDs (RFC 1939 UIDL) for one mailbox's messages.
+
+    A message on disk is its file name, hashed (names are unique and
+    stable, and the hash keeps the ID within RFC 1939's 70 characters).  In
+    memory a message has no ID of its own: the queue ID (``msg``) is unique
+    per run but one message can land twice in one mailbox (two recipients
+    aliased to it), so the ID hashes ``msg`` with the recipient.
+    Byte-identical twins (the same recipient twice) get ``-2``, ``-3``...:
+    deleting the first renames the second to the first's ID, which no
+    client can tell from the original.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for m in messages:
+        key = f"file\0{m.name}" if m.name else f"{m.msg}\0{m.rcpt}"
+        base = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        out.append(base if n == 1 else f"{base}-{n}")
+    return out

@@ -115,46 +115,58 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
                  progress: Progress | None = None, write: bool = True) -> RunResult:
     """Run ``sc`` (with ``seed`` instead of the file's, if given) and judge it.
 
-    Writes ``events.jsonl``, ``verdict.json``, ``report.md`` and
-    ``report.html`` into ``out`` (default ``reports/<name>/``) unless
-    ``write`` is false.  Raises :class:`~sim.runner.RunnerError` if the
-    world cannot be built or its component code fails (then the log so far
-    is written, for debugging, and the message says where).
+    Writes ``events.jsonl`` (during the run), ``maillog``, ``verdict.json``,
+    ``report.md`` and ``report.html`` into ``out`` (default
+    ``reports/<name>/``) unless ``write`` is false.  Raises
+    :class:`~sim.runner.RunnerError` if the world cannot be built or its
+    component code fails (then ``events.jsonl`` holds the log so far, for
+    debugging, and the message says where).
     """
     from sim.runner import PartialRun, RunnerError, run
     seed = sc.seed if seed is None else int(seed)
     folder = Path(out) if out is not None else default_out(sc)
+    log = None
+    if write:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "events.jsonl"
     try:
-        done = run(sc, seed, planned_expectations(sc), progress)
+        done = run(sc, seed, planned_expectations(sc), progress, log=log)
     except PartialRun as exc:
-        where = ""
-        if write:
-            folder.mkdir(parents=True, exist_ok=True)
-            where = f"; the log so far is in {write_jsonl(exc.events, folder / 'events.jsonl')}"
+        where = f"; the log so far is in {log}" if log is not None else ""
         raise RunnerError(f"{exc}{where}") from None
-    if not write:
-        return RunResult(sc, seed, None, done.events, build_verdict(Evidence(done.events)),
-                         done.sim_time, done.wall_time)
-    files, verdict = write_outputs(folder, done.events)
+    evidence = Evidence(done.events)
+    verdict = build_verdict(evidence)
+    if log is None:
+        return RunResult(sc, seed, None, done.events, verdict, done.sim_time, done.wall_time)
+    files, verdict = write_outputs(folder, evidence, logged=True, verdict=verdict)
     return RunResult(sc, seed, folder, done.events, verdict, done.sim_time, done.wall_time, files)
 
 
-def write_outputs(out: Path, events: list[ev.Event]) -> tuple[list[Path], Verdict]:
-    """``events.jsonl``, the ``maillog`` (Postfix syslog lines of every
-    role, :mod:`mta.maillog`) and the evidence layer's verdict and report.
+def write_outputs(out: Path, events: list[ev.Event] | Evidence, logged: bool = False,
+                  verdict: Verdict | None = None) -> tuple[list[Path], Verdict]:
+    """``events.jsonl`` (unless ``logged``: the run wrote it already), the
+    ``maillog`` (Postfix syslog lines of every role, :mod:`mta.maillog`)
+    and the evidence layer's verdict (unless given: that of ``events``,
+    judged already) and report.
 
-    The report is built from the log as written (read back), so that
-    ``mxsim report DIR`` later gives the very same bytes.
+    The report is judged from the log as the file holds it, so that
+    ``mxsim report DIR`` later gives the very same bytes: a run's events
+    are that already (its sink and the events' float fields see to it,
+    :mod:`mta.events.sinks`), other events (an import) are read back.
     """
     from mta.maillog import maillog_lines
     from sim.actors.generate import SIM_EPOCH
     from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
     out.mkdir(parents=True, exist_ok=True)
-    log = write_jsonl(events, out / "events.jsonl")
-    written = read_jsonl(log)
+    log = out / "events.jsonl"
+    raw = events.events if isinstance(events, Evidence) else events
+    if not logged:
+        events = raw = read_jsonl(write_jsonl(raw, log))
+        verdict = None            # judged on what was read back
     maillog = out / MAILLOG
-    maillog.write_text("".join(line + "\n" for line in maillog_lines(written, SIM_EPOCH)),
-                       encoding="utf-8")
-    report = write_report(written, out)
+    with open(maillog, "w", encoding="utf-8") as fh:
+        for line in maillog_lines(raw, SIM_EPOCH):
+            fh.write(line + "\n")
+    report = write_report(events, out, verdict)
     return [log, maillog] + [out / name for name in (VERDICT, REPORT_MD, REPORT_HTML)], \
         report.verdict

@@ -5,7 +5,10 @@ the expectations into the log right after ``RunStarted`` (so a report can
 be rebuilt from the log alone), wires the components and actors
 (:mod:`sim.wiring`), and runs it in fixed slices of simulated time: the same
 slices whether or not anyone watches, so the log never depends on the
-terminal.  Judging and writing are later stages (:mod:`sim.pipeline`).
+terminal.  Given a path, the run writes its log there as events are
+emitted (:class:`~mta.events.sinks.RecordingSink`, flushed after every
+slice), so the file is there even when the run fails.  Judging and the
+report are later stages (:mod:`sim.pipeline`).
 
 The run is a pure function of the scenario, the expectations and the seed:
 every random source is derived from the seed by name, and nothing reads the
@@ -13,12 +16,14 @@ wall clock except the wall-time figure reported to the user (never logged).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from mta import events as ev
-from mta.events.sinks import MemorySink
+from mta.events.sinks import MemorySink, RecordingSink
 from sim.convert import Unsupported, describe
 from sim.events import GuaranteeExpected, ScenarioDescribed
 from sim.scenario.schema import Scenario
@@ -71,15 +76,33 @@ class PartialRun(RunnerError):
 
 
 def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
-        progress: Progress | None = None) -> Run:
+        progress: Progress | None = None, log: str | os.PathLike | None = None) -> Run:
     """Run ``sc`` with ``seed`` to its duration and return the log.
 
-    Raises :class:`RunnerError` if the world cannot be built with the
-    components present, and :class:`PartialRun` (with the log so far) if
+    With ``log``, the canonical lines are written to that file during the
+    run (replacing it).  Raises :class:`RunnerError` if the world cannot be
+    built with the components present (then ``log`` is removed: nothing
+    ran), and :class:`PartialRun` (with the log so far, also in ``log``) if
     component code raised during the run.
     """
     wall0 = time.perf_counter()   # reported to the user only, never logged
-    sink = MemorySink()
+    if log is None:
+        return _run(sc, seed, expectations, progress, MemorySink(), wall0)
+    sink = RecordingSink(log)
+    try:
+        return _run(sc, seed, expectations, progress, sink, wall0)
+    except PartialRun:
+        raise
+    except RunnerError:
+        sink.close()
+        Path(log).unlink(missing_ok=True)
+        raise
+    finally:            # an interrupted run keeps its log so far too
+        sink.close()
+
+
+def _run(sc: Scenario, seed: int, expectations: Iterable[Planned], progress: Progress | None,
+         sink: MemorySink | RecordingSink, wall0: float) -> Run:
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in expectations:
         sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
@@ -96,6 +119,8 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
     try:
         for i in range(1, SLICES + 1):
             world.run(until=sc.duration if i == SLICES else step * i)
+            if isinstance(sink, RecordingSink):
+                sink.flush()
             if progress is not None:
                 progress(world.now(), sc.duration, built.in_flight())
         world.finish()
@@ -103,4 +128,5 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
         # A component raised: the run proves nothing.
         raise PartialRun(f"component code failed at t={world.now():g} s: {exc}",
                          list(sink.events)) from None
+    # A copy: tasks torn down after the end may still report to the sink.
     return Run(sc, seed, list(sink.events), sc.duration, time.perf_counter() - wall0)

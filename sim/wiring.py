@@ -178,14 +178,15 @@ class ServerPlan:
             return self.config.pop_port     # type: ignore[attr-defined]
         return self.config.port
 
-    def build(self, ctx: Any, queue: QueueManager | None) -> Any:
+    def build(self, ctx: Any, queue: QueueManager | None, maildir: Any = None) -> Any:
         """The server component on ``ctx``'s host (its ``start(host, port)``
-        listens; without arguments, on the host's address and :attr:`port`)."""
+        listens; without arguments, on the host's address and :attr:`port`).
+        ``maildir``: a customer server's mailboxes go on disk there (live)."""
         if self.finger:
             return self.config.build_finger(ctx, queue)
         if self.access is not None:
             return self.access.bind(self, ctx, queue)
-        sink = self.config.build_store(ctx) if self.store else queue
+        sink = self.config.build_store(ctx, maildir) if self.store else queue
         return self.config.build_server(ctx, sink, release=queue, **self.extra)
 
 

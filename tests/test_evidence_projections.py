@@ -201,3 +201,38 @@ def test_percentile_interpolates():
     assert percentile([5.0], 90) == 5.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([4.0, 1.0, 3.0, 2.0], 100) == 4.0
+
+
+def test_the_model_merges_kinds_back_into_log_order():
+    from mta import events as E
+    from sim.events import LinkDown, LinkUp
+    log = story()
+    ev = Evidence(log)
+    kinds = (E.Queued, LinkUp, LinkDown, E.Relayed)
+    assert ev.in_order(*kinds) == [e for e in log if isinstance(e, kinds)]
+    assert ev.in_order(E.Queued) == ev.of(E.Queued) == [e for e in log if isinstance(e, E.Queued)]
+    assert ev.in_order() == []
+    # the copy events are exactly what the lifecycle fold needs: same lives from them
+    assert [(lf.key, lf.fate, len(lf.events)) for lf in lifecycles(ev.copy_events)] == \
+        [(lf.key, lf.fate, len(lf.events)) for lf in lifecycles(log)]
+    assert MX1 in ev.hosts and MX2 in ev.hosts and "nowhere.example" not in ev.hosts
+
+
+def test_judging_pauses_the_cycle_collector_and_puts_it_back():
+    import gc
+
+    from sim.evidence.model import collector_paused
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()       # it was off: it stays off
+    finally:
+        gc.enable()

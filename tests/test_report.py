@@ -378,3 +378,28 @@ def test_releases_are_marked_on_the_queue_and_link_plots():
         plots.links_png(periods, 0.0, 100.0)
     # a release on another host does not mark this host's queue
     assert plots.queues_png(depths, periods, 0.0, 100.0, [(55.0, "other", "etrn")]) == plain
+
+
+def test_the_link_timeline_shows_the_links_down_longest_when_there_are_many():
+    import io
+
+    from PIL import Image
+
+    from sim.evidence.links import LinkPeriod
+    from sim.report import plots
+
+    def link(i: int, down: float) -> list[LinkPeriod]:
+        h = f"h{i:02d}.example"
+        return [LinkPeriod(h, h, "down", 0.0, down), LinkPeriod(h, h, "up", down, 100.0)]
+
+    def rows(png: bytes) -> float:      # figure height is 1.2 + 0.45 per row (inches, 100 dpi)
+        return (Image.open(io.BytesIO(png)).size[1] / 100 - 1.2) / 0.45
+
+    few = [p for i in range(5) for p in link(i, 10.0)]
+    assert round(rows(plots.links_png(few, 0.0, 100.0))) == 5
+    many = [p for i in range(plots.MAX_LINKS + 10) for p in link(i, float(i))]
+    assert round(rows(plots.links_png(many, 0.0, 100.0))) == plots.MAX_LINKS
+    # which ones: moving the 40 longest outages to other links changes the picture
+    swapped = [p for i in range(plots.MAX_LINKS + 10)
+               for p in link(i, float(plots.MAX_LINKS + 10 - i))]
+    assert plots.links_png(swapped, 0.0, 100.0) != plots.links_png(many, 0.0, 100.0)

@@ -151,3 +151,56 @@ def test_link_subscribers_hear_link_up_and_the_sink_only_records(world):
     # the callback ran right after the LinkUp it follows was logged
     ups = [e.t for e in world.events if isinstance(e, sev.LinkUp)]
     assert ups == calls and type(world.sink) is MemorySink
+
+
+def _strictly_equal(a, b) -> bool:
+    """Equal values of the same types all the way down, dicts in the same key order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_strictly_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, ev.Event):
+        return all(_strictly_equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+    return a == b
+
+
+def test_the_log_in_memory_is_exactly_the_file_it_was_streamed_to(small_run):
+    """The run judges the events it holds, not the file read back: they must
+    be what the file's lines decode to, type for type and key for key."""
+    from sim.evidence.log import read_jsonl
+    back = read_jsonl(small_run.out / "events.jsonl")
+    assert len(back) == len(small_run.events)
+    bad = [(a, b) for a, b in zip(small_run.events, back) if not _strictly_equal(a, b)]
+    assert not bad, bad[:3]
+
+
+def test_a_run_that_fails_midway_keeps_the_log_it_streamed(tmp_path, monkeypatch):
+    from mta.delivery.client import Deliverer
+    from sim.evidence.log import read_jsonl
+
+    async def broken(self, **kw):
+        raise RuntimeError("planted failure in delivery")
+
+    monkeypatch.setattr(Deliverer, "deliver", broken)
+    with pytest.raises(RunnerError, match="component code failed.*the log so far is in"):
+        run_scenario(load_text(SMALL, "small.yaml"), out=tmp_path / "broken")
+    log = read_jsonl(tmp_path / "broken" / "events.jsonl")     # whole lines only
+    assert isinstance(log[0], sev.RunStarted)
+    assert [e.kind for e in log].count("component_error") == 1
+    assert any(isinstance(e, ev.MessageSubmitted) for e in log)   # the run got going
+    assert not any(isinstance(e, sev.RunEnded) for e in log)
+
+
+def test_a_run_that_cannot_be_wired_leaves_no_log(tmp_path, monkeypatch):
+    import sim.runner
+    from sim.wiring import WiringError
+
+    def refuse(world, sc):
+        raise WiringError("planted: no such component")
+
+    monkeypatch.setattr(sim.runner, "wire", refuse)
+    with pytest.raises(RunnerError, match="planted"):
+        run_scenario(load_text(SMALL, "small.yaml"), out=tmp_path / "unwired")
+    assert not (tmp_path / "unwired" / "events.jsonl").exists()

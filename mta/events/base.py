@@ -9,7 +9,11 @@ which the simulation's log readers import.
 
 Construction validates (the h11 style): ``t`` is a number, ``host`` is
 named, every field annotated with a ``Literal`` holds one of its values, and
-then the kind's own :meth:`Event._validate` runs.  An event that could not
+then the kind's own :meth:`Event._validate` runs.  It also makes every field
+annotated ``float`` (or ``float | None``) a float when given an int, so an
+event in memory is exactly the event its canonical line decodes to (the
+codec writes those fields as floats): a run judged from memory and the same
+run judged from ``events.jsonl`` read the same values.  An event that could not
 have happened raises :class:`EventError`, which is our bug, not the peer's.
 """
 from __future__ import annotations
@@ -18,7 +22,7 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
-__all__ = ["Event", "EventError", "event_class", "event_kinds", "need"]
+__all__ = ["Event", "EventError", "event_class", "event_kinds", "float_fields", "need"]
 
 
 class EventError(ValueError):
@@ -30,6 +34,8 @@ _KINDS: dict[str, type["Event"]] = {}
 # Per class: (field name, allowed values) of each Literal-typed field, found
 # once from the annotations rather than on every construction.
 _ENUMS: dict[type, tuple[tuple[str, frozenset[Any]], ...]] = {}
+# Per class: the fields annotated float or float | None.
+_FLOATS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +70,10 @@ class Event:
         enums = _ENUMS.get(cls)
         if enums is None:
             enums = _ENUMS[cls] = _literal_fields(cls)
+        for name in _FLOATS.get(cls) or float_fields(cls):
+            value = getattr(self, name)
+            if value.__class__ is int:       # not bool: True is no float
+                object.__setattr__(self, name, float(value))
         for name, allowed in enums:
             value = getattr(self, name)
             if value not in allowed:
@@ -79,6 +89,16 @@ def _literal_fields(cls: type[Event]) -> tuple[tuple[str, frozenset[Any]], ...]:
     hints = typing.get_type_hints(cls)
     return tuple((f.name, frozenset(typing.get_args(hints[f.name])))
                  for f in fields(cls) if typing.get_origin(hints[f.name]) is Literal)
+
+
+def float_fields(cls: type[Event]) -> tuple[str, ...]:
+    """The fields of ``cls`` annotated ``float`` or ``float | None`` (found
+    once per class from the annotations, which are strings here)."""
+    found = _FLOATS.get(cls)
+    if found is None:
+        found = _FLOATS[cls] = tuple(f.name for f in fields(cls)
+                                     if str(f.type).replace(" ", "") in ("float", "float|None"))
+    return found
 
 
 def event_kinds() -> dict[str, type[Event]]:

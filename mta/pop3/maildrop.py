@@ -11,11 +11,10 @@ second login to it gets ``-ERR [IN-USE]`` (RFC 2449 §8.1.1).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Collection, Protocol
 
-from mta.mailbox import MailboxStore, StoredMessage
+from mta.mailbox import MailboxStore
 
 #: RFC 1939 §7: a unique-id is 1 to 70 characters in 0x21..0x7E.
 MAX_UID = 70
@@ -49,51 +48,18 @@ class Maildrops(Protocol):
     def delete(self, mailbox: str, uids: Collection[str]) -> int: ...
 
 
-def _uids(messages: list[StoredMessage]) -> list[str]:
-    """Stable IDs for one mailbox's StoredMessages.
-
-    A StoredMessage has no ID of its own.  The queue ID (``msg``) is unique
-    per run but one message can land twice in one mailbox (two recipients
-    aliased to it), so the ID hashes ``msg`` with the recipient; the hash
-    also keeps the ID within RFC 1939's 70 characters whatever the host
-    name's length.  Byte-identical twins (the same recipient twice) get
-    ``-2``, ``-3``...: deleting the first renames the second to the first's
-    ID, which no client can tell from the original.
-    """
-    seen: dict[str, int] = {}
-    out = []
-    for m in messages:
-        base = hashlib.sha256(f"{m.msg}\0{m.rcpt}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        out.append(base if n == 1 else f"{base}-{n}")
-    return out
-
-
 class MailboxStoreDrops:
-    """:class:`Maildrops` over a :class:`~mta.mailbox.MailboxStore`.
-
-    Deletion edits the store's ``boxes`` lists in place, because the store
-    has no delete method yet (a ``MailboxStore.delete(mailbox, uids)`` and
-    an ID on ``StoredMessage`` would make this adapter a pass-through).
-    """
+    """:class:`Maildrops` over a :class:`~mta.mailbox.MailboxStore` (in
+    memory, or on disk when the store has a Maildir)."""
 
     def __init__(self, store: MailboxStore) -> None:
         self.store = store
 
     def listing(self, mailbox: str) -> list[DropMessage]:
-        msgs = self.store.messages(mailbox)
-        return [DropMessage(uid, m.data) for uid, m in zip(_uids(msgs), msgs)]
+        return [DropMessage(uid, m.data) for uid, m in self.store.entries(mailbox)]
 
     def delete(self, mailbox: str, uids: Collection[str]) -> int:
-        box = self.store.boxes.get(mailbox.lower())
-        if not box or not uids:
-            return 0
-        gone = set(uids)
-        keep = [m for uid, m in zip(_uids(box), box) if uid not in gone]
-        removed = len(box) - len(keep)
-        box[:] = keep            # in place: the store's dict keeps its list
-        return removed
+        return self.store.delete(mailbox, uids)
 
 
 class MemoryDrops:

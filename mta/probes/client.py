@@ -14,6 +14,7 @@ a server it could not talk to.
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from mta.probes.findings import REPLY_LINE, Reply
 
@@ -22,10 +23,17 @@ CONNECT_TIMEOUT = 10.0
 REPLY_TIMEOUT = 30.0
 #: A reply longer than this many lines is not an SMTP server's.
 MAX_REPLY_LINES = 1000
+#: Seconds a TLS handshake may take.
+HANDSHAKE_TIMEOUT = 30.0
 
 
 class TargetError(Exception):
     """The target could not be probed (unreachable, not SMTP, went away)."""
+
+
+class HandshakeError(Exception):
+    """The server answered STARTTLS with 220 and the TLS handshake failed
+    (a finding about the server, not a reason to stop probing)."""
 
 
 class ProbeClient:
@@ -38,6 +46,7 @@ class ProbeClient:
         self.where = where
         self.reply_timeout = reply_timeout
         self.transcript: list[str] = []
+        self.tls: str | None = None        # "TLSv1.3 TLS_AES_256_GCM_SHA384" once upgraded
 
     @classmethod
     async def connect(cls, host: str, port: int, *, timeout: float = CONNECT_TIMEOUT,
@@ -91,6 +100,27 @@ class ProbeClient:
         """Send one command line and read its reply."""
         await self.send(line)
         return await self.read_reply(line.split(" ", 1)[0].upper())
+
+    async def starttls(self, context: ssl.SSLContext, server_hostname: str | None) -> Reply:
+        """RFC 3207: STARTTLS, and on 220 the handshake; returns the reply.
+        Raises :class:`HandshakeError` when the handshake fails (the
+        connection is unusable then: close it with ``quit=False``)."""
+        reply = await self.command("STARTTLS")
+        if reply.code != 220:
+            return reply
+        try:
+            await asyncio.wait_for(self.writer.start_tls(context, server_hostname=server_hostname,
+                                                         ssl_handshake_timeout=HANDSHAKE_TIMEOUT),
+                                   HANDSHAKE_TIMEOUT + 1)
+        except asyncio.TimeoutError:
+            raise HandshakeError(f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s") from None
+        except (ssl.SSLError, OSError, ConnectionError) as exc:
+            raise HandshakeError(getattr(exc, "reason", None) or str(exc) or
+                                 type(exc).__name__) from None
+        obj = self.writer.get_extra_info("ssl_object")
+        self.tls = f"{obj.version()} {obj.cipher()[0]}" if obj is not None else "TLS"
+        self.transcript.append(f"-- TLS: {self.tls}")
+        return reply
 
     async def send(self, *lines: str) -> None:
         """Send ``lines`` in one write (several: a pipelined group)."""

@@ -30,6 +30,9 @@ EXPECTED: dict[str, tuple[tuple[int, ...], str]] = {
 ETRN_REPLIES = (250, 251, 252, 253, 458, 459)
 #: What a server that does not offer ETRN answers it.
 NOT_OFFERED = (500, 502, 504)
+#: SASL mechanisms that send the password itself (RFC 4616 PLAIN, and
+#: LOGIN): RFC 4954 §4 wants a server able to refuse them before TLS.
+PLAINTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
 
 
 def _ev(*items: object) -> tuple[str, ...]:
@@ -127,6 +130,9 @@ def judge_size(advertised: int | None, over: Reply | None, under: Reply | None) 
     if not advertised or over is None or under is None:
         return Finding("size", "info", "SIZE offered without a fixed limit")
     ev = _ev(f"SIZE={advertised + 1}: {over}", f"SIZE=1000: {under}")
+    if under.code == 530:
+        return Finding("size", "skip", "MAIL needs authentication first (530): SIZE not "
+                       "judged", ev)
     if under.klass != 2:
         return Finding("size", "fail", f"MAIL with SIZE=1000 refused ({under.code})", ev)
     if over.code != 552 and not (over.klass == 5 and over.enhanced == "5.3.4"):
@@ -183,21 +189,74 @@ def judge_relay(attempts: Sequence[tuple[str, str, Reply, Reply | None]]) -> Fin
                    f"(RCPT answered {'/'.join(map(str, codes))})")
 
 
-def judge_auth_relay(offered: bool, reply: Reply | None, mail: Reply | None = None) -> Finding:
+def judge_auth_relay(offered: bool, reply: Reply | None, mail: Reply | None = None,
+                     tls: str | None = None) -> Finding:
     """RFC 4954 §6: a server that relays after AUTH refuses an
     unauthenticated relay recipient, ideally 530 5.7.0 (an AUTH-only relay
-    may say so already to MAIL: ``mail`` is that reply)."""
+    may say so already to MAIL: ``mail`` is that reply).  ``tls``: the
+    replies came on a STARTTLS session (how it was set up, for the summary)."""
+    where = f" on the TLS session ({tls})" if tls else ""
     if not offered:
-        return Finding("auth-relay", "skip", "AUTH not offered (before STARTTLS)")
+        return Finding("auth-relay", "skip", "AUTH not offered" +
+                       (where or " (before STARTTLS)"))
     if reply is None:
         if mail is not None and mail.code == 530:
             return Finding("auth-relay", "pass",
-                           f"asks for authentication at MAIL ({_code(mail)})", _ev(mail))
-        return Finding("auth-relay", "skip", "MAIL refused before a relay recipient")
+                           f"asks for authentication at MAIL ({_code(mail)}){where}", _ev(mail))
+        return Finding("auth-relay", "skip", f"MAIL refused before a relay recipient{where}")
     if reply.klass == 2:
-        return Finding("auth-relay", "fail", "relays without AUTH", _ev(reply))
+        return Finding("auth-relay", "fail", f"relays without AUTH{where}", _ev(reply))
     note = "asks for authentication" if reply.code == 530 else "refuses"
-    return Finding("auth-relay", "pass", f"{note} ({_code(reply)})", _ev(reply))
+    return Finding("auth-relay", "pass", f"{note} ({_code(reply)}){where}", _ev(reply))
+
+
+def auth_mechanisms(keywords: dict[str, str]) -> frozenset[str] | None:
+    """The SASL mechanisms an EHLO offers (None: no AUTH)."""
+    if "AUTH" not in keywords:
+        return None
+    return frozenset(m.upper() for m in keywords["AUTH"].split())
+
+
+def judge_starttls(offered: bool, reply: Reply | None, error: str | None,
+                   session: str | None, verified: bool) -> Finding:
+    """RFC 3207 §4: an advertised STARTTLS is answered 220 and followed by a
+    TLS handshake.  ``session``: protocol and cipher once up; ``verified``:
+    whether the certificate was checked (by default it is not: a probe
+    judges the dialogue, and test servers have their own certificates)."""
+    if not offered:
+        return Finding("starttls", "info", "STARTTLS not offered")
+    if reply is not None and reply.code != 220:
+        return Finding("starttls", "fail", f"offered, but STARTTLS answered {reply.code}",
+                       _ev(reply))
+    if error is not None or session is None:
+        return Finding("starttls", "fail", f"220, then the TLS handshake failed: {error}",
+                       _ev(reply) if reply else ())
+    check = "certificate verified" if verified else "certificate not verified (--tls-ca PEM)"
+    return Finding("starttls", "pass", f"{session}; {check}", _ev(reply) if reply else ())
+
+
+def judge_auth_cleartext(clear: dict[str, str], tls: dict[str, str] | None,
+                         starttls: bool) -> Finding:
+    """RFC 4954 §4: plaintext password mechanisms (PLAIN, LOGIN) belong
+    behind STARTTLS (Postfix's ``smtpd_tls_auth_only = yes``); offered
+    over cleartext, passwords cross the network readable.  ``clear`` and
+    ``tls`` are the EHLO keywords before and after STARTTLS (None: no TLS
+    session); ``starttls``: whether the server offers it."""
+    before = auth_mechanisms(clear)
+    after = auth_mechanisms(tls) if tls is not None else None
+    if before is not None:
+        exposed = sorted(before & PLAINTEXT_MECHANISMS)
+        ev = _ev(f"EHLO before TLS: AUTH {clear['AUTH']}")
+        hint = " (STARTTLS is offered: offer AUTH only after it)" if starttls else             " (no STARTTLS offered)"
+        if exposed:
+            return Finding("auth-cleartext", "fail", f"AUTH offered over cleartext: "
+                           f"{' '.join(exposed)} send the password readable{hint}", ev)
+        return Finding("auth-cleartext", "info", "AUTH offered over cleartext, with no "
+                       f"plaintext mechanism ({' '.join(sorted(before))})", ev)
+    if after is not None:
+        return Finding("auth-cleartext", "pass", "AUTH offered only after STARTTLS "
+                       f"({' '.join(sorted(after))})", _ev(f"EHLO after TLS: AUTH {tls['AUTH']}"))
+    return Finding("auth-cleartext", "skip", "AUTH not offered")
 
 
 def judge_etrn(offered: bool, reply: Reply) -> Finding:
@@ -242,8 +301,9 @@ def judge_pipelining(offered: bool, lines: Sequence[str], replies: Sequence[Repl
                        "pipelined commands", ev)
     order = [re.split(r"[ :]", l, 1)[0].upper() for l in lines]
     expect_ok = {"MAIL", "RSET", "NOOP"}
+    # An AUTH-only server may refuse MAIL with 530 (RFC 4954 §6): still in order.
     wrong = [f"{c} answered {r.code}" for c, r in zip(order, replies)
-             if c in expect_ok and r.code != 250]
+             if c in expect_ok and r.code != 250 and not (c == "MAIL" and r.code == 530)]
     if wrong:
         return Finding("pipelining", "fail", "replies out of order or refused: "
                        + "; ".join(wrong), ev)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from dataclasses import dataclass
 
 from mta.addresses import NMAP_DOMAIN, nmap_relay_probes
 from mta.probes import judge as j
-from mta.probes.client import ProbeClient, TargetError
+from mta.probes.client import HandshakeError, ProbeClient, TargetError
 from mta.probes.findings import Finding, Reply
 
 #: Relay forms tried per connection (servers count errors per session:
@@ -45,6 +46,7 @@ class ProbeOptions:
     expect_banner: str | None = None
     token: str = "0"
     reply_timeout: float = 30.0
+    tls_ca: str | None = None        # verify STARTTLS certificates against this CA file
 
     @property
     def recipient(self) -> str | None:
@@ -53,6 +55,16 @@ class ProbeOptions:
     @property
     def sender(self) -> str:
         return f"probe-{self.token}@{self.helo}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The client side of STARTTLS: certificates are not verified
+        unless ``tls_ca`` names the CA to verify them against."""
+        if self.tls_ca is not None:
+            return ssl.create_default_context(cafile=self.tls_ca)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 async def _session(o: ProbeOptions) -> tuple[ProbeClient, Reply, dict[str, str]]:
@@ -84,7 +96,14 @@ async def probe_target(o: ProbeOptions) -> list[Finding]:
     findings += basics
     findings.append(await _size(o, keywords))
     relay, auth_mail, auth_reply = await _relay(o, greeting)
-    findings += [relay, j.judge_auth_relay("AUTH" in keywords, auth_reply, auth_mail)]
+    findings.append(relay)
+    starttls = "STARTTLS" in keywords
+    tls = await _over_tls(o, greeting) if starttls else \
+        _Tls(j.judge_starttls(False, None, None, None, False))
+    # AUTH is judged where the server offers it: on the TLS session when
+    # there is one (smtpd_tls_auth_only), else on the cleartext relay try.
+    findings += [tls.auth_relay or j.judge_auth_relay("AUTH" in keywords, auth_reply, auth_mail),
+                 tls.finding, j.judge_auth_cleartext(keywords, tls.keywords, starttls)]
     grey = await _greylisting(o)
     findings.append(await _recipient_limit(o, "PIPELINING" in keywords))
     findings.append(await _etrn(o, "ETRN" in keywords))
@@ -98,7 +117,7 @@ async def probe_target(o: ProbeOptions) -> list[Finding]:
 
 
 _AFTER_BANNER = ("helo", "reply-codes", "enhanced-codes", "size", "open-relay", "auth-relay",
-                 "recipient-limit", "etrn", "greylisting", "pipelining", "idle-timeout")
+                 "starttls", "auth-cleartext", "recipient-limit", "etrn", "greylisting", "pipelining", "idle-timeout")
 
 
 async def _basics(c: ProbeClient, o: ProbeOptions) -> tuple[list[Finding], dict[str, str]]:
@@ -168,6 +187,47 @@ async def _relay(o: ProbeOptions, greeting: Reply) -> tuple[Finding, Reply, Repl
         finally:
             await c.close()
     return j.judge_relay(attempts), attempts[0][2], attempts[0][3]
+
+
+@dataclass(frozen=True)
+class _Tls:
+    """What the STARTTLS session showed: its finding, the EHLO keywords
+    after the upgrade (None: no TLS session) and the AUTH judgement made
+    on it."""
+
+    finding: Finding
+    keywords: dict[str, str] | None = None
+    auth_relay: Finding | None = None
+
+
+async def _over_tls(o: ProbeOptions, greeting: Reply) -> _Tls:
+    """Upgrade a fresh session with STARTTLS, EHLO again, and try the first
+    relay form unauthenticated there (RFC 3207 §4.2: the server forgets
+    what it said before TLS, and a server with ``smtpd_tls_auth_only``
+    offers AUTH only now)."""
+    srv = (greeting.lines[0].split(" ", 1)[0] if greeting.lines else "") or o.host
+    mail_arg, rcpt_arg = nmap_relay_probes(srv, _address(o.host), o.foreign)[0]
+    c, _, _ = await _session(o)
+    verified = o.tls_ca is not None
+    try:
+        try:
+            started = await c.starttls(o.tls_context(), o.host if verified else None)
+        except HandshakeError as exc:
+            await c.close(quit=False)
+            return _Tls(j.judge_starttls(True, None, str(exc), None, verified))
+        if started.code != 220:
+            return _Tls(j.judge_starttls(True, started, None, None, verified))
+        ehlo = await c.command(f"EHLO {o.helo}")
+        keywords = j.ehlo_keywords(ehlo) if ehlo.code == 250 else {}
+        mail = await c.command(f"MAIL FROM:{mail_arg}")
+        rcpt = await c.command(f"RCPT TO:{rcpt_arg}") if mail.klass == 2 else None
+        await c.command("RSET")
+    finally:
+        if not c.writer.is_closing():
+            await c.close()
+    note = c.tls + ("" if verified else ", certificate not verified")
+    return _Tls(j.judge_starttls(True, started, None, c.tls, verified), keywords,
+                j.judge_auth_relay("AUTH" in keywords, rcpt, mail, tls=note))
 
 
 async def _first_rcpt(o: ProbeOptions) -> Reply:

@@ -76,10 +76,11 @@ class CustomerMailServer(ReceivingRole):
             object.__setattr__(self, "local_recipients", tuple(sorted(
                 boxes | {a.lower() for a in (self.aliases or {}) if "@" in a})))
 
-    def build_store(self, ctx: HostContext):
-        """The MailboxStore this server delivers into."""
+    def build_store(self, ctx: HostContext, maildir=None):
+        """The MailboxStore this server delivers into (on disk too, given a
+        :class:`~mta.maildir.Maildir`)."""
         from mta.mailbox import MailboxStore
-        return MailboxStore(ctx, self.mailboxes, aliases=dict(self.aliases or {}))
+        return MailboxStore(ctx, self.mailboxes, aliases=dict(self.aliases or {}), maildir=maildir)
 
 
 @dataclass(frozen=True)

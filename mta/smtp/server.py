@@ -55,11 +55,14 @@ class SmtpServer:
         loop = self.loop or asyncio.get_running_loop()
         return ReceivingSMTP(self, loop)
 
-    async def start(self, host: str | None = None, port: int | None = None) -> asyncio.AbstractServer:
-        """Listen on ``host:port`` (port defaults to the config's)."""
+    async def start(self, host: str | None = None, port: int | None = None, *,
+                    reuse_port: bool | None = None) -> asyncio.AbstractServer:
+        """Listen on ``host:port`` (port defaults to the config's);
+        ``reuse_port``: share the port with other processes (SO_REUSEPORT)."""
         self.loop = asyncio.get_running_loop()
         self.server = await self.loop.create_server(
-            self.protocol, host=host, port=self.config.port if port is None else port)
+            self.protocol, host=host, port=self.config.port if port is None else port,
+            reuse_port=reuse_port)
         return self.server
 
     async def stop(self) -> None:

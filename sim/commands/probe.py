@@ -2,7 +2,9 @@
 
 Runs the guarantee probes of :mod:`mta.probes` (banner, HELO, reply codes,
 enhanced codes, SIZE at MAIL, open relay with nmap's 16 forms, AUTH before
-relaying, the recipient limit, ETRN, greylisting, PIPELINING, and with
+relaying (judged on a STARTTLS session when the server offers STARTTLS;
+certificates are not verified unless ``--tls-ca`` is given), AUTH offered
+over cleartext, the recipient limit, ETRN, greylisting, PIPELINING, and with
 ``--idle`` the idle timeout) and prints a verdict table.  Relay attempts
 stop at RCPT (RSET follows); DATA is never sent.  Exit status: 0 no probe
 failed, 1 a probe failed, 2 the target cannot be reached, is not SMTP or
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import ssl
 import xml.etree.ElementTree as ET
 
 from mta.addresses import NMAP_DOMAIN, valid_domain
@@ -46,6 +49,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="a word the server's own banner has (else: interception)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="seconds to wait for each reply (default %(default)s)")
+    p.add_argument("--tls-ca", metavar="PEM", help="verify STARTTLS certificates against "
+                   "this CA file (default: not verified; the output says so)")
     p.add_argument("--junit", metavar="FILE", help="write the findings as JUnit XML")
     return p
 
@@ -74,7 +79,13 @@ def options(args: argparse.Namespace) -> ProbeOptions:
         if value is not None and not value > 0:
             raise UsageError(f"--{name.replace('_', '-')} {value:g}: expected a positive "
                              "number of seconds")
-    return ProbeOptions(host=host, port=port, domain=args.domain, rcpt=args.rcpt,
+    if args.tls_ca is not None:
+        try:
+            ssl.create_default_context(cafile=args.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"--tls-ca {args.tls_ca}: {getattr(exc, 'strerror', None) or exc}"
+                             ) from None
+    return ProbeOptions(host=host, port=port, tls_ca=args.tls_ca, domain=args.domain, rcpt=args.rcpt,
                         helo=args.helo, foreign=args.foreign, recipients=args.recipients,
                         greylist_wait=args.greylist_wait, idle=args.idle,
                         expect_banner=args.expect_banner, token=secrets.token_hex(4),

@@ -5,7 +5,10 @@ The queue is durable in ``--state`` (default ``reports/<scenario>/<host>/``):
 a message is acknowledged only once it is committed, and a restart after a
 crash delivers everything acknowledged.  Events go to ``--events`` (default
 ``STATE/events.jsonl``) in the simulation's format, so ``mxsim report
-STATE`` judges a live run, and as Postfix-style lines to ``STATE/maillog``.  SIGTERM or SIGINT: stop accepting, finish the
+STATE`` judges a live run, and as Postfix-style lines to ``STATE/maillog``.
+Mail filed into mailboxes goes to Maildirs in ``STATE/mail/`` (served by the
+host's POP3 server, if it has one).  A feed scans with real clamd and spamd
+given ``--clamd``/``--spamd`` (they must answer before anything listens).  SIGTERM or SIGINT: stop accepting, finish the
 transactions in progress, exit 0.  Exit 2: the scenario, the host or an
 option is wrong, or an address cannot be bound (nothing is written then).
 """
@@ -27,7 +30,8 @@ from sim.commands.paths import output_dir, output_file
 from sim.convert import Unsupported, describe
 from sim.events import GuaranteeExpected, RunStarted, ScenarioDescribed
 from sim.live.eventlog import Fanout, LiveLog
-from sim.live.host import DEFAULT_GRACE, LiveHost
+from sim.live.filters import FilterDaemons, FilterSetupError, check_daemons, use_daemons
+from sim.live.host import DEFAULT_GRACE, LiveHost, delivers_locally, maildir
 from sim.live.maillog import Maillog
 from sim.live.listen import (DEFAULT_ADDRESS, DNS_PORT, Endpoint, ListenError, check_bindable,
                              parse_endpoint, parse_listen)
@@ -58,6 +62,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="PEM", help="certificate chain: SMTP servers offer "
                    "STARTTLS (with --tls-key)")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument("--clamd", metavar="ADDR:PORT", help="the feed scans for viruses with "
+                   "clamd there instead of the built-in scanner")
+    p.add_argument("--spamd", metavar="ADDR:PORT", help="the feed scores spam with spamd there "
+                   "instead of the built-in scorer")
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                    help="how long a stop waits for transactions in progress "
                         f"(default {DEFAULT_GRACE:g})")
@@ -76,7 +84,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--host {args.host}: no such host in {args.scenario} "
                          f"(hosts: {', '.join(names)})")
     try:
+        daemons = FilterDaemons(
+            clamd=parse_endpoint(args.clamd, "--clamd", allow_zero=False) if args.clamd else None,
+            spamd=parse_endpoint(args.spamd, "--spamd", allow_zero=False) if args.spamd else None)
+    except ListenError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         plan = plan_hosts(sc)[args.host]
+        use_daemons(plan, daemons)
+    except FilterSetupError as exc:
+        raise UsageError(f"{args.scenario}: {exc}") from None
     except (WiringError, Unsupported) as exc:
         raise UsageError(f"{args.scenario}: cannot run: {exc}") from None
     if not plan.servers and not plan.needs_queue:
@@ -95,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"--listen {unknown[0]}=...: {args.host} has no server on port "
                          f"{unknown[0]} (its ports: {', '.join(map(str, sorted(ports)))})")
+    if daemons:
+        try:
+            asyncio.run(check_daemons(plan, daemons))
+        except FilterSetupError as exc:
+            raise UsageError(str(exc)) from None
     state = Path(args.state) if args.state else Path("reports") / sc.name / args.host
     output_dir(state, "--state")
     events = output_file(args.events, "--events") if args.events else state / "events.jsonl"
@@ -106,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     except ListenError as exc:
         raise UsageError(str(exc)) from None
     created = _make_dirs(state, events)
+    if delivers_locally(plan):
+        _check_mailboxes(maildir(plan, state), created)
     had_maillog = (state / MAILLOG).exists()
     try:
         log = LiveLog(events)
@@ -164,6 +188,20 @@ def _make_dirs(state: Path, events: Path) -> list[Path]:
         raise UsageError(f"{option}: cannot write in {candidate}: "
                          f"{exc.strerror or exc}") from None
     return made
+
+
+def _check_mailboxes(disk, created: list[Path]) -> None:
+    """The mailbox folder takes files (mail is filed there while serving,
+    so refuse now, not at the first delivery); raises UsageError, having
+    removed what this start made."""
+    made = not disk.root.exists()
+    try:
+        disk.check()
+    except OSError as exc:
+        if made:
+            shutil.rmtree(disk.root, ignore_errors=True)
+        _remove(created)
+        raise UsageError(f"--state: mailboxes: {exc.strerror or exc}") from None
 
 
 def _remove(created: list[Path]) -> None:

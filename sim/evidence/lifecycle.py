@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from typing import Iterable
+from typing import Container, Iterable
 
 from mta import events as E
 from sim.events import GuaranteeExpected, RunEnded, RunStarted
@@ -55,10 +55,50 @@ def in_domain(addr: str, domain: str) -> bool:
     return d == want or d.endswith("." + want)
 
 
+#: The runner's own events: their host logged no mail fact.
+RUN_KINDS = (RunStarted, RunEnded, GuaranteeExpected)
+
+
 def hosts_in_log(events: Iterable[E.Event]) -> set[str]:
     """Every host that logged something other than run events (the runner aside)."""
-    return {e.host for e in events if not isinstance(e, (RunStarted, RunEnded,
-                                                         GuaranteeExpected))}
+    return {e.host for e in events if not isinstance(e, RUN_KINDS)}
+
+
+# What the lifecycle fold does with an event, by its class (worked out once
+# per class, so the fold dispatches on a dict instead of a chain of
+# isinstance and getattr per event).
+_OTHER, _TAKEN, _DSN, _ATTEMPT, _QUEUED, _DEFERRED, _FATE, _ABOUT = range(8)
+_ROLES: dict[type, int] = {}
+
+
+def _role(cls: type) -> int:
+    role = _ROLES.get(cls)
+    if role is None:
+        names = getattr(cls, "__dataclass_fields__", {})
+        if issubclass(cls, (E.MessageAccepted, E.MessageSubmitted)):
+            role = _TAKEN
+        elif issubclass(cls, E.DsnCreated):
+            role = _DSN
+        elif issubclass(cls, E.AttemptStarted):
+            role = _ATTEMPT
+        elif "msg" not in names or "rcpt" not in names:
+            role = _OTHER
+        elif issubclass(cls, E.Queued):
+            role = _QUEUED
+        elif issubclass(cls, E.Deferred):
+            role = _DEFERRED
+        elif issubclass(cls, TERMINAL):
+            role = _FATE
+        else:
+            role = _ABOUT       # names a copy: part of its story, changes nothing
+        _ROLES[cls] = role
+    return role
+
+
+def copy_kind(cls: type) -> bool:
+    """Events of ``cls`` are about recipient copies: :func:`lifecycles` and
+    :func:`outcomes` read them (and only them)."""
+    return _role(cls) != _OTHER
 
 
 # --------------------------------------------------------------------------
@@ -93,7 +133,8 @@ class RecipientLife:
         return (self.host, self.msg, self.rcpt)
 
 
-def lifecycles(events: list[E.Event]) -> list[RecipientLife]:
+def lifecycles(events: list[E.Event],
+               hosts: Container[str] | None = None) -> list[RecipientLife]:
     """Every (host, msg, rcpt) a host took responsibility for, with its fate.
 
     A copy is taken by ``MessageAccepted`` (each recipient the client was
@@ -102,14 +143,23 @@ def lifecycles(events: list[E.Event]) -> list[RecipientLife]:
     ``queued`` if a Queued event holds it, otherwise ``lost``.  A Relayed to
     a host that is in the log must be matched by that host's own
     MessageAccepted for the same trace and recipient.
+
+    ``hosts`` are the hosts in the whole log (:func:`hosts_in_log`), when
+    ``events`` is only its :func:`copy_kind` events.
     """
     lives: dict[tuple[str, str, str], RecipientLife] = {}
     order: list[tuple[str, str, str]] = []
     accepted_by: dict[tuple[str, str, str], list[E.MessageAccepted]] = defaultdict(list)
     dsn_by_trace: dict[str, E.DsnCreated] = {}
+    roles = _ROLES
+    about: list[tuple[int, E.Event]] = []     # the copy events after the takes, with roles
     for ev in events:
-        if isinstance(ev, (E.MessageAccepted, E.MessageSubmitted)):
-            origin = "smtp" if isinstance(ev, E.MessageAccepted) else ev.origin
+        role = roles.get(ev.__class__)
+        if role is None:
+            role = _role(ev.__class__)
+        if role == _TAKEN:
+            smtp = isinstance(ev, E.MessageAccepted)
+            origin = "smtp" if smtp else ev.origin
             for r in ev.rcpts:
                 k = (ev.host, ev.msg, r)
                 if k in lives:
@@ -119,40 +169,44 @@ def lifecycles(events: list[E.Event]) -> list[RecipientLife]:
                     accepted_t=float(ev.t), origin=origin,
                     client_ip=getattr(ev, "client_ip", ""), events=[ev])
                 order.append(k)
-            if isinstance(ev, E.MessageAccepted):
+            if smtp:
                 for r in ev.rcpts:
                     accepted_by[(ev.host, ev.trace, r)].append(ev)
-        elif isinstance(ev, E.DsnCreated):
+        elif role == _DSN:
             dsn_by_trace[ev.trace] = ev
+        elif role != _OTHER:
+            about.append((role, ev))
 
-    for ev in events:
-        msg = getattr(ev, "msg", None)
-        if msg is None or isinstance(ev, (E.MessageAccepted, E.MessageSubmitted)):
+    get = lives.get
+    for role, ev in about:
+        msg = ev.msg
+        if msg is None:
             continue
-        if isinstance(ev, E.AttemptStarted):
+        if role == _ATTEMPT:
             for r in ev.rcpts:
-                life = lives.get((ev.host, msg, r))
+                life = get((ev.host, msg, r))
                 if life:
                     life.attempts.append(ev)
                     life.events.append(ev)
             continue
-        r = getattr(ev, "rcpt", None)
-        if r is None:   # DsnCreated: its msg is the DSN's own queue id
+        r = ev.rcpt
+        if r is None:
             continue
-        life = lives.get((ev.host, msg, r))
+        life = get((ev.host, msg, r))
         if life is not None:
             life.events.append(ev)
-            if isinstance(ev, E.Queued):
+            if role == _QUEUED:
                 if life.queued_t is None:
                     life.queued_t = float(ev.t)
                 life.held = ev.held
-            elif isinstance(ev, E.Deferred):
+            elif role == _DEFERRED:
                 life.deferrals.append(ev)
-            elif isinstance(ev, TERMINAL) and life.fate_event is None:
+            elif role == _FATE and life.fate_event is None:
                 life.fate_event = ev
                 life.fate_t = float(ev.t)
 
-    hosts = hosts_in_log(events)
+    if hosts is None:
+        hosts = hosts_in_log(events)
     for k in order:
         life = lives[k]
         ev = life.fate_event
@@ -224,25 +278,29 @@ class Outcome:
 
 
 _PRIORITY = [DELIVERED, BOUNCED, BOUNCED_NULL_SENDER, DISCARDED, QUEUED, RELAYED_OUT]
+_RANK = {f: i for i, f in enumerate(_PRIORITY)}
 
 
 def outcomes(events: list[E.Event], lives: list[RecipientLife] | None = None) -> list[Outcome]:
     """Per (trace, rcpt): delivered > bounced > discarded > queued > left the
     simulation (relayed-out) > lost, over all hops.  DSNs are flagged."""
     lives = lifecycles(events) if lives is None else lives
-    dsn_traces = {e.trace for e in events if isinstance(e, E.DsnCreated)}
+    dsn_traces: set[str] = set()
+    deliveries: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, E.DsnCreated):
+            dsn_traces.add(e.trace)
+        elif isinstance(e, E.DeliveredToMailbox):
+            deliveries[(e.trace, e.rcpt)].append(float(e.t))
     groups: dict[tuple[str, str], list[RecipientLife]] = defaultdict(list)
     for life in lives:
         groups[(life.trace, life.rcpt)].append(life)
-    deliveries: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, E.DeliveredToMailbox):
-            deliveries[(e.trace, e.rcpt)].append(float(e.t))
     out = []
     for (trace, rcpt), group in groups.items():
-        group.sort(key=lambda lf: (lf.accepted_t, lf.host))
-        fates = {lf.fate for lf in group}
-        fate = next((f for f in _PRIORITY if f in fates), LOST)
+        if len(group) > 1:
+            group.sort(key=lambda lf: (lf.accepted_t, lf.host))
+        ranked = [_RANK[lf.fate] for lf in group if lf.fate in _RANK]
+        fate = _PRIORITY[min(ranked)] if ranked else LOST
         if fate == BOUNCED_NULL_SENDER:
             fate = BOUNCED
         dts = deliveries.get((trace, rcpt), [])

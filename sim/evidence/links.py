@@ -37,9 +37,11 @@ class LinkPeriod:
     end: float
 
 
-def link_periods(events: list[E.Event]) -> list[LinkPeriod]:
-    """Each link's up/down periods covering the whole run."""
-    start, end = run_bounds(events)
+def link_periods(events: list[E.Event],
+                 bounds: tuple[float, float] | None = None) -> list[LinkPeriod]:
+    """Each link's up/down periods covering the whole run (``bounds``: the
+    run's, when ``events`` are only its link events)."""
+    start, end = run_bounds(events) if bounds is None else bounds
     changes: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     for ev in events:
         if isinstance(ev, LinkUp):

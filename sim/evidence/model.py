@@ -1,10 +1,14 @@
 """The evidence model: one event log and every projection judged from it.
 
-:class:`Evidence` wraps a log and computes each shared projection (recipient
+:class:`Evidence` reads the log once, indexing it by kind (each kind's
+events and their log positions); every shared projection (recipient
 lifecycles, end-to-end outcomes, counts, run bounds, link periods, replies
-and attempts by host, queue stays) once, on first use.  Every check and
-every report section reads the same instance, so judging a run costs one
-pass per projection however many checks and sections ask for it.
+and attempts by host, queue stays, queue depths) is then computed once, on
+first use, from the kinds it needs, merged back into log order where order
+across kinds matters (:meth:`Evidence.in_order`).  Every check and every
+report section reads the same instance and no check walks the raw log, so
+judging a run costs one pass over the log plus one per projection over its
+own kinds, however many checks and sections ask for it.
 
 The projections are folds of the log alone: they rebuild queue state from
 the events instead of reusing the queue's own fold (:mod:`mta.queue.state`),
@@ -12,16 +16,22 @@ because an oracle must not share code with the system it judges.
 """
 from __future__ import annotations
 
+import gc
+from array import array
+from contextlib import contextmanager
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, TypeVar
+from operator import attrgetter
+from typing import Iterable, Iterator, TypeVar
 
 from mta import events as E
-from sim.events import GuaranteeExpected, RunStarted, ScenarioDescribed
+from sim.events import GuaranteeExpected, LinkDown, LinkUp, RunEnded, RunStarted, ScenarioDescribed
 from sim.evidence.lifecycle import (
-    TERMINAL, Counts, Outcome, RecipientLife, count_outcomes, in_domain, lifecycles, outcomes)
+    RUN_KINDS, TERMINAL, Counts, Outcome, RecipientLife, copy_kind, count_outcomes, in_domain,
+    lifecycles, outcomes)
 from sim.evidence.links import LinkPeriod, link_periods, run_bounds
+from sim.evidence.queue_replay import queue_depths
 
 Ev = TypeVar("Ev", bound=E.Event)
 
@@ -51,9 +61,52 @@ def percentile(values: list[float], q: float) -> float:
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run the block with Python's cycle collector off (as it was after).
+
+    Judging allocates a few objects per copy (lifecycles, outcomes, index
+    lists) next to a log of millions of long-lived events; with the
+    collector on, the collections those allocations trigger walk the log
+    again and again, which cost two thirds of the lifecycle fold on the
+    100-domain ISP world.  The projections make no reference cycles, and
+    what the block leaves is collected once the collector is back on.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _position(pair: tuple[int, E.Event]) -> int:
+    return pair[0]
+
+
 def within(t: float, periods: Iterable[tuple[float, float]]) -> bool:
     """``t`` falls in one of the half-open ``(start, end)`` periods."""
     return any(a <= t < b for a, b in periods)
+
+
+class LoggedHosts:
+    """``host in hosts``: did ``host`` log an event of one of these lists?
+
+    The lifecycle fold asks this of each relay's next hop, a handful of
+    hosts; the set of every host in the log would cost a look at every
+    event.  Each list's hosts are gathered when a question first needs
+    them, in order, so a host that logs early kinds is found after a few.
+    """
+
+    def __init__(self, lists: list[list[E.Event]]) -> None:
+        self._todo = lists[::-1]            # popped from the end: log order of kinds
+        self._seen: set[str] = set()
+
+    def __contains__(self, host: object) -> bool:
+        while host not in self._seen and self._todo:
+            self._seen.update(map(attrgetter("host"), self._todo.pop()))
+        return host in self._seen
 
 
 class Evidence:
@@ -65,19 +118,57 @@ class Evidence:
 
     def __init__(self, events: Iterable[E.Event]) -> None:
         self.events: list[E.Event] = list(events)
+        # The one pass over the raw log: per kind, its events and their
+        # positions in the log (to merge kinds back into log order).
+        # The copy events (what the lifecycle fold reads) are gathered in the
+        # same pass rather than merged back from their kinds afterwards.
+        index: dict[type, tuple[list[E.Event], array, bool]] = {}
+        copies: list[E.Event] = []
+        get = index.get
+        for i, e in enumerate(self.events):
+            slot = get(e.__class__)
+            if slot is None:
+                slot = index[e.__class__] = ([], array("q"), copy_kind(e.__class__))
+            slot[0].append(e)
+            slot[1].append(i)
+            if slot[2]:
+                copies.append(e)
+        self._index = index
+        self.copy_events: list[E.Event] = copies
+        """The events about recipient copies (acceptances, queueing,
+        attempts, deferrals, fates, DSNs), in log order: what the lifecycle
+        fold reads (:func:`~sim.evidence.lifecycle.copy_kind`)."""
 
     # -- the log by kind --------------------------------------------------------
 
-    @cached_property
-    def _by_kind(self) -> dict[type, list[E.Event]]:
-        out: dict[type, list[E.Event]] = {}
-        for e in self.events:
-            out.setdefault(type(e), []).append(e)
-        return out
-
     def of(self, kind: type[Ev]) -> list[Ev]:
         """Every event of one kind, in log order."""
-        return self._by_kind.get(kind, [])  # type: ignore[return-value]
+        slot = self._index.get(kind)
+        return slot[0] if slot is not None else []  # type: ignore[return-value]
+
+    def kinds(self) -> list[type]:
+        """The kinds present in the log, in order of first appearance."""
+        return list(self._index)
+
+    def in_order(self, *kinds: type) -> list[E.Event]:
+        """Every event of the given kinds, in log order (one merge of their
+        lists, not a walk of the log)."""
+        slots = [self._index[k] for k in dict.fromkeys(kinds) if k in self._index]
+        if not slots:
+            return []
+        if len(slots) == 1:
+            return list(slots[0][0])
+        pairs = [pair for evs, pos, _ in slots for pair in zip(pos, evs)]
+        pairs.sort(key=_position)
+        return [e for _, e in pairs]
+
+    @cached_property
+    def hosts(self) -> "LoggedHosts":
+        """The hosts that logged something other than run events (the
+        runner aside), as :func:`~sim.evidence.lifecycle.hosts_in_log`
+        finds them; a container asked host by host (``host in hosts``)."""
+        return LoggedHosts([evs for kind, (evs, _, _) in self._index.items()
+                            if not issubclass(kind, RUN_KINDS)])
 
     # -- run ----------------------------------------------------------------------
 
@@ -102,6 +193,10 @@ class Evidence:
     @cached_property
     def bounds(self) -> tuple[float, float]:
         """(start, end) of the run (see :func:`~sim.evidence.links.run_bounds`)."""
+        if self.of(RunStarted) and self.of(RunEnded):
+            # What run_bounds finds, without the scan of every stamp it needs
+            # only when a bound is missing.
+            return float(self.of(RunStarted)[0].t), float(self.of(RunEnded)[-1].t)
         return run_bounds(self.events)
 
     @property
@@ -113,12 +208,12 @@ class Evidence:
     @cached_property
     def lifecycles(self) -> list[RecipientLife]:
         """Per (host, msg, rcpt), acceptance to fate (:func:`~sim.evidence.lifecycle.lifecycles`)."""
-        return lifecycles(self.events)
+        return lifecycles(self.copy_events, hosts=self.hosts)
 
     @cached_property
     def outcomes(self) -> list[Outcome]:
         """Per (trace, rcpt), the end-to-end fate, DSNs included and flagged."""
-        return outcomes(self.events, self.lifecycles)
+        return outcomes(self.copy_events, self.lifecycles)
 
     @cached_property
     def mail_outcomes(self) -> list[Outcome]:
@@ -138,6 +233,18 @@ class Evidence:
     def lives_on(self, host: str) -> list[RecipientLife]:
         """The lifecycles of the copies ``host`` took."""
         return self._lives_by_host.get(host, [])
+
+    def lives_of(self, trace: str) -> list[RecipientLife]:
+        """The lifecycles of the copies of one message (by trace), in the
+        order of :attr:`lifecycles`."""
+        return self._lives_by_trace.get(trace, [])
+
+    @cached_property
+    def _lives_by_trace(self) -> dict[str, list[RecipientLife]]:
+        out: dict[str, list[RecipientLife]] = {}
+        for lf in self.lifecycles:
+            out.setdefault(lf.trace, []).append(lf)
+        return out
 
     @cached_property
     def _lives_by_host(self) -> dict[str, list[RecipientLife]]:
@@ -159,7 +266,7 @@ class Evidence:
     @cached_property
     def link_periods(self) -> list[LinkPeriod]:
         """Each link's up/down periods covering the whole run."""
-        return link_periods(self.events)
+        return link_periods(self.in_order(LinkUp, LinkDown), bounds=self.bounds)
 
     def down_periods(self, host: str) -> list[tuple[float, float]]:
         """(start, end) of every period when a link of ``host`` was down."""
@@ -198,7 +305,7 @@ class Evidence:
         """Per host, its queue stays sorted by entry, with the entry times."""
         open_: dict[tuple[str, str, str], dict] = {}
         done: list[dict] = []
-        for ev in self.events:
+        for ev in self.copy_events:
             if isinstance(ev, E.Queued):
                 k = (ev.host, ev.msg, ev.rcpt)
                 if k not in open_:
@@ -218,6 +325,11 @@ class Evidence:
             stays.sort(key=lambda s: (s.enter, s.msg, s.rcpt))
             out[host] = ([s.enter for s in stays], stays)
         return out
+
+    @cached_property
+    def queue_depths(self) -> dict[str, list[tuple[float, int]]]:
+        """Per host, the queue-depth step function (:func:`~sim.evidence.queue_replay.queue_depths`)."""
+        return queue_depths(self.copy_events)
 
     def queued_at(self, host: str, t: float) -> list[QueueStay]:
         """What ``host`` held in its queue at time ``t`` (events stamped

@@ -16,7 +16,7 @@ from typing import Any
 from sim.events import RunStarted
 from sim.evidence.checks import run_check
 from sim.evidence.lifecycle import Counts
-from sim.evidence.model import Evidence
+from sim.evidence.model import Evidence, collector_paused
 
 
 def met(expected: str, status: str, decided: bool, because: str = "",
@@ -118,6 +118,11 @@ def case_names(ids: list[str]) -> list[str]:
 
 def build_verdict(evidence: Evidence) -> Verdict:
     """Judge every expectation in the log on ``evidence``."""
+    with collector_paused():
+        return _judge(evidence)
+
+
+def _judge(evidence: Evidence) -> Verdict:
     started: RunStarted | None = evidence.started
     start, end = evidence.bounds
     guarantees = []

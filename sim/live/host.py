@@ -8,9 +8,13 @@ plan the simulation builds from) and runs it on the running asyncio loop:
   so a restart after SIGKILL delivers everything acknowledged before it;
 * the feed's greylisting memory in ``greylist.sqlite`` (it survives
   restarts, as postgrey's database does);
+* final deliveries in Maildirs under ``mail/`` (:mod:`mta.maildir`),
+  which the host's POP3 server (if it has one) reads: mailboxes survive
+  restarts;
 * every server of the plan on its :class:`~sim.live.listen.Endpoint`, the
   SMTP servers offering STARTTLS when given a certificate (the scenario
-  format has no TLS: certificates are a property of the machine);
+  format has no TLS: certificates are a property of the machine), and
+  then AUTH only after STARTTLS;
 * a connectivity probe per held domain, as in the simulation;
 * IDs that stay unique across restarts: each start is a new *generation*
   (counted in ``generation`` in the state folder) and numbers its
@@ -34,6 +38,8 @@ from typing import Any, Callable
 
 from mta.context import HostContext
 from mta.events.sinks import EventSink
+from mta.mailbox import MailboxStore
+from mta.maildir import Maildir
 from mta.ondemand.probe import ConnectivityProbe
 from mta.queue.manager import QueueManager
 from mta.queue.sqlite_store import SqliteStore
@@ -43,6 +49,7 @@ from sim.wiring import HostPlan, ServerPlan, queue_configs
 #: Files a live host keeps in its state folder.
 QUEUE_DB = "queue.sqlite"
 GREYLIST_DB = "greylist.sqlite"
+MAIL_DIR = "mail"
 GENERATION = "generation"
 #: IDs issued by one start of the host (a generation) before the next one's.
 IDS_PER_GENERATION = 10 ** 6
@@ -79,6 +86,17 @@ def next_generation(state: Path) -> int:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return previous + 1
+
+
+def delivers_locally(plan: HostPlan) -> bool:
+    """Whether ``plan``'s host files mail into mailboxes (a primary MX, a
+    customer server, a sending MTA receiving its DSNs)."""
+    return bool(plan.local_domains) or any(s.store for s in plan.servers)
+
+
+def maildir(plan: HostPlan, state: Path) -> Maildir:
+    """Where ``plan``'s host keeps its mailboxes in ``state``."""
+    return Maildir(state / MAIL_DIR, plan.name)
 
 
 @dataclass(frozen=True)
@@ -122,11 +140,13 @@ class LiveHost:
         ctx = LiveContext(hostname=self.plan.name, sink=self.sink, resolver=self.resolver,
                           clock=self.clock or time.time,
                           id_base=next_generation(self.state) * IDS_PER_GENERATION)
+        disk = maildir(self.plan, self.state) if delivers_locally(self.plan) else None
         if self.plan.needs_queue:
             store = SqliteStore(str(self.state / QUEUE_DB))
             self._stores.append(store)
             queue_config, delivery = queue_configs(self.plan)
             self.queue = QueueManager(ctx, store, queue_config, delivery,
+                                      mailboxes=MailboxStore(ctx, maildir=disk),
                                       content_filter=self.plan.content_filter)
             self.recovered = await self.queue.start()
         greylist = self._greylist_store()
@@ -134,9 +154,12 @@ class LiveHost:
         for server in self.plan.servers:
             if greylist is not None and "greylist_store" in server.extra:
                 server.extra["greylist_store"] = greylist
-            impl = server.build(ctx, self.queue)
+            impl = server.build(ctx, self.queue, maildir=disk)
             if self.tls is not None and server.service == "smtp":
-                impl.config = dataclasses.replace(impl.config, tls_context=self.tls)
+                # With a certificate, AUTH only after STARTTLS (Postfix's
+                # smtpd_tls_auth_only = yes): no password crosses in clear.
+                impl.config = dataclasses.replace(impl.config, tls_context=self.tls,
+                                                  auth_require_tls=True)
             where = self.endpoint(server)
             srv = await impl.start(host=where.address, port=where.port)
             self.servers.append(impl)

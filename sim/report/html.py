@@ -7,7 +7,6 @@ import html
 
 from mta.events import Released
 from sim.evidence.model import Evidence, percentile
-from sim.evidence.queue_replay import queue_depths
 from sim.evidence.verdict import Verdict
 from sim.report import plots
 from sim.report.about import guarantee_rows, topology, waived_rows
@@ -39,7 +38,7 @@ def figures(v: Verdict, evidence: Evidence) -> dict[str, bytes]:
     return {
         "fates": plots.fates_png(v.counts),
         "latency": plots.latency_png(lat, pcts),
-        "queues": plots.queues_png(queue_depths(evidence.events), periods, v.t_start, v.t_end,
+        "queues": plots.queues_png(evidence.queue_depths, periods, v.t_start, v.t_end,
                                    releases),
         "links": plots.links_png(periods, v.t_start, v.t_end, releases),
     }
@@ -161,7 +160,7 @@ def render_html(v: Verdict, evidence: Evidence, figs: dict[str, bytes]) -> str:
                      f"<td>{esc(u['hourly'])}</td><td>{esc(u['flag'] or '-')}</td></tr>")
         p.append("</table>")
     p.append("<h2>Queues</h2>" + (img(figs["queues"], "queue depth per host")
-                                  if queue_depths(evidence.events) else "<p>No mail was queued.</p>"))
+                                  if evidence.queue_depths else "<p>No mail was queued.</p>"))
     p.append("<h2>Links</h2>" + (img(figs["links"], "link timeline") if evidence.link_periods
                                  else "<p>Every link stayed up.</p>"))
     for i, g in enumerate(v.guarantees):

@@ -107,12 +107,16 @@ def _mark_releases(ax: Any, releases: Iterable[tuple[float, str, str]], div: flo
                    host: str | None = None) -> set[str]:
     """Dotted lines where held mail was released (on ``host``, or any);
     returns the triggers drawn, for the legend."""
-    drawn = set()
+    by_trigger: dict[str, list[float]] = {}
     for t, h, trigger in releases:
         if host is None or h == host:
-            ax.axvline(t / div, color=_RELEASE.get(trigger, "#555"), ls=":", lw=1)
-            drawn.add(trigger)
-    return drawn
+            by_trigger.setdefault(trigger, []).append(t / div)
+    # One line collection per trigger, not one axvline per release: a week of
+    # dial-up customers sending ETRN is thousands of releases.
+    for trigger, xs in by_trigger.items():
+        ax.vlines(xs, 0, 1, colors=_RELEASE.get(trigger, "#555"), linestyles=":", lw=1,
+                  transform=ax.get_xaxis_transform())
+    return set(by_trigger)
 
 
 def _release_legend(ax: Any, triggers: set[str], extra: list | None = None) -> None:
@@ -148,19 +152,20 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     for p in periods:
         if p.state == "down":
             spans[(p.host, p.link)].append((p.start / div, p.end / div))
+    outages = [[(a, 0), (a, 1), (b, 1), (b, 0)] for link in links for a, b in spans[link]]
+    colours = [shade[link] for link in links for _ in spans[link]]
     drawn: set[str] = set()
     for ax, host in zip(axes, hosts):
         steps = depths[host]
         xs = [start / div] + [t / div for t, _ in steps] + [end / div]
         ys = [0] + [d for _, d in steps] + [steps[-1][1]]
-        # One collection per link, not one axvspan per outage: a world of
-        # dial-up customers has thousands of outages, and axvspan cost the
-        # report more than the judging.
-        for link in links:
-            ax.add_collection(PolyCollection(
-                [[(a, 0), (a, 1), (b, 1), (b, 0)] for a, b in spans[link]],
-                facecolors=shade[link], alpha=0.18, linewidths=0,
-                transform=ax.get_xaxis_transform()), autolim=False)
+        # One collection for every outage, not one axvspan each (nor one
+        # collection per link): a world of dial-up customers has thousands
+        # of outages on hundreds of links, and artists cost the report more
+        # than the judging.  Drawn in the same order, so the same pixels.
+        ax.add_collection(PolyCollection(
+            outages, facecolors=colours, alpha=0.18, linewidths=0,
+            transform=ax.get_xaxis_transform()), autolim=False)
         ax.step(xs, ys, where="post", color="#1565c0")
         drawn |= _mark_releases(ax, releases, div, host)
         ax.set_ylabel("recipients", fontsize=8)
@@ -177,11 +182,22 @@ def queues_png(depths: dict[str, list[tuple[float, int]]], periods: list[LinkPer
     return png_bytes(fig)
 
 
+#: Rows of the link timeline; a world with more links shows those down longest.
+MAX_LINKS = 40
+
+
 def links_png(periods: list[LinkPeriod], start: float, end: float,
               releases: Iterable[tuple[float, str, str]] = ()) -> bytes:
     """One row per link: up periods green, down periods red; releases of
-    held mail marked across the rows (they follow a customer's link-up)."""
-    links = sorted({(p.host, p.link) for p in periods})
+    held mail marked across the rows (they follow a customer's link-up).
+    At most :data:`MAX_LINKS` rows: those of the links down longest (the
+    title says how many there are), in name order."""
+    every = sorted({(p.host, p.link) for p in periods})
+    down: dict[tuple[str, str], float] = dict.fromkeys(every, 0.0)
+    for p in periods:
+        if p.state == "down":
+            down[(p.host, p.link)] += p.end - p.start
+    links = sorted(sorted(every, key=lambda k: (-down[k], k))[:MAX_LINKS])
     div, unit = time_unit(end - start)
     fig = Figure(figsize=(8, max(2.4, 1.2 + 0.45 * len(links))))
     ax = fig.add_subplot()
@@ -189,16 +205,26 @@ def links_png(periods: list[LinkPeriod], start: float, end: float,
         _empty(ax, "no link changes in the log")
         ax.set_title("Link timeline")
         return png_bytes(fig)
-    for i, key in enumerate(links):
-        for p in periods:
-            if (p.host, p.link) == key:
-                ax.broken_barh([(p.start / div, max(p.end - p.start, 0) / div)], (i - 0.4, 0.8),
-                               color="#2e7d32" if p.state == "up" else "#c62828")
+    row = {k: i for i, k in enumerate(links)}
+    # One collection for every period of every row shown, in the order the
+    # rows and periods come (so neighbours overlap as before), not one
+    # broken_barh per period: thousands of outages made this figure cost
+    # more than judging the run.
+    bars = sorted((row[(p.host, p.link)], n, p) for n, p in enumerate(periods)
+                  if (p.host, p.link) in row)
+    colours = ["#2e7d32" if p.state == "up" else "#c62828" for _, _, p in bars]
+    boxes = []
+    for i, _, p in bars:
+        x, w = p.start / div, max(p.end - p.start, 0) / div
+        boxes.append([(x, i - 0.4), (x, i + 0.4), (x + w, i + 0.4), (x + w, i - 0.4)])
+    ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors=colours))
     ax.set_yticks(range(len(links)))
     ax.set_yticklabels([f"{h} ({lk})" if lk != h else h for h, lk in links], fontsize=8)
     _release_legend(ax, _mark_releases(ax, releases, div))
     ax.set_xlabel(f"simulated time ({unit}); green up, red down")
     ax.set_xlim(start / div, max(end, start + 1e-9) / div)
-    ax.set_title("Link timeline")
+    shown = "" if len(links) == len(every) else \
+        f" ({len(links)} of {len(every)} links: those down longest)"
+    ax.set_title("Link timeline" + shown)
     fig.tight_layout()
     return png_bytes(fig)

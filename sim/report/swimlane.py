@@ -209,8 +209,10 @@ def report_lanes(evidence: Evidence, rows: list[dict]) -> list[tuple[str, str, s
             break
         if any(trace == r["trace"] for trace, _, _ in out):
             continue
-        lives = [lf for lf in select(evidence, r["trace"]).get(r["trace"], [])
-                 if lf.rcpt == r["rcpt"]]
+        # What select(evidence, trace) finds for this recipient, from the
+        # model's index by trace instead of a scan of every copy per row.
+        lives = sorted((lf for lf in evidence.lives_of(r["trace"]) if lf.rcpt == r["rcpt"]),
+                       key=lambda x: (x.accepted_t, x.host, x.msg, x.rcpt))
         if lives:
             out.append((r["trace"], r["rcpt"], swimlane(evidence, lives)))
     return out

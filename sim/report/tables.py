@@ -51,9 +51,6 @@ def host_rows(evidence: Evidence) -> list[dict[str, Any]]:
 def undelivered(evidence: Evidence) -> tuple[list[dict[str, Any]], int]:
     """Recipients (not DSNs) that did not reach a mailbox: the first
     :data:`UNDELIVERED_MAX`, and how many there are."""
-    by_key: dict[tuple[str, str], list[RecipientLife]] = {}
-    for lf in evidence.lifecycles:
-        by_key.setdefault((lf.trace, lf.rcpt), []).append(lf)
     rows = []
     for o in evidence.mail_outcomes:
         if o.fate == "delivered":
@@ -61,7 +58,7 @@ def undelivered(evidence: Evidence) -> tuple[list[dict[str, Any]], int]:
         rows.append({"trace": o.trace, "rcpt": o.rcpt, "fate": o.fate,
                      "path": " > ".join(dict.fromkeys(o.hops)),
                      "accepted": o.accepted_t, "at": o.fate_t,
-                     "why": why(by_key.get((o.trace, o.rcpt), []))})
+                     "why": why(_copies(evidence, o.trace, o.rcpt))})
     return rows[:UNDELIVERED_MAX], len(rows)
 
 
@@ -74,14 +71,11 @@ def loss_causes(evidence: Evidence) -> list[tuple[int, str, str]]:
     mailbox, grouped by what happened and where ("68 bounced mta.exim.example:
     421 4.4.2 ... (expired)"), most frequent first; the summary a reader
     wants before the per-recipient rows."""
-    by_key: dict[tuple[str, str], list[RecipientLife]] = {}
-    for lf in evidence.lifecycles:
-        by_key.setdefault((lf.trace, lf.rcpt), []).append(lf)
     counts: dict[tuple[str, str], int] = {}
     for o in evidence.mail_outcomes:
         if o.fate == "delivered":
             continue
-        cause = re.sub(r" after \d+ attempts", "", why(by_key.get((o.trace, o.rcpt), [])))
+        cause = re.sub(r" after \d+ attempts", "", why(_copies(evidence, o.trace, o.rcpt)))
         counts[(o.fate, cause)] = counts.get((o.fate, cause), 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     out = [(n, fate, cause) for (fate, cause), n in ranked[:CAUSES_MAX]]
@@ -89,6 +83,11 @@ def loss_causes(evidence: Evidence) -> list[tuple[int, str, str]]:
     if rest:
         out.append((rest, "other", f"{len(ranked) - CAUSES_MAX} more causes"))
     return out
+
+
+def _copies(evidence: Evidence, trace: str, rcpt: str) -> list[RecipientLife]:
+    """The copies of one recipient of one message, in lifecycle order."""
+    return [lf for lf in evidence.lives_of(trace) if lf.rcpt == rcpt]
 
 
 def why(group: list[RecipientLife]) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mta import events as E
 from sim.evidence.log import read_jsonl
-from sim.evidence.model import Evidence
+from sim.evidence.model import Evidence, collector_paused
 from sim.evidence.verdict import Verdict, build_verdict
 from sim.report.html import figures, render_html
 from sim.report.markdown import render_md
@@ -38,19 +38,23 @@ class Report:
     figures: dict[str, bytes]
 
 
-def build_report(events: list[E.Event] | Evidence) -> Report:
-    """Judge and render everything a report holds, without writing it."""
+def build_report(events: list[E.Event] | Evidence, verdict: Verdict | None = None) -> Report:
+    """Judge (unless ``verdict`` is that of ``events`` already) and render
+    everything a report holds, without writing it."""
     evidence = events if isinstance(events, Evidence) else Evidence(events)
-    v = build_verdict(evidence)
-    figs = figures(v, evidence)
-    return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
+    v = build_verdict(evidence) if verdict is None else verdict
+    with collector_paused():        # the projections the sections read (see there)
+        figs = figures(v, evidence)
+        return Report(v, render_md(v, evidence), render_html(v, evidence, figs), figs)
 
 
-def write_report(events: list[E.Event] | Evidence, out_dir: str | Path) -> Report:
-    """Write verdict.json, report.md and report.html into ``out_dir``."""
+def write_report(events: list[E.Event] | Evidence, out_dir: str | Path,
+                 verdict: Verdict | None = None) -> Report:
+    """Write verdict.json, report.md and report.html into ``out_dir``
+    (``verdict``: as for :func:`build_report`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rep = build_report(events)
+    rep = build_report(events, verdict)
     (out / VERDICT).write_text(rep.verdict.to_json(), encoding="utf-8")
     (out / REPORT_MD).write_text(rep.markdown, encoding="utf-8")
     (out / REPORT_HTML).write_text(rep.html, encoding="utf-8")

@@ -106,9 +106,8 @@ def bounce_dsn(ev: Evidence, params: Params):
     """
     gid = "bounce-dsn"
     senders: dict[tuple[str, str], str] = {}
-    for e in ev.events:
-        if isinstance(e, (E.MessageAccepted, E.MessageSubmitted)):
-            senders.setdefault((e.host, e.msg), e.mail_from)
+    for e in ev.in_order(E.MessageAccepted, E.MessageSubmitted):
+        senders.setdefault((e.host, e.msg), e.mail_from)
     dsns: dict[tuple[str, str], list[E.DsnCreated]] = defaultdict(list)
     for d in ev.of(E.DsnCreated):
         dsns[(d.host, d.about_trace)].append(d)

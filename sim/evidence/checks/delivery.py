@@ -263,8 +263,7 @@ def filters_on_every_mx(ev: Evidence, params: FiltersParams):
     """
     gid = "filters-on-every-mx"
     mxs, blocked = set(params.mxs), params.blocked
-    tried = [e for e in ev.events if isinstance(e, (E.ConnectionOpened, E.SmtpReply))
-             and e.host in mxs and ip_matches(e.client_ip, blocked)]
+    tried = [e for e in ev.in_order(E.ConnectionOpened, E.SmtpReply) if e.host in mxs and ip_matches(e.client_ip, blocked)]
     if not tried:
         return undecidable(gid, f"no connection from a blocked address to {sorted(mxs)}")
     first_from: dict[str, E.MessageAccepted] = {}

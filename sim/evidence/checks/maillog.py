@@ -96,7 +96,7 @@ def judge_maillog(ev: Evidence, lines: list[str], hosts: set[str] | None):
                       **kw))
 
     smtp_conns: dict[str, str] = {}
-    for e in ev.events:
+    for e in ev.in_order(E.ConnectionOpened, E.ConnectionClosed, E.SmtpReply):
         if isinstance(e, E.ConnectionOpened) and e.service == "smtp" and want(e):
             smtp_conns[e.conn] = e.client_ip
             judged += 1
@@ -115,7 +115,7 @@ def judge_maillog(ev: Evidence, lines: list[str], hosts: set[str] | None):
                         f"(NOQUEUE: reject)", e)
     qid_of: dict[tuple[str, str], str] = {}
     qid_by_trace: dict[tuple[str, str], str] = {}
-    for e in ev.events:
+    for e in ev.in_order(E.MessageAccepted, E.MessageSubmitted, *STATUSES, E.DsnCreated):
         if isinstance(e, (E.MessageAccepted, E.MessageSubmitted)) and want(e):
             judged += 1
             got = log.qids.get((short(e.host), e.trace), [])

@@ -10,6 +10,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import Field
 
@@ -23,6 +24,7 @@ from sim.evidence.model import Evidence
 _ROUND_ENDS = (E.Deferred, E.Relayed, E.Bounced)
 
 
+@lru_cache(maxsize=4096)     # a world's few exchange names, asked per attempt
 def _name(exchange: str) -> str:
     return exchange.lower().rstrip(".")
 
@@ -75,6 +77,20 @@ class _Told:
         return tied if len(tied) > 1 else ()
 
 
+def _said(a: E.MxAnswer) -> str:
+    """What the answer told, in words."""
+    return f"told {', '.join(f'{p} {x}' for p, x in zip(a.preferences, a.exchanges))}"
+
+
+def _where(host: str, rnd: list[E.AttemptStarted], end: E.Event | None,
+           answer: E.MxAnswer | None) -> dict:
+    """The counterexample fields of one round (with the answer it was judged on)."""
+    return dict(msg=rnd[0].msg, trace=rnd[0].trace,
+                hosts=[host] + [a.dest_host for a in rnd], times=[a.t for a in rnd],
+                events=([answer] if answer is not None else []) + rnd
+                + ([end] if end is not None else []))
+
+
 def _binomial_cdf(c: int, n: int, p: float) -> float:
     """P(X <= c) for X ~ Binomial(n, p)."""
     return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(c + 1))
@@ -84,19 +100,20 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     """(host, attempts, the event that ended them) for every delivery round
     that tried an MX preference, in log order per (host, msg)."""
     per_msg: dict[tuple[str, str], list[E.Event]] = defaultdict(list)
-    for e in ev.events:
-        if isinstance(e, E.AttemptStarted) or isinstance(e, _ROUND_ENDS):
-            per_msg[(e.host, e.msg)].append(e)
+    for e in ev.in_order(E.AttemptStarted, *_ROUND_ENDS):
+        per_msg[(e.host, e.msg)].append(e)
     out = []
     for (host, _msg), evs in per_msg.items():
         rnd: list[E.AttemptStarted] = []
+        at_mx = False           # an attempt of the round tried an MX preference
         for e in evs + [None]:
             if isinstance(e, E.AttemptStarted):
                 rnd.append(e)
+                at_mx = at_mx or e.preference is not None
                 continue
-            if rnd and any(a.preference is not None for a in rnd):
+            if at_mx:
                 out.append((host, rnd, e))
-            rnd = []
+            rnd, at_mx = [], False
     return out
 
 
@@ -153,51 +170,54 @@ def mx_order(ev: Evidence, params: MxOrderParams):
     judged = 0
     firsts: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
     for host, rnd, end in _rounds(ev):
-        dom = domain_of(rnd[0].rcpts[0]).lower()
-        where = dict(msg=rnd[0].msg, trace=rnd[0].trace,
-                     hosts=[host] + [a.dest_host for a in rnd], times=[a.t for a in rnd],
-                     events=rnd + ([end] if end is not None else []))
-        i = bisect_right(times.get((host, dom), []), rnd[0].t) - 1
+        first = rnd[0]
+        dom = domain_of(first.rcpts[0]).lower()
+        i = bisect_right(times.get((host, dom), ()), first.t) - 1
         if i < 0:
             cxs.append(cx(f"a delivery round for {dom} at MX preference "
-                          f"{rnd[0].preference} with no MX answer before it", cause="no-answer",
-                          **where))
+                          f"{first.preference} with no MX answer before it", cause="no-answer",
+                          **_where(host, rnd, end, None)))
             continue
         a = answers[(host, dom)][i]
-        told = told_cache.setdefault(id(a), _Told.of(a))
+        told = told_cache.get(id(a))
+        if told is None:
+            told = told_cache[id(a)] = _Told.of(a)
         judged += 1
-        where["events"] = [a] + where["events"]
         tried = [(_name(x.dest_host), x.preference) for x in rnd]
-        said = f"told {', '.join(f'{p} {x}' for p, x in zip(a.preferences, a.exchanges))}"
+        # The counterexample's fields and the answer in words are only
+        # worked out for a round that breaks a rule.
+        found: list[tuple[str, str]] = []
         for x, p in tried:
             listed = told.preference_of(x)
             if listed is None or p != listed:
-                cxs.append(cx(f"tried {x} at preference {p}, but the answer lists "
+                found.append((f"tried {x} at preference {p}, but the answer lists "
                               f"{'it at ' + str(listed) if listed is not None else 'no such MX'}"
-                              f" ({said})", cause="not-in-answer", **where))
+                              f" ({_said(a)})", "not-in-answer"))
             elif told.own is not None and p >= told.own:
-                cxs.append(cx(f"a relaying MX (own preference {told.own}) tried {x} at "
-                              f"preference {p}, not below its own", cause="relay-not-below-own",
-                              **where))
-        if not told.usable:
-            continue
-        prefs = [p for _x, p in tried if p is not None]
-        best = told.usable[0][0]
-        if prefs and prefs[0] != best:
-            cxs.append(cx(f"the round started at {tried[0][0]} (preference {prefs[0]}), not "
-                          f"at the most preferred usable MX (preference {best}; {said})",
-                          cause="not-most-preferred", **where))
-        elif tie := told.tied_first():
-            firsts[(host, dom, tie)].append(tried[0][0])
-        if any(b < a_ for a_, b in zip(prefs, prefs[1:])):
-            cxs.append(cx(f"a more preferred MX after a less preferred one: preferences "
-                          f"{prefs} ({said})", cause="out-of-order", **where))
-        if isinstance(end, E.Deferred) and (enhanced_code(end.text) or "").startswith("4.4.") \
-                and len(rnd) < params.address_limit:
-            missed = [x for _p, x in told.usable if x not in {t for t, _ in tried}]
-            if missed:
-                cxs.append(cx(f"deferred ({end.code} {end.text}) without falling back to "
-                              f"{', '.join(missed)} ({said})", cause="no-fallback", **where))
+                found.append((f"a relaying MX (own preference {told.own}) tried {x} at "
+                              f"preference {p}, not below its own", "relay-not-below-own"))
+        if told.usable:
+            prefs = [p for _x, p in tried if p is not None]
+            best = told.usable[0][0]
+            if prefs and prefs[0] != best:
+                found.append((f"the round started at {tried[0][0]} (preference {prefs[0]}), "
+                              f"not at the most preferred usable MX (preference {best}; "
+                              f"{_said(a)})", "not-most-preferred"))
+            elif tie := told.tied_first():
+                firsts[(host, dom, tie)].append(tried[0][0])
+            if any(b < a_ for a_, b in zip(prefs, prefs[1:])):
+                found.append((f"a more preferred MX after a less preferred one: preferences "
+                              f"{prefs} ({_said(a)})", "out-of-order"))
+            if isinstance(end, E.Deferred) and \
+                    (enhanced_code(end.text) or "").startswith("4.4.") \
+                    and len(rnd) < params.address_limit:
+                missed = [x for _p, x in told.usable if x not in {t for t, _ in tried}]
+                if missed:
+                    found.append((f"deferred ({end.code} {end.text}) without falling back to "
+                                  f"{', '.join(missed)} ({_said(a)})", "no-fallback"))
+        if found:
+            where = _where(host, rnd, end, a)
+            cxs += [cx(why, cause=cause, **where) for why, cause in found]
     cxs += _shuffle_findings(firsts, params)
     nulls = _null_mx(ev, params, nulls_told, cxs)
     if judged + nulls == 0 and not cxs:
@@ -236,6 +256,8 @@ def _null_mx(ev: Evidence, params: MxOrderParams, told: set[tuple[str, str]],
     """Judge the copies for null-MX domains; returns how many."""
     named = {d.lower() for d in params.null_mx_domains}
     n = 0
+    if not named and not told:
+        return n
     for lf in ev.lifecycles:
         dom = domain_of(lf.rcpt).lower()
         if lf.queued_t is None or (dom not in named and (lf.host, dom) not in told):

@@ -224,7 +224,7 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
                               hosts=[relay], times=[r.t], events=[r]))
     queued: dict[str, set] = {}
     relayed: dict[str, set] = {}
-    for e in ev.events:
+    for e in ev.in_order(E.Queued, E.Relayed, E.DeliveredToMailbox):
         if e.host != relay:
             continue
         if isinstance(e, E.Queued):
@@ -260,7 +260,7 @@ def max_size(ev: Evidence, params: MaxSizeParams):
     gid = "max-size-30mb"
     relay, limit = params.relay, params.limit
     cxs, tried = [], 0
-    for e in ev.events:
+    for e in ev.in_order(E.SmtpReply, E.MessageAccepted):
         if isinstance(e, E.SmtpReply) and e.host == relay:
             cmd = e.command.upper()
             if cmd == "EHLO" and 200 <= e.code < 300 and "SIZE" not in e.text.upper():

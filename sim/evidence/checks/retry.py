@@ -155,14 +155,12 @@ def retry_discipline(ev: Evidence, params: RetryParams):
         gave_up = isinstance(fe, E.Bounced) and is_give_up(fe)
         if lf.deferrals or gave_up or (lf.held and rel):
             exercised += 1
-        where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
-                     events=lf.attempts + lf.deferrals)
         if lf.held:
             early = [t for t in rounds if not rel or t < rel[0] - tol]
             if early:
                 cxs.append(cx(f"a held copy was tried at {early[0]:g} s before any release "
                               f"of {dom}", times=[lf.queued_t, early[0]],
-                              cause="held-tried-before-release", **where))
+                              cause="held-tried-before-release", **_rounds_of(lf)))
         for i, (a, b) in enumerate(zip(rounds, rounds[1:])):
             if any(a < r <= b + tol and b - r <= slack for r in rel):
                 continue        # the release, not the schedule, started this round
@@ -171,7 +169,8 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 after = next((r for r in reversed(rel) if r <= a), None)
                 since = f", {a - after:g} s after a release" if after is not None else ""
                 cxs.append(cx(f"retried after {b - a:g} s{since}, below the {m.name} minimum "
-                              f"of {floor:g} s", times=[a, b], cause="retried-too-soon", **where))
+                              f"of {floor:g} s", times=[a, b], cause="retried-too-soon",
+                              **_rounds_of(lf)))
         life = m.lifetime_for(dom, is_null_sender(lf.mail_from))
         start = lf.queued_t
         if m.lifetime_per_destination and not is_null_sender(lf.mail_from) and lf.deferrals:
@@ -186,8 +185,8 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 if b - a > m.max_gap + slack:
                     cxs.append(cx(f"no delivery attempt for {b - a:g} s while queued, above "
                                   f"the {m.name} maximum of {m.max_gap:g} s", times=[a, b],
-                                  events=lf.events, cause="pause-too-long", **{k: v for k, v in where.items()
-                                                       if k != "events"}))
+                                  events=lf.events, cause="pause-too-long",
+                                  msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host]))
                     break
         _judge_give_up(lf, m, life, start, stop, gave_up, first_failure, tol, slack, cxs)
     names = ", ".join(f"{h} {m.name}" for h, m in sorted(models.items()))
@@ -198,6 +197,12 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                        f"schedules ({names})",
                    judged=exercised, unit="copies whose retries were exercised (deferred, "
                                           "given up or released)")
+
+
+def _rounds_of(lf: RecipientLife) -> dict:
+    """The counterexample fields of a copy's rounds (built only for a finding)."""
+    return dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
+                events=lf.attempts + lf.deferrals)
 
 
 def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, stop: float,
