@@ -148,6 +148,8 @@ def _common(role: sr.RoleBase) -> dict[str, Any]:
     if role.recipient_limit is not None:
         kw["max_recipients"] = role.recipient_limit.limit
         kw["recipient_limit_mode"] = role.recipient_limit.behaviour
+    if role.idle_timeout is not None:
+        kw["idle_timeout"] = role.idle_timeout
     return kw
 
 

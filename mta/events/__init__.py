@@ -110,8 +110,10 @@ class SmtpReply(Event):
     ``command`` is the verb the reply answers (``CONNECT`` for the greeting,
     ``DATA_END`` for the reply after the final dot); ``stage`` names the
     policy stage that decided it, or ``""`` for protocol-level replies.
-    ``helo``, ``mail_from`` and ``rcpts`` are the session state when the
-    reply was given.
+    ``helo`` and ``mail_from`` are the session state when the reply was
+    given; ``rcpts``, the accepted recipients, only on the ``DATA_END``
+    reply (the RCPT replies before it say which were accepted: repeating
+    them on every reply would make the log quadratic in the recipients).
     """
 
     conn: str

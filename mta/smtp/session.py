@@ -139,7 +139,10 @@ class ReceivingSMTP(SecureCommands):
             SmtpReply, conn=self.conn, client_ip=self.facts.client_ip, command=command,
             argument=argument, code=code, text=text, helo=self.facts.helo,
             mail_from=env.mail_from if env is not None else None,
-            rcpts=tuple(env.rcpt_tos) if env is not None else (), stage=self._stage)
+            # Only the reply to the message carries its recipients: on every
+            # reply, n RCPTs would log n*n/2 addresses (1 GB for 10,000).
+            rcpts=tuple(env.rcpt_tos) if env is not None and command == "DATA_END" else (),
+            stage=self._stage)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, bytes):
@@ -208,6 +211,9 @@ class ReceivingSMTP(SecureCommands):
                                            "too-many-errors")
                     break
                 line = await self._read_line()
+                # RFC 5321 §4.5.3.2.7: the wait for the next command starts
+                # at every line answered, bad ones too (aiosmtpd: valid only).
+                self.restart_idle_timer()
                 self._stage = ""
                 self._last_code = 0
                 self._forgive = False
@@ -253,7 +259,6 @@ class ReceivingSMTP(SecureCommands):
         method = self.command_method(verb)
         if method is None:
             return await self.push(R.R_UNKNOWN)
-        self.restart_idle_timer()
         if verb in COMMAND_ORDER:
             refusal = order_refusal(verb, self._state())
             if refusal is not None:

@@ -176,6 +176,9 @@ class RoleBase(Strict):
     recipient_limit: Annotated[RecipientLimit | None,
                                shorthand(_limit_shorthand, int, RecipientLimit, None)] = None
     greylisting: Greylisting | None = None
+    idle_timeout: Duration | None = Field(
+        default=None, gt=0, description="seconds a client may stay silent, per command and "
+                                        "per DATA block, before 421 4.4.2 (Postfix's 300 s)")
     retry: RetrySetting = Retry()
     routes: dict[DomainName, Nexthop] = Field(
         default={}, description="destination domain -> next hop, instead of MX lookup")
