@@ -220,6 +220,9 @@ def links_png(periods: list[LinkPeriod], start: float, end: float,
     ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors=colours))
     ax.set_yticks(range(len(links)))
     ax.set_yticklabels([f"{h} ({lk})" if lk != h else h for h, lk in links], fontsize=8)
+    # The rows and nothing else: the default 5% margin was two empty rows of
+    # release marks above and below a 40-row timeline.
+    ax.set_ylim(-0.6, len(links) - 0.4)
     _release_legend(ax, _mark_releases(ax, releases, div))
     ax.set_xlabel(f"simulated time ({unit}); green up, red down")
     ax.set_xlim(start / div, max(end, start + 1e-9) / div)
