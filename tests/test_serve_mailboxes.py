@@ -11,6 +11,7 @@ import poplib
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,15 @@ def maildir_files(state: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(new.iterdir())} if new.is_dir() else {}
 
 
+def wait_files(state: Path, n: int) -> dict[str, bytes]:
+    """The Maildir once it holds ``n`` messages: a primary MX queues, says
+    250, then files the copy, so the file follows the reply by a moment."""
+    deadline = time.monotonic() + 30
+    while len(files := maildir_files(state)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return files
+
+
 def pop_session(port: int):
     box = poplib.POP3("127.0.0.1", port, timeout=30)
     box.user("ann")
@@ -119,7 +129,7 @@ def test_swaks_in_poplib_out_across_restarts(tmp_path, start_serve):
                for l in served.lines), served.lines
     for i in (1, 2, 3):
         swaks(served.port(25), message(i), tmp_path)
-    files = maildir_files(state)
+    files = wait_files(state, 3)
     assert len(files) == 3 and not any((state / "mail" / ANN / "tmp").iterdir())
     box = pop_session(served.port(110, "pop3"))
     first_uids = uidl(box)
@@ -157,11 +167,13 @@ def test_fetchmail_reads_served_mailboxes_across_a_restart(tmp_path, start_serve
     served = start_serve(path, HOST, state, listen=LISTEN)
     for i in (1, 2):
         swaks(served.port(25), message(i), tmp_path)
-    stored = list(maildir_files(state).values())
+    stored = list(wait_files(state, 2).values())
+    assert len(stored) == 2
     assert served.stop() == 0
     served = start_serve(path, HOST, state, listen=LISTEN)   # mail waits on disk
     swaks(served.port(25), message(3), tmp_path)
-    stored += [d for d in maildir_files(state).values() if d not in stored]
+    stored += [d for d in wait_files(state, 3).values() if d not in stored]
+    assert len(stored) == 3
     mbox = tmp_path / "fetched.mbox"
     rc = tmp_path / "fetchmailrc"
     rc.write_text(f'poll 127.0.0.1 service {served.port(110, "pop3")} protocol POP3 '
