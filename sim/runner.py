@@ -6,7 +6,7 @@ be rebuilt from the log alone), wires the components and actors
 (:mod:`sim.wiring`), and runs it in fixed slices of simulated time: the same
 slices whether or not anyone watches, so the log never depends on the
 terminal.  Given a path, the run writes its log there as events are
-emitted (:class:`~mta.events.sinks.RecordingSink`, flushed after every
+emitted (:class:`~mta.events.sinks.RunLogSink`, flushed after every
 slice), so the file is there even when the run fails.  Judging and the
 report are later stages (:mod:`sim.pipeline`).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from mta import events as ev
-from mta.events.sinks import MemorySink, RecordingSink
+from mta.events.sinks import MemorySink, RunLogSink
 from sim.convert import Unsupported, describe
 from sim.events import GuaranteeExpected, ScenarioDescribed
 from sim.scenario.schema import Scenario
@@ -88,7 +88,7 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
     wall0 = time.perf_counter()   # reported to the user only, never logged
     if log is None:
         return _run(sc, seed, expectations, progress, MemorySink(), wall0)
-    sink = RecordingSink(log)
+    sink = RunLogSink(log)
     try:
         return _run(sc, seed, expectations, progress, sink, wall0)
     except PartialRun:
@@ -102,7 +102,7 @@ def run(sc: Scenario, seed: int, expectations: Iterable[Planned] = (),
 
 
 def _run(sc: Scenario, seed: int, expectations: Iterable[Planned], progress: Progress | None,
-         sink: MemorySink | RecordingSink, wall0: float) -> Run:
+         sink: MemorySink | RunLogSink, wall0: float) -> Run:
     world = World(seed=seed, scenario=sc.name, sink=sink)
     for e in expectations:
         sink.emit(GuaranteeExpected(t=0.0, host=RUNNER_HOST, guarantee=e.guarantee,
@@ -119,7 +119,7 @@ def _run(sc: Scenario, seed: int, expectations: Iterable[Planned], progress: Pro
     try:
         for i in range(1, SLICES + 1):
             world.run(until=sc.duration if i == SLICES else step * i)
-            if isinstance(sink, RecordingSink):
+            if isinstance(sink, RunLogSink):
                 sink.flush()
             if progress is not None:
                 progress(world.now(), sc.duration, built.in_flight())

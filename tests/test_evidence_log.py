@@ -9,8 +9,9 @@ from mta import events as E
 from mta.events.codec import encode
 from sim.events import LinkDown, RunStarted
 from sim.evidence.handlog import LogBuilder
+from mta.events.sinks import RunLogSink
 from sim.evidence.log import (
-    JsonlSink, LogError, SqliteSink, events_frame, load_events, read_jsonl,
+    LogError, SqliteSink, events_frame, load_events, read_jsonl,
     read_parquet, read_sqlite, write_jsonl, write_parquet)
 
 
@@ -120,11 +121,12 @@ def test_parquet_is_readable_by_pandas(tmp_path):
     assert list(df["seq"]) == list(range(len(events)))
 
 
-def test_jsonl_sink_writes_what_write_jsonl_writes(tmp_path):
+def test_run_log_sink_writes_what_write_jsonl_writes(tmp_path):
     events = sample_log()
-    with JsonlSink(tmp_path / "live.jsonl") as sink:
-        for ev in events:
-            sink.emit(ev)
+    sink = RunLogSink(tmp_path / "live.jsonl")
+    for ev in events:
+        sink.emit(ev)
+    sink.close()
     write_jsonl(events, tmp_path / "batch.jsonl")
     assert (tmp_path / "live.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
 

@@ -45,7 +45,7 @@ class NullSink:
         pass
 
 
-class RecordingSink:
+class RunLogSink:
     """Keeps every event in memory and appends its canonical line to a file
     as it is emitted: a simulated run's log, written during the run rather
     than by a pass after it, so a run that fails keeps its log so far.

@@ -1,4 +1,5 @@
-"""Event logs on disk: canonical JSONL, Parquet, SQLite, and their sinks.
+"""Event logs on disk: canonical JSONL, Parquet, SQLite, and the SQLite sink
+(a run's JSONL is written by :class:`mta.events.sinks.RunLogSink`).
 
 The canonical form of a run is ``events.jsonl``: one event per line in the
 encoding of :mod:`mta.events.codec` (sorted keys, compact separators, float
@@ -72,32 +73,6 @@ def read_jsonl(path: str | os.PathLike) -> list[Event]:
         except EventError as exc:
             raise LogError(f"{path}:{n}: {exc}") from None
     return events
-
-
-class JsonlSink:
-    """Appends canonical lines to a file as events are emitted.
-
-    Each line is written whole and flushed, so a crash leaves at most one
-    partial last line, which :func:`read_jsonl` then refuses.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._fh = open(self.path, "w", encoding="ascii", newline="\n")
-
-    def emit(self, event: Event) -> None:
-        self._fh.write(encode(event) + "\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
-    def __enter__(self) -> "JsonlSink":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------
