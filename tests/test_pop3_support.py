@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mta.context import HostContext
-from mta.mailbox import MailboxStore, StoredMessage
+from mta.mailbox import Deflated, MailboxStore, StoredMessage
 from mta.pop3 import (DEFAULT_WINDOW, DropMessage, LoginThrottle, MailboxStoreDrops,
                       MaildropLocks, Pop3Server, RelayGrants, ThrottleConfig, accounts_from)
 
@@ -80,7 +80,8 @@ def test_throttle_config_is_validated() -> None:
 # -- the MailboxStore adapter --------------------------------------------------------
 
 def stored(msg: str, rcpt: str, data: bytes = b"x\r\n") -> StoredMessage:
-    return StoredMessage(msg=msg, trace=msg, mail_from="a@b.example", rcpt=rcpt, data=data)
+    return StoredMessage(msg=msg, trace=msg, mail_from="a@b.example", rcpt=rcpt,
+                         body=Deflated.of(data))
 
 
 def test_uids_are_stable_unique_and_short_whatever_the_host_name() -> None:

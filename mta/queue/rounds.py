@@ -17,7 +17,7 @@ from mta import events as ev
 from mta.context import HostContext
 from mta.delivery.client import BOUNCED, DEFERRED, Deliverer, RcptOutcome
 from mta.delivery.routing import Destination
-from mta.mailbox import MailboxStore
+from mta.mailbox import Deflated, MailboxStore
 from mta.queue.outcomes import Failure, bounce_events, expiry_failures, round_failed, settle, wants_dsn
 from mta.queue.policy import QueuePolicy
 from mta.queue.runtime import Journal, QueueRuntime
@@ -149,8 +149,9 @@ class Rounds:
     def _deliver_local(self, m: MessageState, rcpts: list[str], data: bytes) -> list[ev.Event]:
         """Final delivery into this host's mailboxes; the events to record."""
         events: list[ev.Event] = []
+        body = Deflated.of(data)      # one copy for every recipient here
         for r in rcpts:
-            box = self.mailboxes.file(m.msg, m.trace, m.mail_from, r, data)
+            box = self.mailboxes.file(m.msg, m.trace, m.mail_from, r, body)
             events.append(ev.DeliveredToMailbox(t=self.ctx.now(), host=self.ctx.hostname,
                                                 msg=m.msg, trace=m.trace, rcpt=r, mailbox=box))
         return events

@@ -19,6 +19,7 @@ what they answer.  Each rule cites where it comes from:
 """
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from typing import NamedTuple, Sequence
 
@@ -52,7 +53,9 @@ def screen_line(line: bytes, *, base_limit: int, extended: bool,
     longer by the SIZE= parameter (RFC 1870 §3)."""
     word, _, rest = line.partition(b" ")
     rest = rest.strip()
-    shown_verb = word[:16].decode("ascii", "replace").upper()
+    # Interned: every logged reply keeps its verb, and a run logs a few
+    # distinct verbs hundreds of thousands of times.
+    shown_verb = sys.intern(word[:16].decode("ascii", "replace").upper())
     shown = rest[:200].decode("ascii", "replace")
     if shown_verb == "AUTH":
         shown = shown.split(" ", 1)[0]          # never log credentials
@@ -160,13 +163,17 @@ def multiline(code: int, lines: Sequence[str]) -> str:
 
 
 def split_reply(status: str) -> tuple[int, str]:
-    """``(code, text)`` of a reply as the event log keeps it (lines joined by LF)."""
+    """``(code, text)`` of a reply as the event log keeps it (lines joined by
+    LF).  The text is interned: the log keeps every reply, and most are one
+    of a few texts (``2.1.0 Ok``, a server's EHLO lines)."""
     lines = status.split("\r\n")
     try:
         code = int(lines[0][:3])
     except ValueError:  # pragma: no cover - our own replies always have codes
         code = 500
-    return code, "\n".join(line[4:] for line in lines)
+    if len(lines) == 1:
+        return code, sys.intern(status[4:])
+    return code, sys.intern("\n".join(line[4:] for line in lines))
 
 
 class ErrorCount(NamedTuple):
