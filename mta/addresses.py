@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from dataclasses import dataclass
 
 #: RFC 5321 §4.5.3.1: maximum lengths in octets.
@@ -86,7 +87,9 @@ class Address:
         local = self.local
         if not _is_dot_atom(local):
             local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return f"{local}@{self.domain}" if self.domain else local
+        # Interned: the log keeps an address in every envelope it appears
+        # in, and the same senders and recipients recur all run long.
+        return sys.intern(f"{local}@{self.domain}" if self.domain else local)
 
 
 def _is_dot_atom(s: str) -> bool:

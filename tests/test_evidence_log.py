@@ -131,6 +131,23 @@ def test_run_log_sink_writes_what_write_jsonl_writes(tmp_path):
     assert (tmp_path / "live.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
 
 
+def test_run_log_sink_file_holds_every_line_up_to_the_last_flush(tmp_path):
+    events = sample_log()
+    path = tmp_path / "live.jsonl"
+    sink = RunLogSink(path)
+    for ev in events[:3]:
+        sink.emit(ev)
+    sink.flush()
+    assert path.read_bytes() == b"".join(encode(e).encode() + b"\n" for e in events[:3])
+    sink.flush()                      # nothing new: nothing written
+    for ev in events[3:]:
+        sink.emit(ev)
+    sink.close()
+    sink.emit(events[0])              # after the end: ignored
+    assert path.read_bytes() == b"".join(encode(e).encode() + b"\n" for e in events)
+    assert sink.events == events
+
+
 def test_sqlite_sink_round_trip_and_append(tmp_path):
     events = sample_log()
     db = tmp_path / "events.sqlite"

@@ -91,10 +91,28 @@ class DataReader:
         buf: bytearray = reader._buffer      # type: ignore[attr-defined]
         line_limit: int = reader._limit      # type: ignore[attr-defined]
         limit, kept, size, peak = self.limit, self._kept, self.size, self.peak
+        # Runs of lines that start with no dot are taken whole: a body is
+        # mostly such lines, and a run no longer than the reader's limit
+        # holds no line that readuntil would refuse.
+        last = buf.rfind(b"\r\n")
+        stop = last + 2 if last >= 0 else 0    # the end of the last complete line
         pos, done = 0, False
-        while True:
+        while pos < stop:
+            if buf[pos] != _DOT:
+                dot = buf.find(b"\r\n.", pos, stop)
+                run_end = stop if dot < 0 else dot + 2
+                grown = size + run_end - pos
+                if run_end - pos <= line_limit and (kept is None or not limit or grown <= limit):
+                    if kept is not None:
+                        kept += buf[pos:run_end]
+                        if len(kept) > peak:
+                            peak = len(kept)
+                    pos, size = run_end, grown
+                    continue
+            # One line at a time: a dot line, a run that might hold an
+            # over-long line, or one that crosses the size limit.
             sep = buf.find(b"\r\n", pos)
-            if sep < 0 or sep - pos > line_limit:
+            if sep - pos > line_limit:         # (stop bounds the search: sep >= 0)
                 break
             end = sep + 2
             start = pos
