@@ -98,3 +98,14 @@ def test_a_line_longer_than_the_reader_limit_is_read_in_pieces_as_before():
     expected = asyncio.run(_run(_line_by_line, stream, 103))
     assert expected[0][2:] == (103, True)
     assert asyncio.run(_run(_fast, stream, 103)) == expected
+
+
+def test_a_buffer_many_times_the_reader_limit_reads_as_line_by_line():
+    # Runs are taken within the reader's limit: short lines on both sides of
+    # long ones (over the limit), dot lines among them, one arrival.
+    lines = ([b"short %d\r\n" % i for i in range(30)] + [b"y" * 150 + b"\r\n", b"..dot\r\n"]
+             + [b"z" * 63 + b"\r\n"] * 5 + [b"w" * 64 + b"\r\n", b"after\r\n"] * 3)
+    stream = [b"first\r\n" + b"y." + b"y" * 150 + b"\r\n" + b"".join(lines) + b".\r\nQUIT\r\n"]
+    for limit in (None, 500, 900):
+        expected = asyncio.run(_run(_line_by_line, stream, limit))
+        assert asyncio.run(_run(_fast, stream, limit)) == expected

@@ -92,17 +92,21 @@ class DataReader:
         line_limit: int = reader._limit      # type: ignore[attr-defined]
         limit, kept, size, peak = self.limit, self._kept, self.size, self.peak
         # Runs of lines that start with no dot are taken whole: a body is
-        # mostly such lines, and a run no longer than the reader's limit
-        # holds no line that readuntil would refuse.
+        # mostly such lines.  A run is looked for within the reader's limit
+        # from its start (so it holds no line readuntil would refuse, and
+        # each search is bounded: a large buffer is read in linear time).
         last = buf.rfind(b"\r\n")
         stop = last + 2 if last >= 0 else 0    # the end of the last complete line
         pos, done = 0, False
         while pos < stop:
             if buf[pos] != _DOT:
-                dot = buf.find(b"\r\n.", pos, stop)
-                run_end = stop if dot < 0 else dot + 2
+                window = min(stop, pos + line_limit)
+                dot = buf.find(b"\r\n.", pos, window)
+                if dot < 0:
+                    dot = buf.rfind(b"\r\n", pos, window)     # the run's last line
+                run_end = dot + 2 if dot >= 0 else pos         # none: a long line
                 grown = size + run_end - pos
-                if run_end - pos <= line_limit and (kept is None or not limit or grown <= limit):
+                if run_end > pos and (kept is None or not limit or grown <= limit):
                     if kept is not None:
                         kept += buf[pos:run_end]
                         if len(kept) > peak:
