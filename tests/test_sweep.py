@@ -145,7 +145,7 @@ def test_runs_grouped_into_one_task_give_the_same_dataset(swept, tmp_path, monke
 
     path, out, _ = swept
     monkeypatch.setattr(sweep_run, "TASKS_PER_WORKER", 1)      # all 4 runs in one task
-    assert sweep_run.chunk_size(4, 1) == 4
+    assert sweep_run.chunk_sizes(4, 1) == [4]
     grouped = tmp_path / "grouped"
     assert main(["sweep", str(path), "--vary", f"{KEY}=90m,3h", "--seeds", "1-2",
                  "--workers", "1", "--out", str(grouped)]) == 0
