@@ -106,8 +106,8 @@ def test_an_existing_cluster_is_used_by_address(tmp_path, capsys):
     from dask.distributed import LocalCluster
 
     path = write(tmp_path, "small", SMALL)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
         assert main(["sweep", str(path), "--seeds", "4", "--scheduler",
                      cluster.scheduler_address, "--out", str(tmp_path / "out")]) == 0
         # The cluster is the caller's: still up after the sweep.

@@ -43,8 +43,9 @@ def test_mxsims_cluster_has_no_profiler_slower_monitors_and_a_frozen_heap():
 def test_a_cluster_by_address_keeps_its_own_settings():
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as own:
+    # The scheduler's HTTP server on a free port: other tests' clusters may hold 8787.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as own:
         client, cluster = connect(own.scheduler_address, None)
         try:
             assert cluster is None
