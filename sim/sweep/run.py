@@ -34,21 +34,21 @@ from sim.sweep.variants import Sweep, load_variant
 #: How long to wait for an existing scheduler to answer before giving up.
 CONNECT_TIMEOUT = "10s"
 
-#: Tasks in flight per worker that a task's size aims at, and most runs per
-#: task (:func:`chunk_sizes`).
+#: A task takes ``1 / (TASKS_PER_WORKER * workers)`` of the runs left, and at
+#: most ``MAX_CHUNK`` runs (:func:`chunk_sizes`).
 TASKS_PER_WORKER = 2
 MAX_CHUNK = 16
 
 #: Dask settings of the clusters mxsim starts (never of a ``--scheduler``'s,
 #: which are its owner's).  The defaults wake each worker's event loop about
-#: 160 times a second, while it holds the GIL the world needs: the statistical
-#: profiler samples every thread every 10 ms, every server measures its loop's
-#: latency every 20 ms, the memory monitors look every 100 ms.  On a 2-worker
-#: sweep of mx-fallback that was 18 ms of CPU a run in the workers' loops and
-#: 12 ms in the client's process (scheduler and nannies), beside 240 ms of
-#: world (``benchmarks/sweep.py overhead``).  Nobody reads the profile (there
-#: is no dashboard); latency warnings (over 3 s) and the memory limits still
-#: work at 1 s.
+#: 160 times a second, taking the GIL from the world: the statistical profiler
+#: samples every thread every 10 ms, every server measures its loop's latency
+#: every 20 ms, the memory monitors look every 100 ms.  On a 2-worker sweep of
+#: mx-fallback that was 22 ms of CPU a run in the workers' loops and 13 ms in
+#: the client's process (scheduler and nannies), beside 280 ms of world; 3.5
+#: and 4.7 ms with these (``benchmarks/sweep.py overhead``, loaded machine).
+#: Nobody reads the profile (there is no dashboard); latency warnings (over
+#: 3 s) and the memory limits still work at 1 s.
 LOCAL_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
@@ -188,8 +188,8 @@ def chunk_sizes(runs: int, workers: int) -> list[int]:
     workers use (``benchmarks/sweep.py``), a tenth of a short world: big
     tasks first amortise it.  Shrinking ones keep the end short: the last
     tasks are single runs, so no worker idles for long while the other
-    finishes (with 16 six-run tasks, one worker idled half a task's time
-    on average).  At most :data:`MAX_CHUNK` runs per task keep the dataset
+    finishes (with tasks of six runs each, the last one could leave the
+    other worker idle for six runs' time).  At most :data:`MAX_CHUNK` runs per task keep the dataset
     growing, and an interrupt losing little.
     """
     sizes: list[int] = []
