@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
-from mta.context import HostContext
-from mta.policy import Stage
 from mta.policy.greylist import GreylistConfig
-from mta.smtp.server import SmtpServer
 from mta.roles.base import need, ReceivingRole
 from mta.roles.mx import BackupMx
+
+if TYPE_CHECKING:
+    from mta.context import HostContext
+    from mta.policy import Stage
+    from mta.smtp.server import SmtpServer
 
 
 #: The service's words, quoted when a feed is configured without its virus scan.
