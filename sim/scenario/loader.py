@@ -120,7 +120,7 @@ def load_text(text: str, filename: str = "<scenario>", *,
         found = zone_problems(sc.dns.zones)
         problems += [_in_zones(filename, msg, n, data, root, text) for msg, n in found]
         if not found:
-            from sim.world.dns import ZoneSet
+            from sim.world.zones import ZoneSet
             zones = ZoneSet.from_text(sc.dns.zones)
     if check_params is not None:
         hosts = [h.name for h in sc.hosts]

@@ -16,7 +16,7 @@ import dns.exception
 import dns.rdatatype
 import dns.zone
 
-from sim.world.dns import DEFAULT_TTL, ZoneSet
+from sim.world.zones import DEFAULT_TTL, ZoneSet
 
 #: ``[(message, line)]``: the line is 1-based within the zone text, or None.
 ZoneProblems = list[tuple[str, "int | None"]]
