@@ -12,13 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
-from sim.evidence.checks.params import Count, Duration, Number, Params, Texts
+from sim.evidence.checks.params.mx import CAUSES, MxOrderParams
 from sim.evidence.lifecycle import domain_of
 from sim.evidence.model import Evidence
+
 
 #: What ends a delivery round of one message on one host.
 _ROUND_ENDS = (E.Deferred, E.Relayed, E.Bounced)
@@ -27,22 +26,6 @@ _ROUND_ENDS = (E.Deferred, E.Relayed, E.Bounced)
 @lru_cache(maxsize=4096)     # a world's few exchange names, asked per attempt
 def _name(exchange: str) -> str:
     return exchange.lower().rstrip(".")
-
-
-class MxOrderParams(Params):
-    null_mx_domains: Texts = Field(
-        [], description="domains that must be treated as a null MX (RFC 7505) even "
-                        "where no answer for them is in the log")
-    null_mx_max_delay: Duration = Field(
-        60, description="longest wait from queueing to the 556 bounce of null-MX mail")
-    shuffle_min_rounds: Count = Field(
-        20, description="rounds whose first choice was a tie before the shuffle is judged")
-    shuffle_significance: Number = Field(
-        0.001, description="chance of a false alarm per tie group: a tied host that "
-                           "comes first this rarely under a fair shuffle fails the check")
-    address_limit: Count = Field(
-        5, description="addresses a round may stop after without trying the rest "
-                       "(Postfix smtp_mx_address_limit)")
 
 
 @dataclass(frozen=True)
@@ -117,15 +100,7 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     return out
 
 
-@check("mx-order", MxOrderParams, causes={
-    "no-answer": "a round at an MX preference with no MX answer before it",
-    "not-in-answer": "an MX tried that the answer did not list, or at another preference",
-    "relay-not-below-own": "a relaying MX tried a preference not below its own",
-    "not-most-preferred": "a round that did not start at the most preferred usable MX",
-    "out-of-order": "a more preferred MX tried after a less preferred one",
-    "no-fallback": "a round deferred for a network reason before trying every usable MX",
-    "not-shuffled": "a host of a tie group first too rarely for a fair shuffle",
-    "null-mx-not-failed": "null-MX mail not failed at once with 556 5.1.10"})
+@check("mx-order", MxOrderParams, causes=CAUSES["mx-order"])
 def mx_order(ev: Evidence, params: MxOrderParams):
     """Senders try the MX hosts DNS gave them in preference order, fall back
     on failure, shuffle equal preferences, and honour a null MX.
