@@ -31,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Iterable
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator
 
 from mta import events as E
 
@@ -47,6 +48,7 @@ _ENHANCED = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}\b")
 _COUNTER = re.compile(r"(\d+)$")
 
 
+@lru_cache(maxsize=4096)    # a message's lines come close together
 def queue_id(msg: str) -> str:
     """Postfix's short queue ID for one of our message IDs: the counter in
     hex, 10 digits (a digest when the ID has no counter)."""
@@ -89,6 +91,13 @@ class MaillogFormatter:
 
     def __init__(self, epoch: float) -> None:
         self.epoch = epoch
+        # Handler per event class, and the last stamp and host names made:
+        # a log is in time order, so consecutive lines share their second,
+        # and a world has few hosts (strftime per line was a fifth of the cost).
+        self._handlers: dict[type, Callable[[E.Event], list[str]] | None] = {}
+        self._second: int | None = None
+        self._stamp = ""
+        self._shorts: dict[str, str] = {}
         self.smtp_conns: dict[str, tuple[int, str]] = {}      # conn -> (pid, client ip)
         self.commands: dict[str, dict[str, list[int]]] = {}   # conn -> verb -> [ok, total]
         self.sasl: dict[str, str] = {}                        # conn -> ", sasl_method=..."
@@ -97,15 +106,33 @@ class MaillogFormatter:
         self.attempt: dict[tuple[str, str, str], float] = {}  # (host, msg, rcpt) -> start
         self.open_rcpts: dict[tuple[str, str], int] = {}      # (host, msg) -> not final yet
 
+    def prefix(self, e: E.Event) -> str:
+        """``Mmm dd HH:MM:SS host`` of ``e``'s line."""
+        second = int(self.epoch + e.t)
+        if second != self._second:
+            self._second, self._stamp = second, syslog_time(second, 0.0)
+        short = self._shorts.get(e.host)
+        if short is None:
+            short = self._shorts[e.host] = _short(e.host)
+        return f"{self._stamp} {short}"
+
     def line(self, e: E.Event, service: str, pid: int, text: str) -> str:
-        return f"{syslog_time(e.t, self.epoch)} {_short(e.host)} {service}[{pid}]: {text}"
+        return f"{self.prefix(e)} {service}[{pid}]: {text}"
 
     def smtpd_pid(self, conn: str) -> int:
         m = _COUNTER.search(conn)
         return 10000 + (int(m.group(1)) if m else 0)
 
+    def handler(self, cls: type) -> Callable[[E.Event], list[str]] | None:
+        """The method giving the lines of events of ``cls`` (None: it has none)."""
+        try:
+            return self._handlers[cls]
+        except KeyError:
+            fn = self._handlers[cls] = getattr(self, "on_" + cls.kind, None)
+            return fn
+
     def lines(self, e: E.Event) -> list[str]:
-        fn = getattr(self, "on_" + e.kind, None)
+        fn = self.handler(e.__class__)
         return fn(e) if fn is not None else []
 
     # -- the SMTP server ------------------------------------------------
@@ -200,7 +227,7 @@ class MaillogFormatter:
         key = (e.host, e.msg)
         arrived = self.arrived.get(key, float(e.t))
         started = self.attempt.get((e.host, e.msg, e.rcpt), float(e.t))
-        delays = "/".join(delay_text(x) for x in (0.0, started - arrived, 0.0, e.t - started))
+        delays = f"0/{delay_text(started - arrived)}/0/{delay_text(e.t - started)}"
         qid = queue_id(e.msg)
         out = [self.line(e, service, PIDS[service.split("/")[1]],
                          f"{qid}: to=<{e.rcpt}>, relay={relay}, delay={delay_text(e.t - arrived)}, "
@@ -243,12 +270,12 @@ class MaillogFormatter:
 
     # -- a restart (live hosts) ---------------------------------------------
     def on_host_restarted(self, e: E.HostRestarted) -> list[str]:
-        return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} postfix/master[1]: "
+        return [f"{self.prefix(e)} postfix/master[1]: "
                 f"daemon started -- {e.recovered} messages recovered from the queue"]
 
     # -- POP3 -------------------------------------------------------------
     def on_pop3_login(self, e: E.Pop3Login) -> list[str]:
-        return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} dovecot: pop3-login: Login: "
+        return [f"{self.prefix(e)} dovecot: pop3-login: Login: "
                 f"user=<{e.user}>, method=PLAIN, rip={e.client_ip}"]
 
 
@@ -265,12 +292,14 @@ def _address(argument: str) -> str:
     return a.split(" ", 1)[0]
 
 
-def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> list[str]:
+def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> Iterator[str]:
     """The maillog of ``events`` (in log order): Postfix syslog lines,
-    without newlines.  ``epoch`` is added to every event time (0 for live
-    events, which carry Unix time)."""
+    without newlines, as they are made (a week's maillog is written as a
+    stream, never held whole).  ``epoch`` is added to every event time (0
+    for live events, which carry Unix time)."""
     f = MaillogFormatter(epoch)
-    out: list[str] = []
+    handler = f.handler
     for e in events:
-        out.extend(f.lines(e))
-    return out
+        fn = handler(e.__class__)
+        if fn is not None:
+            yield from fn(e)

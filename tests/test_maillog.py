@@ -54,7 +54,7 @@ def hand_log():
 
 
 def test_a_session_a_delivery_a_deferral_and_a_bounce() -> None:
-    lines = maillog_lines(hand_log(), SIM_EPOCH)
+    lines = list(maillog_lines(hand_log(), SIM_EPOCH))
     q = "0000000001"
     assert lines == [
         "Mar 16 00:00:10 mx1 postfix/smtpd[10001]: connect from unknown[198.51.100.9]",
@@ -87,7 +87,7 @@ def test_a_session_a_delivery_a_deferral_and_a_bounce() -> None:
 def test_full_logging_reads_the_hand_log_and_names_a_missing_line(tmp_path) -> None:
     events = hand_log()
     assert run_check("full-logging", events, {}).status == "pass"
-    lines = maillog_lines(events, SIM_EPOCH)
+    lines = list(maillog_lines(events, SIM_EPOCH))
     f = tmp_path / "maillog"
     f.write_text("\n".join(line for line in lines if "status=bounced" not in line))
     r = run_check("full-logging", events, {"maillog": str(f)})
