@@ -12,6 +12,7 @@ the address helpers the checks share.  Pure functions of the log;
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Container, Iterable
 
 from mta import events as E
@@ -287,17 +288,17 @@ _PRIORITY = [DELIVERED, BOUNCED, BOUNCED_NULL_SENDER, DISCARDED, QUEUED, RELAYED
 _RANK = {f: i for i, f in enumerate(_PRIORITY)}
 
 
-def _accepted_host(lf: RecipientLife) -> tuple[float, str]:
-    return (lf.accepted_t, lf.host)
-
-
-def _outcome_order(o: Outcome) -> tuple[float, str, str]:
-    return (o.accepted_t, o.trace, o.rcpt)
+_accepted_host = attrgetter("accepted_t", "host")
+_outcome_order = attrgetter("accepted_t", "trace", "rcpt")
 
 
 def outcomes(events: list[E.Event], lives: list[RecipientLife] | None = None) -> list[Outcome]:
     """Per (trace, rcpt): delivered > bounced > discarded > queued > left the
-    simulation (relayed-out) > lost, over all hops.  DSNs are flagged."""
+    simulation (relayed-out) > lost, over all hops.  DSNs are flagged.
+
+    Of ``events``, only the DsnCreated and DeliveredToMailbox events are
+    read (given only those, in log order, the outcomes are the same).
+    """
     lives = lifecycles(events) if lives is None else lives
     dsn_traces: set[str] = set()
     deliveries: dict[tuple[str, str], list[float]] = {}
