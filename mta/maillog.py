@@ -94,7 +94,7 @@ class MaillogFormatter:
         # Handler per event class, and the last stamp and host names made:
         # a log is in time order, so consecutive lines share their second,
         # and a world has few hosts (strftime per line was a fifth of the cost).
-        self._handlers: dict[type, Callable[[E.Event], list[str]] | None] = {}
+        self._handlers: dict[type, Callable[[MaillogFormatter, E.Event], list[str]] | None] = {}
         self._second: int | None = None
         self._stamp = ""
         self._shorts: dict[str, str] = {}
@@ -123,17 +123,21 @@ class MaillogFormatter:
         m = _COUNTER.search(conn)
         return 10000 + (int(m.group(1)) if m else 0)
 
-    def handler(self, cls: type) -> Callable[[E.Event], list[str]] | None:
-        """The method giving the lines of events of ``cls`` (None: it has none)."""
+    def handler(self, cls: type) -> Callable[[MaillogFormatter, E.Event], list[str]] | None:
+        """The function giving the lines of events of ``cls`` (called with
+        the formatter and the event; None: such events have none)."""
         try:
             return self._handlers[cls]
         except KeyError:
-            fn = self._handlers[cls] = getattr(self, "on_" + cls.kind, None)
+            # The class's function, not a bound method: a bound method kept
+            # here would make the formatter a cycle, its state (every
+            # message's arrival) garbage only for the cycle collector.
+            fn = self._handlers[cls] = getattr(type(self), "on_" + cls.kind, None)
             return fn
 
     def lines(self, e: E.Event) -> list[str]:
         fn = self.handler(e.__class__)
-        return fn(e) if fn is not None else []
+        return fn(self, e) if fn is not None else []
 
     # -- the SMTP server ------------------------------------------------
     def on_connection_opened(self, e: E.ConnectionOpened) -> list[str]:
@@ -302,4 +306,4 @@ def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> Iterator[str
     for e in events:
         fn = handler(e.__class__)
         if fn is not None:
-            yield from fn(e)
+            yield from fn(f, e)

@@ -219,7 +219,7 @@ def retry_discipline(ev: Evidence, params: RetryParams):
 def _rounds_of(lf: RecipientLife) -> dict:
     """The counterexample fields of a copy's rounds (built only for a finding)."""
     return dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
-                events=lf.attempts + lf.deferrals)
+                events=[*lf.attempts, *lf.deferrals])
 
 
 def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, stop: float,
