@@ -41,6 +41,7 @@ DISCONNECT_COMMANDS = ("helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data
                        "rset", "noop", "vrfy", "etrn", "quit")
 #: Replies logged as ``NOQUEUE: reject:`` (Postfix logs policy refusals).
 REJECT_COMMANDS = ("CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "DATA_END", "ETRN")
+_COUNTED = frozenset(DISCONNECT_COMMANDS)
 PIDS = {"qmgr": 1000, "cleanup": 2000, "smtp": 3000, "local": 4000, "bounce": 5000,
         "discard": 6000}
 
@@ -74,6 +75,7 @@ def delay_text(x: float) -> str:
     return text.rstrip("0").rstrip(".") or "0"
 
 
+@lru_cache(maxsize=1024)    # a world's replies are a few texts, again and again
 def dsn_code(code: int, text: str) -> str:
     """The enhanced status code of a reply, else the class's x.0.0."""
     m = _ENHANCED.match(text.strip())
@@ -153,11 +155,11 @@ class MaillogFormatter:
         if conn is None:
             return []
         verb = e.command.lower()
-        if verb in DISCONNECT_COMMANDS:
+        if verb in _COUNTED:
             counts = self.commands[e.conn].setdefault(verb, [0, 0])
             counts[1] += 1
             counts[0] += e.code < 400
-        if e.code < 400 or e.command.upper() not in REJECT_COMMANDS or not e.stage:
+        if e.code < 400 or not e.stage or e.command.upper() not in REJECT_COMMANDS:
             return []
         cmd = "END-OF-MESSAGE" if e.command.upper() == "DATA_END" else e.command.upper()
         env = ""
