@@ -338,7 +338,7 @@ class Evidence:
     @cached_property
     def queue_depths(self) -> dict[str, list[tuple[float, int]]]:
         """Per host, the queue-depth step function (:func:`~sim.evidence.queue_replay.queue_depths`)."""
-        return queue_depths(self.copy_events)
+        return queue_depths(self.in_order(E.Queued, *TERMINAL))
 
     def queued_at(self, host: str, t: float) -> list[QueueStay]:
         """What ``host`` held in its queue at time ``t`` (events stamped
