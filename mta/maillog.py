@@ -103,9 +103,11 @@ class MaillogFormatter:
         self.smtp_conns: dict[str, tuple[int, str]] = {}      # conn -> (pid, client ip)
         self.commands: dict[str, dict[str, list[int]]] = {}   # conn -> verb -> [ok, total]
         self.sasl: dict[str, str] = {}                        # conn -> ", sasl_method=..."
-        self.arrived: dict[tuple[str, str], float] = {}       # (host, msg) -> arrival
-        self.by_trace: dict[tuple[str, str], str] = {}        # (host, trace) -> msg
-        self.attempt: dict[tuple[str, str, str], float] = {}  # (host, msg, rcpt) -> start
+        # Per host, by message: what a week of mail keeps until the end (a
+        # dict per host rather than a (host, msg) tuple per message).
+        self.arrived: dict[str, dict[str, float]] = {}       # host -> msg -> arrival
+        self.by_trace: dict[str, dict[str, str]] = {}        # host -> trace -> msg
+        self.attempt: dict[str, dict[tuple[str, str], float]] = {}  # host -> (msg, rcpt) -> start
         self.open_rcpts: dict[tuple[str, str], int] = {}      # (host, msg) -> not final yet
 
     def prefix(self, e: E.Event) -> str:
@@ -120,6 +122,13 @@ class MaillogFormatter:
 
     def line(self, e: E.Event, service: str, pid: int, text: str) -> str:
         return f"{self.prefix(e)} {service}[{pid}]: {text}"
+
+    @staticmethod
+    def _of_host(table: dict[str, dict], host: str) -> dict:
+        found = table.get(host)
+        if found is None:
+            found = table[host] = {}
+        return found
 
     def smtpd_pid(self, conn: str) -> int:
         m = _COUNTER.search(conn)
@@ -200,9 +209,8 @@ class MaillogFormatter:
 
     # -- the queue ------------------------------------------------------
     def _arrive(self, e, mail_from: str, size: int, nrcpt: int) -> list[str]:
-        key = (e.host, e.msg)
-        self.arrived[key] = float(e.t)
-        self.by_trace[(e.host, e.trace)] = e.msg
+        self._of_host(self.arrived, e.host)[e.msg] = float(e.t)
+        self._of_host(self.by_trace, e.host)[e.trace] = e.msg
         qid = queue_id(e.msg)
         return [self.line(e, "postfix/cleanup", PIDS["cleanup"], f"{qid}: message-id=<{e.trace}>"),
                 self.line(e, "postfix/qmgr", PIDS["qmgr"],
@@ -225,14 +233,14 @@ class MaillogFormatter:
 
     def on_attempt_started(self, e: E.AttemptStarted) -> list[str]:
         for r in e.rcpts:
-            self.attempt[(e.host, e.msg, r)] = float(e.t)
+            self._of_host(self.attempt, e.host)[(e.msg, r)] = float(e.t)
         return []
 
     def _delivery(self, e, service: str, relay: str, code: int, text: str, status: str,
                   final: bool = True) -> list[str]:
         key = (e.host, e.msg)
-        arrived = self.arrived.get(key, float(e.t))
-        started = self.attempt.get((e.host, e.msg, e.rcpt), float(e.t))
+        arrived = self.arrived.get(e.host, {}).get(e.msg, float(e.t))
+        started = self.attempt.get(e.host, {}).get((e.msg, e.rcpt), float(e.t))
         delays = f"0/{delay_text(started - arrived)}/0/{delay_text(e.t - started)}"
         qid = queue_id(e.msg)
         out = [self.line(e, service, PIDS[service.split("/")[1]],
@@ -267,7 +275,7 @@ class MaillogFormatter:
                               f"sent ({e.policy}: {e.reason})")
 
     def on_dsn_created(self, e: E.DsnCreated) -> list[str]:
-        about = self.by_trace.get((e.host, e.about_trace))
+        about = self.by_trace.get(e.host, {}).get(e.about_trace)
         if about is None:
             return []
         what = "non-delivery" if e.action == "failed" else "delay"

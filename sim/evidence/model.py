@@ -126,18 +126,19 @@ class Evidence:
         # run, SMTP replies first, are never asked for).  The copy events
         # (what the lifecycle fold reads) are gathered in the same pass
         # rather than merged back from their kinds afterwards.
-        index: dict[type, tuple[array, bool]] = {}
+        self._positions: dict[type, array] = {}
         copies: list[E.Event] = []
         add_copy = copies.append
-        get = index.get
+        add: dict[type, tuple] = {}            # kind -> (its positions' append, copy kind)
+        get = add.get
         for i, e in enumerate(self.events):
             slot = get(e.__class__)
             if slot is None:
-                slot = index[e.__class__] = (array("I"), copy_kind(e.__class__))
-            slot[0].append(i)
+                pos = self._positions[e.__class__] = array("I")
+                slot = add[e.__class__] = (pos.append, copy_kind(e.__class__))
+            slot[0](i)
             if slot[1]:
                 add_copy(e)
-        self._positions = {kind: pos for kind, (pos, _) in index.items()}
         self._of: dict[type, list[E.Event]] = {}
         self.copy_events: list[E.Event] = copies
         """The events about recipient copies (acceptances, queueing,

@@ -171,13 +171,14 @@ def mx_order(ev: Evidence, params: MxOrderParams):
         dom = domains.get(first.rcpts[0])
         if dom is None:
             dom = domains[first.rcpts[0]] = domain_of(first.rcpts[0]).lower()
-        i = bisect_right(times.get((host, dom), ()), first.t) - 1
+        where_told = (host, dom)
+        i = bisect_right(times.get(where_told, ()), first.t) - 1
         if i < 0:
             cxs.append(cx(f"a delivery round for {dom} at MX preference "
                           f"{first.preference} with no MX answer before it", cause="no-answer",
                           **_where(host, rnd, end, None)))
             continue
-        a = answers[(host, dom)][i]
+        a = answers[where_told][i]
         # A host is told the same records for a domain again and again: read
         # each distinct answer once.
         said = (a.host, a.preferences, a.exchanges, a.unresolved)

@@ -151,6 +151,7 @@ def retry_discipline(ev: Evidence, params: RetryParams):
     first_failure = _first_failures(lives)
     models: dict[str, RetryModel] = {}
     domains: dict[str, str] = {}           # rcpt -> its domain (many copies per address)
+    lifetimes: dict[tuple[str, str, bool], float] = {}
     cxs: list[dict] = []
     exercised = 0
     end = ev.end
@@ -174,7 +175,7 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 cxs.append(cx(f"a held copy was tried at {early[0]:g} s before any release "
                               f"of {dom}", times=[queued_t, early[0]],
                               cause="held-tried-before-release", **_rounds_of(lf)))
-        for i, (a, b) in enumerate(zip(rounds, rounds[1:])):
+        for i, (a, b) in enumerate(zip(rounds, rounds[1:]) if len(rounds) > 1 else ()):
             if any(a < r <= b + tol and b - r <= slack for r in rel):
                 continue        # the release, not the schedule, started this round
             floor = m.first_gap if i == 0 else m.min_gap
@@ -185,7 +186,9 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                               f"of {floor:g} s", times=[a, b], cause="retried-too-soon",
                               **_rounds_of(lf)))
         null = is_null_sender(lf.mail_from)
-        life = m.lifetime_for(dom, null)
+        life = lifetimes.get((lf.host, dom, null))
+        if life is None:
+            life = lifetimes[(lf.host, dom, null)] = m.lifetime_for(dom, null)
         start = queued_t
         if m.lifetime_per_destination and not null and deferrals:
             start = deferrals[0].t        # the per-message reading of a host's cutoff
@@ -205,7 +208,8 @@ def retry_discipline(ev: Evidence, params: RetryParams):
         floor_from = queued_t
         if m.lifetime_per_destination and not null:
             floor_from = first_failure.get((lf.host, dom), queued_t)
-        _judge_give_up(lf, m, life, start, stop, gave_up, floor_from, tol, slack, cxs)
+        if gave_up or lf.fate_t is None:
+            _judge_give_up(lf, m, life, start, stop, gave_up, floor_from, tol, slack, cxs)
     names = ", ".join(f"{h} {m.name}" for h, m in sorted(models.items()))
     return verdict(gid, cxs,
                    ok=f"{exercised} of {len(lives)} queued copies deferred, given up or "
@@ -225,7 +229,9 @@ def _rounds_of(lf: RecipientLife) -> dict:
 def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, stop: float,
                    gave_up: bool, floor_from: float, tol: float, slack: float,
                    cxs: list[dict]) -> None:
-    """No give-up before the lifetime (counted from ``floor_from``), nor long after it."""
+    """No give-up before the lifetime (counted from ``floor_from``), nor long
+    after it, nor a copy still queued long after it (called for copies given
+    up or still queued)."""
     if gave_up and lf.fate_t is not None and lf.fate_t - floor_from < life - tol:
         cxs.append(cx(f"gave up after {lf.fate_t - lf.queued_t:g} s in the queue, before the "
                       f"{m.name} lifetime of {life:g} s", times=[lf.queued_t, lf.fate_t],
