@@ -141,7 +141,7 @@ def full_logging(ev: Evidence, params: FullLoggingParams):
         except OSError as exc:
             raise ParamError(f"maillog: cannot read {params.maillog}: {exc.strerror}") from None
     else:
-        lines = maillog_lines(ev.events, SIM_EPOCH)
+        lines = list(maillog_lines(ev.events, SIM_EPOCH))
     gaps, facts = judge_maillog(ev, lines, want)
     cxs += gaps
     return verdict(gid, cxs, ok=f"{len(opened)} connections fully logged; {facts} facts "
