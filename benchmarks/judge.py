@@ -21,9 +21,22 @@ touches the timings); the two shares go to stderr.  A log read from JSONL
 shares no strings between events, so ``--events`` gives an upper bound of
 the same run held by the simulation, which ``--world`` measures.
 
+``--breakdown`` adds the CPU time of each shared projection and each
+check (each measured on first use, as judging pays for it), in the order
+judging meets them.
+
+``--memory`` adds what judging and reporting allocate over the log they
+start from (the end of a simulation): the tracemalloc peak while the model
+and the verdict are built, what they still hold after, and the peak while
+``write_outputs`` writes the maillog, verdict and report files (into a
+temporary folder), each per event of the log::
+
+    memory: judge_peak_b=N judge_held_b=N report_peak_b=N (per event, over the log)
+
     python benchmarks/judge.py --events reports/isp-7d/events.jsonl
     python benchmarks/judge.py --world /tmp/isp100.yaml       # simulate first
     python benchmarks/judge.py --events E.jsonl --profile /tmp/judge.prof  # + top lines
+    python benchmarks/judge.py --events E.jsonl --breakdown --memory
 """
 from __future__ import annotations
 
@@ -32,6 +45,7 @@ import cProfile
 import gc
 import pstats
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -111,6 +125,49 @@ def model_bytes(events: list[E.Event]) -> int:
     return held
 
 
+def breakdown(events: list[E.Event]) -> list[tuple[str, float]]:
+    """(what, CPU s) of each shared projection and each check, on a fresh
+    model, in the order judging first needs them."""
+    from sim.evidence.checks import run_check
+    from sim.evidence.model import collector_paused
+    out: list[tuple[str, float]] = []
+
+    def timed_step(name: str, fn) -> None:
+        t = time.process_time()
+        fn()
+        out.append((name, time.process_time() - t))
+
+    with collector_paused():
+        holder: list[Evidence] = []
+        timed_step("evidence model (the pass over the log)", lambda: holder.append(Evidence(events)))
+        evidence = holder[0]
+        for name in ("lifecycles", "outcomes", "counts"):
+            timed_step(name, lambda: getattr(evidence, name))
+        for exp in evidence.expectations:
+            timed_step(f"check {exp.guarantee}",
+                       lambda: run_check(exp.guarantee, evidence, exp.params))
+    return out
+
+
+def memory(events: list[E.Event]) -> tuple[int, int, int]:
+    """(judge peak, judge held, report peak): tracemalloc bytes over the
+    log, while judging, after it, and while ``write_outputs`` runs."""
+    from sim.pipeline import write_outputs
+    import sim.report.write  # noqa: F401 - the report's imports are not its allocations
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    evidence = Evidence(events)
+    verdict = build_verdict(evidence)
+    held, judge_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_outputs(Path(tmp), evidence, logged=True, verdict=verdict)
+    report_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return judge_peak - base, held - base, report_peak - base
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -118,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--world", type=Path, help="a scenario (world) file to run first")
     ap.add_argument("--profile", type=Path, default=None,
                     help="write a cProfile of judging and reporting here, print its top lines")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also print the CPU time of each projection and each check")
+    ap.add_argument("--memory", action="store_true",
+                    help="also print the tracemalloc peaks of judging and of reporting "
+                         "per event")
     args = ap.parse_args(argv)
     path = args.events or args.world
     if not path.is_file():
@@ -136,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
           f"report_s={report_s:.2f} bytes_per_event={round((log_b + model_b) / max(1, n))}")
     print(f"  (log {log_b / max(1, n):.0f} B/event, evidence model {model_b / max(1, n):.0f} "
           f"B/event)", file=sys.stderr)
+    if args.breakdown:
+        for name, cpu in breakdown(events):
+            print(f"  {name:45s} {cpu * 1000:8.1f} ms")
+    if args.memory:
+        judge_peak, judge_held, report_peak = memory(events)
+        per = max(1, n)
+        print(f"memory: judge_peak_b={judge_peak / per:.0f} judge_held_b={judge_held / per:.0f} "
+              f"report_peak_b={report_peak / per:.0f} (per event, over the log; "
+              f"report peak {report_peak / 2**20:.1f} MiB)")
     return 0
 
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Iterable
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator
 
 from mta import events as E
 
@@ -40,6 +41,7 @@ DISCONNECT_COMMANDS = ("helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data
                        "rset", "noop", "vrfy", "etrn", "quit")
 #: Replies logged as ``NOQUEUE: reject:`` (Postfix logs policy refusals).
 REJECT_COMMANDS = ("CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "DATA_END", "ETRN")
+_COUNTED = frozenset(DISCONNECT_COMMANDS)
 PIDS = {"qmgr": 1000, "cleanup": 2000, "smtp": 3000, "local": 4000, "bounce": 5000,
         "discard": 6000}
 
@@ -47,6 +49,7 @@ _ENHANCED = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}\b")
 _COUNTER = re.compile(r"(\d+)$")
 
 
+@lru_cache(maxsize=4096)    # a message's lines come close together
 def queue_id(msg: str) -> str:
     """Postfix's short queue ID for one of our message IDs: the counter in
     hex, 10 digits (a digest when the ID has no counter)."""
@@ -72,6 +75,7 @@ def delay_text(x: float) -> str:
     return text.rstrip("0").rstrip(".") or "0"
 
 
+@lru_cache(maxsize=1024)    # a world's replies are a few texts, again and again
 def dsn_code(code: int, text: str) -> str:
     """The enhanced status code of a reply, else the class's x.0.0."""
     m = _ENHANCED.match(text.strip())
@@ -89,24 +93,62 @@ class MaillogFormatter:
 
     def __init__(self, epoch: float) -> None:
         self.epoch = epoch
+        # Handler per event class, and the last stamp and host names made:
+        # a log is in time order, so consecutive lines share their second,
+        # and a world has few hosts (strftime per line was a fifth of the cost).
+        self._handlers: dict[type, Callable[[MaillogFormatter, E.Event], list[str]] | None] = {}
+        self._second: int | None = None
+        self._stamp = ""
+        self._shorts: dict[str, str] = {}
         self.smtp_conns: dict[str, tuple[int, str]] = {}      # conn -> (pid, client ip)
         self.commands: dict[str, dict[str, list[int]]] = {}   # conn -> verb -> [ok, total]
         self.sasl: dict[str, str] = {}                        # conn -> ", sasl_method=..."
-        self.arrived: dict[tuple[str, str], float] = {}       # (host, msg) -> arrival
-        self.by_trace: dict[tuple[str, str], str] = {}        # (host, trace) -> msg
-        self.attempt: dict[tuple[str, str, str], float] = {}  # (host, msg, rcpt) -> start
+        # Per host, by message: what a week of mail keeps until the end (a
+        # dict per host rather than a (host, msg) tuple per message).
+        self.arrived: dict[str, dict[str, float]] = {}       # host -> msg -> arrival
+        self.by_trace: dict[str, dict[str, str]] = {}        # host -> trace -> msg
+        self.attempt: dict[str, dict[tuple[str, str], float]] = {}  # host -> (msg, rcpt) -> start
         self.open_rcpts: dict[tuple[str, str], int] = {}      # (host, msg) -> not final yet
 
+    def prefix(self, e: E.Event) -> str:
+        """``Mmm dd HH:MM:SS host`` of ``e``'s line."""
+        second = int(self.epoch + e.t)
+        if second != self._second:
+            self._second, self._stamp = second, syslog_time(second, 0.0)
+        short = self._shorts.get(e.host)
+        if short is None:
+            short = self._shorts[e.host] = _short(e.host)
+        return f"{self._stamp} {short}"
+
     def line(self, e: E.Event, service: str, pid: int, text: str) -> str:
-        return f"{syslog_time(e.t, self.epoch)} {_short(e.host)} {service}[{pid}]: {text}"
+        return f"{self.prefix(e)} {service}[{pid}]: {text}"
+
+    @staticmethod
+    def _of_host(table: dict[str, dict], host: str) -> dict:
+        found = table.get(host)
+        if found is None:
+            found = table[host] = {}
+        return found
 
     def smtpd_pid(self, conn: str) -> int:
         m = _COUNTER.search(conn)
         return 10000 + (int(m.group(1)) if m else 0)
 
+    def handler(self, cls: type) -> Callable[[MaillogFormatter, E.Event], list[str]] | None:
+        """The function giving the lines of events of ``cls`` (called with
+        the formatter and the event; None: such events have none)."""
+        try:
+            return self._handlers[cls]
+        except KeyError:
+            # The class's function, not a bound method: a bound method kept
+            # here would make the formatter a cycle, its state (every
+            # message's arrival) garbage only for the cycle collector.
+            fn = self._handlers[cls] = getattr(type(self), "on_" + cls.kind, None)
+            return fn
+
     def lines(self, e: E.Event) -> list[str]:
-        fn = getattr(self, "on_" + e.kind, None)
-        return fn(e) if fn is not None else []
+        fn = self.handler(e.__class__)
+        return fn(self, e) if fn is not None else []
 
     # -- the SMTP server ------------------------------------------------
     def on_connection_opened(self, e: E.ConnectionOpened) -> list[str]:
@@ -122,11 +164,11 @@ class MaillogFormatter:
         if conn is None:
             return []
         verb = e.command.lower()
-        if verb in DISCONNECT_COMMANDS:
+        if verb in _COUNTED:
             counts = self.commands[e.conn].setdefault(verb, [0, 0])
             counts[1] += 1
             counts[0] += e.code < 400
-        if e.code < 400 or e.command.upper() not in REJECT_COMMANDS or not e.stage:
+        if e.code < 400 or not e.stage or e.command.upper() not in REJECT_COMMANDS:
             return []
         cmd = "END-OF-MESSAGE" if e.command.upper() == "DATA_END" else e.command.upper()
         env = ""
@@ -167,9 +209,8 @@ class MaillogFormatter:
 
     # -- the queue ------------------------------------------------------
     def _arrive(self, e, mail_from: str, size: int, nrcpt: int) -> list[str]:
-        key = (e.host, e.msg)
-        self.arrived[key] = float(e.t)
-        self.by_trace[(e.host, e.trace)] = e.msg
+        self._of_host(self.arrived, e.host)[e.msg] = float(e.t)
+        self._of_host(self.by_trace, e.host)[e.trace] = e.msg
         qid = queue_id(e.msg)
         return [self.line(e, "postfix/cleanup", PIDS["cleanup"], f"{qid}: message-id=<{e.trace}>"),
                 self.line(e, "postfix/qmgr", PIDS["qmgr"],
@@ -192,15 +233,15 @@ class MaillogFormatter:
 
     def on_attempt_started(self, e: E.AttemptStarted) -> list[str]:
         for r in e.rcpts:
-            self.attempt[(e.host, e.msg, r)] = float(e.t)
+            self._of_host(self.attempt, e.host)[(e.msg, r)] = float(e.t)
         return []
 
     def _delivery(self, e, service: str, relay: str, code: int, text: str, status: str,
                   final: bool = True) -> list[str]:
         key = (e.host, e.msg)
-        arrived = self.arrived.get(key, float(e.t))
-        started = self.attempt.get((e.host, e.msg, e.rcpt), float(e.t))
-        delays = "/".join(delay_text(x) for x in (0.0, started - arrived, 0.0, e.t - started))
+        arrived = self.arrived.get(e.host, {}).get(e.msg, float(e.t))
+        started = self.attempt.get(e.host, {}).get((e.msg, e.rcpt), float(e.t))
+        delays = f"0/{delay_text(started - arrived)}/0/{delay_text(e.t - started)}"
         qid = queue_id(e.msg)
         out = [self.line(e, service, PIDS[service.split("/")[1]],
                          f"{qid}: to=<{e.rcpt}>, relay={relay}, delay={delay_text(e.t - arrived)}, "
@@ -234,7 +275,7 @@ class MaillogFormatter:
                               f"sent ({e.policy}: {e.reason})")
 
     def on_dsn_created(self, e: E.DsnCreated) -> list[str]:
-        about = self.by_trace.get((e.host, e.about_trace))
+        about = self.by_trace.get(e.host, {}).get(e.about_trace)
         if about is None:
             return []
         what = "non-delivery" if e.action == "failed" else "delay"
@@ -243,12 +284,12 @@ class MaillogFormatter:
 
     # -- a restart (live hosts) ---------------------------------------------
     def on_host_restarted(self, e: E.HostRestarted) -> list[str]:
-        return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} postfix/master[1]: "
+        return [f"{self.prefix(e)} postfix/master[1]: "
                 f"daemon started -- {e.recovered} messages recovered from the queue"]
 
     # -- POP3 -------------------------------------------------------------
     def on_pop3_login(self, e: E.Pop3Login) -> list[str]:
-        return [f"{syslog_time(e.t, self.epoch)} {_short(e.host)} dovecot: pop3-login: Login: "
+        return [f"{self.prefix(e)} dovecot: pop3-login: Login: "
                 f"user=<{e.user}>, method=PLAIN, rip={e.client_ip}"]
 
 
@@ -265,12 +306,14 @@ def _address(argument: str) -> str:
     return a.split(" ", 1)[0]
 
 
-def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> list[str]:
+def maillog_lines(events: Iterable[E.Event], epoch: float = 0.0) -> Iterator[str]:
     """The maillog of ``events`` (in log order): Postfix syslog lines,
-    without newlines.  ``epoch`` is added to every event time (0 for live
-    events, which carry Unix time)."""
+    without newlines, as they are made (a week's maillog is written as a
+    stream, never held whole).  ``epoch`` is added to every event time (0
+    for live events, which carry Unix time)."""
     f = MaillogFormatter(epoch)
-    out: list[str] = []
+    handler = f.handler
     for e in events:
-        out.extend(f.lines(e))
-    return out
+        fn = handler(e.__class__)
+        if fn is not None:
+            yield from fn(f, e)

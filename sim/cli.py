@@ -46,13 +46,26 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading the installed
+    distribution's metadata costs more than printing the help."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 help: str = "show program's version number and exit") -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"mxsim {_version()}")         # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every subcommand's arguments, or, with ``only``, with
     that one's arguments and the others as names and help lines only."""
     parser = argparse.ArgumentParser(
         prog="mxsim",
         description="Event-sourced mail-flow simulator and conformance test bed.")
-    parser.add_argument("--version", action="version", version=f"mxsim {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_line in COMMANDS:
         if only is not None and name != only:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mta import roles as mroles
-from mta.delivery.routing import Route
 from mta.policy import DnsblZone
 from mta.retry.presets import preset
 from sim.scenario import roles as sr
@@ -27,6 +26,7 @@ from sim.scenario.roles import Retry
 from sim.world.schedules import AlwaysUp, DialupWindows, Intervals, LinkSchedule, Outages, RandomOnOff
 
 if TYPE_CHECKING:
+    from mta.delivery.routing import Route
     from sim.world.network import LinkSpec
 
 
@@ -208,7 +208,7 @@ LIVE_ONLY = "cannot be reached from the simulated loop (its connections go to si
 def greylist_config(g: sr.Greylisting | None) -> Any:
     """The :class:`mta.policy.greylist.GreylistConfig` for a scenario
     setting (None: greylisting off)."""
-    from mta.policy.greylist import GreylistConfig
+    from mta.policy.greylist_triplet import GreylistConfig
     if g is None or not g.enabled:
         return None
     return GreylistConfig(delay=g.delay, retry_window=g.retry_window, max_age=g.max_age,
@@ -230,7 +230,7 @@ def spam_settings(spam: sr.SpamCheck) -> Any:
 def smtp_feed(role: sr.SmtpFeed, kw: dict[str, Any]) -> mroles.SmtpFeed:
     """The :class:`mta.roles.SmtpFeed` for a scenario's smtp-feed role (the
     simulation's: built-in scanner and scorer, modelled costs)."""
-    from mta.feed.chain import StageCost
+    from mta.feed.costs import StageCost
     if role.virus_scanner != "builtin":
         raise Unsupported(f"virus_scanner: {role.virus_scanner} {LIVE_ONLY}; "
                           "the simulation runs the built-in scanner")
@@ -266,6 +266,9 @@ def _relay(role: sr.Relay) -> dict[str, Any]:
 
 def route(nexthop: str) -> Route:
     """``[host]`` (no MX lookup), ``host`` (MX lookup) or either with ``:port``."""
+    # Imported here: delivery brings the event classes and the host context,
+    # which validating a scenario (role_config, check_supported) never needs.
+    from mta.delivery.routing import Route
     port = None
     if nexthop.rsplit(":", 1)[-1].isdigit() and ":" in nexthop:
         nexthop, _, p = nexthop.rpartition(":")
@@ -317,7 +320,7 @@ def describe(sc: s.Scenario) -> dict[str, Any]:
               "access": _access_text(h), "roles": roles[h.name]} for h in sc.hosts]
     mx: dict[str, list[list[Any]]] = {}
     if sc.dns is not None:
-        from sim.world.dns import ZoneSet
+        from sim.world.zones import ZoneSet
         zones = ZoneSet.from_text(sc.dns.zones)
         for origin in zones.origins:
             zone = zones.zone_for(_dns_name(origin))

@@ -21,21 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mta import events as ev
 from sim.evidence.checks import validate_because, validate_params
-from sim.evidence.lifecycle import Counts
-from sim.evidence.log import read_jsonl, write_jsonl
-from sim.evidence.model import Evidence
-from sim.evidence.verdict import Verdict, build_verdict
 from sim.scenario.loader import Problem, load_scenario, load_text
 from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
+    from mta import events as ev
+    from sim.evidence.lifecycle import Counts
+    from sim.evidence.model import Evidence
+    from sim.evidence.verdict import Verdict
     from sim.runner import Planned, Progress
 
-# The runner (the simulated world and every component) and the report (the
-# plots) are imported where they are used: loading and validating a scenario
-# must not pay for them (``mxsim validate``, start-up goals in DESIGN.md).
+# Loading and validating a scenario must not pay for what runs and judges it
+# (``mxsim validate``, start-up goals in DESIGN.md): the runner (the simulated
+# world and every component), the evidence model with the event classes, the
+# checks and the report (the plots) are imported where they are used.
 
 
 #: The maillog's file name in a run's output folder.
@@ -122,6 +122,8 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, out: str | Path | Non
     component code fails (then ``events.jsonl`` holds the log so far, for
     debugging, and the message says where).
     """
+    from sim.evidence.model import Evidence
+    from sim.evidence.verdict import build_verdict
     from sim.runner import PartialRun, RunnerError, run
     seed = sc.seed if seed is None else int(seed)
     folder = Path(out) if out is not None else default_out(sc)
@@ -156,6 +158,8 @@ def write_outputs(out: Path, events: list[ev.Event] | Evidence, logged: bool = F
     """
     from mta.maillog import maillog_lines
     from sim.actors.generate import SIM_EPOCH
+    from sim.evidence.log import read_jsonl, write_jsonl
+    from sim.evidence.model import Evidence
     from sim.report.write import REPORT_HTML, REPORT_MD, VERDICT, write_report
     out.mkdir(parents=True, exist_ok=True)
     log = out / "events.jsonl"
@@ -165,8 +169,8 @@ def write_outputs(out: Path, events: list[ev.Event] | Evidence, logged: bool = F
         verdict = None            # judged on what was read back
     maillog = out / MAILLOG
     with open(maillog, "w", encoding="utf-8") as fh:
-        for line in maillog_lines(raw, SIM_EPOCH):
-            fh.write(line + "\n")
+        # Streamed: a week's maillog is hundreds of megabytes of lines.
+        fh.writelines(f"{line}\n" for line in maillog_lines(raw, SIM_EPOCH))
     report = write_report(events, out, verdict)
     return [log, maillog] + [out / name for name in (VERDICT, REPORT_MD, REPORT_HTML)], \
         report.verdict

@@ -236,3 +236,44 @@ def test_judging_pauses_the_cycle_collector_and_puts_it_back():
         assert not gc.isenabled()       # it was off: it stays off
     finally:
         gc.enable()
+
+
+def test_the_model_holds_the_log_it_is_given_and_lists_a_kind_when_asked():
+    from mta import events as E
+    log = story()
+    ev = Evidence(log)
+    assert ev.events is log                       # a week's log is not copied
+    assert ev.of(E.Relayed) is ev.of(E.Relayed)   # listed once, on first ask
+    assert ev.of(E.Relayed) == [e for e in log if isinstance(e, E.Relayed)]
+    assert ev.of(E.Pop3Login) == []
+    assert ev.queue_depths == queue_depths(story())
+
+
+def test_a_copy_names_its_attempts_and_deferrals_from_its_story():
+    from mta import events as E
+    for lf in lifecycles(story()):
+        assert list(lf.attempts) == [e for e in lf.events if isinstance(e, E.AttemptStarted)]
+        assert list(lf.deferrals) == [e for e in lf.events if isinstance(e, E.Deferred)]
+    life = next(lf for lf in lifecycles(story()) if lf.msg == "mx1/m1")
+    assert life.attempts == () and life.deferrals == ()   # none: nothing allocated
+
+
+def test_delivery_rounds_without_deferrals_start_at_the_earliest_attempt():
+    from sim.evidence.checks.helpers import delivery_rounds
+    lives = {(lf.msg, lf.rcpt): lf for lf in lifecycles(story())}
+    assert delivery_rounds(lives[("mx2/m1", A)]) == [300, 1100]       # deferred once
+    assert delivery_rounds(lives[("mx2/m2", C)]) == [1500]
+    assert delivery_rounds(lives[("mx1/m1", A)]) == []
+
+
+def test_releases_covering_a_domain_are_those_of_it_and_the_domains_above():
+    from mta import events as E
+    from sim.evidence.checks.retry import _Releases
+    rel = [E.Released(t=t, host=h, domain=d, trigger="etrn", count=1)
+           for t, h, d in [(10, MX2, "example.org"), (20, MX2, "sub.example.org"),
+                           (30, MX1, "example.org"), (40, MX2, "org"), (50, MX2, "Example.ORG.")]]
+    r = _Releases(rel)
+    assert r.covering(MX2, "sub.example.org", 0) == [10, 20, 40, 50]
+    assert r.covering(MX2, "sub.example.org", 20) == [20, 40, 50]
+    assert r.covering(MX2, "other.net", 0) == [] and r.covering("mx9.example", "org", 0) == []
+    assert r.covering(MX2, "sub.example.org", 15) == [20, 40, 50]   # asked again: same

@@ -54,7 +54,7 @@ def hand_log():
 
 
 def test_a_session_a_delivery_a_deferral_and_a_bounce() -> None:
-    lines = maillog_lines(hand_log(), SIM_EPOCH)
+    lines = list(maillog_lines(hand_log(), SIM_EPOCH))
     q = "0000000001"
     assert lines == [
         "Mar 16 00:00:10 mx1 postfix/smtpd[10001]: connect from unknown[198.51.100.9]",
@@ -87,7 +87,7 @@ def test_a_session_a_delivery_a_deferral_and_a_bounce() -> None:
 def test_full_logging_reads_the_hand_log_and_names_a_missing_line(tmp_path) -> None:
     events = hand_log()
     assert run_check("full-logging", events, {}).status == "pass"
-    lines = maillog_lines(events, SIM_EPOCH)
+    lines = list(maillog_lines(events, SIM_EPOCH))
     f = tmp_path / "maillog"
     f.write_text("\n".join(line for line in lines if "status=bounced" not in line))
     r = run_check("full-logging", events, {"maillog": str(f)})
@@ -121,3 +121,41 @@ def test_pflogsumm_counts_the_run_as_the_verdict_does(tmp_path) -> None:
     assert total("delivered") == len(delivered)
     assert total("rejected") == len(refused) > 1000       # 452s to the list abuser too
     assert total("bounced") == 0 and total("deferred") == 0
+
+
+def test_the_maillog_is_a_stream_read_as_far_as_it_is_written() -> None:
+    # A week's maillog is never held whole: the first line comes after the
+    # events it needs, not after the whole log.
+    log = hand_log()
+    full = list(maillog_lines(log, SIM_EPOCH))
+    pulled = []
+
+    def events():
+        for e in log:
+            pulled.append(e)
+            yield e
+
+    lines = maillog_lines(events(), SIM_EPOCH)
+    first = next(lines)
+    assert first == full[0]
+    assert len(pulled) < len(log) // 2
+    assert [first, *lines] == full
+
+
+def test_a_formatter_is_freed_without_the_cycle_collector() -> None:
+    # Its state (every message's arrival) must go when the maillog is done,
+    # also while judging has the cycle collector paused.
+    import gc
+    import weakref
+
+    from mta.maillog import MaillogFormatter
+    gc.disable()
+    try:
+        f = MaillogFormatter(SIM_EPOCH)
+        assert [line for e in hand_log() for line in f.lines(e)] == \
+            list(maillog_lines(hand_log(), SIM_EPOCH))
+        gone = weakref.ref(f)
+        del f
+        assert gone() is None
+    finally:
+        gc.enable()

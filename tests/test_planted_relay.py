@@ -117,7 +117,7 @@ def test_reply_codes_catches_a_250_with_a_permanent_enhanced_code() -> None:
 
 def test_full_logging_catches_a_maillog_line_removed(tmp_path) -> None:
     events = log("auth-relay-limits")
-    lines = maillog_lines(events, SIM_EPOCH)
+    lines = list(maillog_lines(events, SIM_EPOCH))
     whole = tmp_path / "maillog"
     whole.write_text("\n".join(lines) + "\n")
     params = dict(hosts=[RELAY], maillog=str(whole))
@@ -139,7 +139,7 @@ def test_full_logging_catches_a_maillog_line_removed(tmp_path) -> None:
 def test_full_logging_refuses_lines_that_are_not_postfix_format(tmp_path) -> None:
     events = log("auth-relay-limits")
     f = tmp_path / "maillog"
-    f.write_text("\n".join(maillog_lines(events, SIM_EPOCH) + ["2001-03-16 relay: hello"]))
+    f.write_text("\n".join([*maillog_lines(events, SIM_EPOCH), "2001-03-16 relay: hello"]))
     r = judge("full-logging", events, hosts=[RELAY], maillog=str(f))
     assert r.status == "fail" and "not in Postfix's syslog format" in whys(r)
 

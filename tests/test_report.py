@@ -403,3 +403,16 @@ def test_the_link_timeline_shows_the_links_down_longest_when_there_are_many():
     swapped = [p for i in range(plots.MAX_LINKS + 10)
                for p in link(i, float(plots.MAX_LINKS + 10 - i))]
     assert plots.links_png(swapped, 0.0, 100.0) != plots.links_png(many, 0.0, 100.0)
+
+
+def test_a_figure_lets_go_of_its_artists_and_pixels_once_drawn():
+    # The cycle collector is paused while a report is built: a figure kept
+    # whole until then held every artist and its pixel buffer.
+    from matplotlib.figure import Figure
+
+    from sim.report.plots import png_bytes
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    png = png_bytes(fig)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert fig.axes == [] and fig.canvas.renderer is None

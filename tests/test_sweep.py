@@ -106,8 +106,8 @@ def test_an_existing_cluster_is_used_by_address(tmp_path, capsys):
     from dask.distributed import LocalCluster
 
     path = write(tmp_path, "small", SMALL)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
         assert main(["sweep", str(path), "--seeds", "4", "--scheduler",
                      cluster.scheduler_address, "--out", str(tmp_path / "out")]) == 0
         # The cluster is the caller's: still up after the sweep.
@@ -145,7 +145,7 @@ def test_runs_grouped_into_one_task_give_the_same_dataset(swept, tmp_path, monke
 
     path, out, _ = swept
     monkeypatch.setattr(sweep_run, "TASKS_PER_WORKER", 1)      # all 4 runs in one task
-    assert sweep_run.chunk_size(4, 1) == 4
+    assert sweep_run.chunk_sizes(4, 1) == [4]
     grouped = tmp_path / "grouped"
     assert main(["sweep", str(path), "--vary", f"{KEY}=90m,3h", "--seeds", "1-2",
                  "--workers", "1", "--out", str(grouped)]) == 0

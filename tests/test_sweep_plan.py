@@ -112,10 +112,12 @@ def test_an_unreachable_scheduler_exits_2_before_any_run(tmp_path, capsys, monke
     assert not (out / "sweep.json").exists()
 
 
-def test_runs_per_task_grow_only_with_many_runs_per_worker():
-    from sim.sweep.run import MAX_CHUNK, TASKS_PER_WORKER, chunk_size
+def test_tasks_shrink_to_single_runs_and_cover_every_run_once():
+    from sim.sweep.run import MAX_CHUNK, TASKS_PER_WORKER, chunk_sizes
 
-    assert chunk_size(4, 2) == 1 and chunk_size(16, 2) == 1
-    assert chunk_size(100, 2) == 100 // (2 * TASKS_PER_WORKER)
-    assert chunk_size(100_000, 2) == MAX_CHUNK
-    assert chunk_size(0, 2) == 1 and chunk_size(10, 0) == 1
+    sizes = chunk_sizes(100, 2)
+    assert sum(sizes) == 100 and sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == min(MAX_CHUNK, 100 // (2 * TASKS_PER_WORKER))
+    assert sizes[-2:] == [1, 1] and max(chunk_sizes(100_000, 2)) == MAX_CHUNK
+    assert chunk_sizes(4, 2) == [1, 1, 1, 1]
+    assert chunk_sizes(0, 2) == [] and sum(chunk_sizes(10, 0)) == 10

@@ -10,8 +10,8 @@ delivered.  :class:`FeedFilters` is that chain behind the queue's
 **Cost.**  Each stage has a pool of scanner processes (an
 ``asyncio.Semaphore`` per stage, on the host's loop) and, in the
 simulation, a service time in loop time, so load turns into queueing
-delay.  The defaults (:data:`DEFAULT_COSTS`) come from the measurements in
-``docs/design.md`` ("Content filters", ``benchmarks/filters.py``):
+delay.  The defaults (:data:`mta.feed.costs.DEFAULT_COSTS`) come from the
+measurements in ``docs/design.md`` ("Content filters", ``benchmarks/filters.py``):
 
 =====  ===============================  =========  ==========================
 stage  service time                     processes  from
@@ -40,39 +40,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from mta.feed.costs import DEFAULT_COSTS, StageCost
 from mta.filters.levels import SpamAction, SpamSettings, apply
 from mta.filters.spam import SpamScorer
 from mta.filters.virus import Status, VirusScanner
 from mta.queue.filtering import FilterResult, StageVerdict
-
-
-@dataclass(frozen=True, slots=True)
-class StageCost:
-    """Service time ``base + per_kb * size/1000`` seconds, ``processes``
-    scanner processes, and the ``timeout`` after which a scan is an error."""
-
-    base: float
-    per_kb: float
-    processes: int
-    timeout: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.base < 0 or self.per_kb < 0:
-            raise ValueError("service times must not be negative")
-        if self.processes < 1:
-            raise ValueError("a stage needs at least one scanner process")
-        if self.timeout <= 0:
-            raise ValueError("a stage timeout must be positive")
-
-    def service_time(self, size: int) -> float:
-        return self.base + self.per_kb * size / 1000.0
-
-
-#: The measured defaults (module docstring table).
-DEFAULT_COSTS: dict[str, StageCost] = {
-    "virus": StageCost(base=0.001, per_kb=0.0001, processes=10),
-    "spam": StageCost(base=0.150, per_kb=0.0, processes=2),
-}
 
 
 class _Pool:

@@ -16,20 +16,3 @@ caller (the feed's chain, the relay's DATA hook) logs and replies.  The
 adapters are imported from their own modules so that the simulation never
 needs ``aioclamd`` or ``aiospamc`` loaded.
 """
-from mta.filters.attachments import (DEFAULT_BLOCKED, AttachmentRules, BlockedAttachment,
-                                     find_blocked)
-from mta.filters.levels import (Applied, LevelAction, SpamAction, SpamLevel, SpamSettings,
-                                Thresholds, apply)
-from mta.filters.mime import MimeWalk, Part, Problem, WalkLimits, walk
-from mta.filters.replies import TEMPFAIL, Reply
-from mta.filters.spam import BuiltinScorer, RuleHit, SpamScore, SpamScorer
-from mta.filters.virus import EICAR, BuiltinScanner, Status, VirusScanner, VirusVerdict
-
-__all__ = [
-    "DEFAULT_BLOCKED", "AttachmentRules", "BlockedAttachment", "find_blocked",
-    "Applied", "LevelAction", "SpamAction", "SpamLevel", "SpamSettings", "Thresholds", "apply",
-    "MimeWalk", "Part", "Problem", "WalkLimits", "walk",
-    "TEMPFAIL", "Reply",
-    "BuiltinScorer", "RuleHit", "SpamScore", "SpamScorer",
-    "EICAR", "BuiltinScanner", "Status", "VirusScanner", "VirusVerdict",
-]

@@ -34,8 +34,8 @@ from mta.addresses import domain_matches, valid_domain
 from mta.context import HostContext
 from mta.events import ComponentError, ConnectionClosed, ConnectionOpened, FingerQuery
 from mta.interfaces import ReleaseTarget
+from mta.ondemand import FINGER_PORT
 
-FINGER_PORT = 79
 MAX_QUERY = 512           # octets; longer queries are refused unread
 QUERY_TIMEOUT = 60.0      # seconds to wait for the query line
 

@@ -1,21 +1,31 @@
 """What every receiving role is: a validated configuration that builds its
-policy chain and server (see :mod:`mta.roles` for the roles)."""
+policy chain and server (see :mod:`mta.roles` for the roles).
+
+A role is configuration first: validating a scenario builds every role to
+let it refuse a setting, and that must not load the servers (aiosmtpd,
+asyncio, the event classes).  So the servers, the finger listener and the
+host context are imported by the methods that build them, and
+``tests/test_cli_startup.py`` holds ``mxsim validate`` to that.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 from mta.addresses import valid_domain
-from mta.context import HostContext
 from mta.ondemand.etrn import STYLES, EtrnPolicy
-from mta.ondemand.finger import FINGER_PORT, FingerListener
+from mta.ondemand import FINGER_PORT
 from mta.policy import (ClientBlockList, ConnectAllowList, DnsblStage, DnsblZone,
                         HeloFqdnStage, Networks, Phase, PolicyChain, RecipientLimit,
                         RelayControl, SizeLimit, Stage)
 from mta.policy.recipients import MODES, POSTFIX_RECIPIENT_LIMIT
 from mta.policy.size import POSTFIX_MESSAGE_SIZE_LIMIT, RFC_MIN_MESSAGE_SIZE
-from mta.smtp.config import ServerConfig
-from mta.smtp.server import SmtpServer
+
+if TYPE_CHECKING:
+    from mta.context import HostContext
+    from mta.ondemand.finger import FingerListener
+    from mta.smtp.config import ServerConfig
+    from mta.smtp.server import SmtpServer
 
 
 class RoleError(ValueError):
@@ -164,6 +174,7 @@ class ReceivingRole:
                           style=self.etrn_style)
 
     def server_config(self) -> ServerConfig:
+        from mta.smtp.config import ServerConfig
         return ServerConfig(
             banner=self.banner, idle_timeout=self.idle_timeout,
             command_size_limit=self.command_size_limit,
@@ -174,6 +185,7 @@ class ReceivingRole:
     def build_server(self, ctx: HostContext, sink: object,
                      release: object | None = None) -> SmtpServer:
         """The SMTP server of this role on ``ctx``'s host."""
+        from mta.smtp.server import SmtpServer
         return SmtpServer(ctx, self.build_chain(), sink, self.server_config(),  # type: ignore[arg-type]
                           release=release)  # type: ignore[arg-type]
 
@@ -181,5 +193,6 @@ class ReceivingRole:
         """The SMTP-on-Demand finger listener, if this role runs one."""
         if not self.finger:
             return None
+        from mta.ondemand.finger import FingerListener
         return FingerListener(ctx, release, port=self.finger_port,
                               domains=self.etrn_policy().domains)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
-from mta.context import HostContext
-from mta.policy import Stage
-from mta.policy.greylist import GreylistConfig
-from mta.smtp.server import SmtpServer
+from mta.policy.greylist_triplet import GreylistConfig
 from mta.roles.base import need, ReceivingRole
 from mta.roles.mx import BackupMx
+
+if TYPE_CHECKING:
+    from mta.context import HostContext
+    from mta.policy import Stage
+    from mta.smtp.server import SmtpServer
 
 
 #: The service's words, quoted when a feed is configured without its virus scan.
@@ -42,7 +44,7 @@ class SmtpFeed(BackupMx):
     engines (the simulation) or real ``clamd``/``spamd`` at
     ``clamd_address``/``spamd_address`` (live only: the simulated loop
     cannot reach a daemon).  ``filter_costs`` overrides
-    :data:`mta.feed.chain.DEFAULT_COSTS` per stage; ``modelled_costs``
+    :data:`mta.feed.costs.DEFAULT_COSTS` per stage; ``modelled_costs``
     False drops the modelled service times (live).
     """
 
@@ -73,7 +75,7 @@ class SmtpFeed(BackupMx):
         need(self.spam_scorer in SPAM_SCORERS, r, "spam_scorer", f"must be one of {SPAM_SCORERS}")
         _host_port(r, "clamd_address", self.clamd_address)
         _host_port(r, "spamd_address", self.spamd_address)
-        from mta.feed.chain import DEFAULT_COSTS, StageCost
+        from mta.feed.costs import DEFAULT_COSTS, StageCost
         for stage, cost in (self.filter_costs or {}).items():
             need(stage in DEFAULT_COSTS, r, "filter_costs", f"unknown stage {stage!r}")
             need(isinstance(cost, StageCost), r, "filter_costs", f"{stage}: must be a StageCost")

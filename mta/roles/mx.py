@@ -3,10 +3,12 @@ MX, queueing server, customer mail server, smart host, ISP outbound relay."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
-from mta.context import HostContext
 from mta.roles.base import need, parse_addresses, ReceivingRole
+
+if TYPE_CHECKING:
+    from mta.context import HostContext
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
-from mta.context import HostContext
 from mta.policy import Networks, PolicyChain, RelayControl, Stage
-from mta.smtp.server import SmtpServer
 from mta.roles.base import check_domains, need, ReceivingRole, RoleError
+
+if TYPE_CHECKING:
+    from mta.context import HostContext
+    from mta.smtp.server import SmtpServer
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class RestrictedRelay(ReceivingRole):
     def build_server(self, ctx: HostContext, sink: object,  # type: ignore[override]
                      release: object | None = None, grants: Any = None) -> SmtpServer:
         """The SMTP server on ``ctx``'s host, reading ``grants``."""
+        from mta.smtp.server import SmtpServer
         return SmtpServer(ctx, self.build_chain(grants, ctx.now), sink,  # type: ignore[arg-type]
                           self.server_config(), release=release)  # type: ignore[arg-type]
 

@@ -232,7 +232,7 @@ async def _serve(sc, plan, state: Path, log: LiveLog, maillog: Maillog, listen, 
         resolver = LiveResolver([resolver_at.address], port=resolver_at.port)
     elif sc.dns is not None:
         from sim.live.zone_server import ZoneServer
-        from sim.world.dns import ZoneSet
+        from sim.world.zones import ZoneSet
         zone_server = ZoneServer(ZoneSet.from_text(sc.dns.zones))
         where = listen.get(DNS_PORT, Endpoint(DEFAULT_ADDRESS, 0))
         address, port = await zone_server.start(where.address, where.port)

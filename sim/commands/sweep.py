@@ -1,8 +1,9 @@
 """``mxsim sweep SCENARIO --vary KEY=VALUES ... --seeds A-B --out DIR``: many worlds on Dask.
 
 Runs the product of the varied settings and the seeds on Dask distributed
-(a LocalCluster of one worker process per core, or the cluster at
---scheduler), and writes DIR/dataset/ (Parquet, one part file per finished
+(a LocalCluster of one worker process per core, started with
+sim.sweep.run.LOCAL_CONFIG: no worker profiler, slower monitors; or the
+cluster at --scheduler, used with its own settings), and writes DIR/dataset/ (Parquet, one part file per finished
 run, a row per run and guarantee), DIR/sweep.json (the plan) and
 DIR/index.html (loss and bounce fractions against each setting).  Runs
 already in DIR are skipped, so rerunning an interrupted sweep, or
@@ -30,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seeds", metavar="A-B", help="seeds to run each setting with "
                    "(A-B, N, or a comma list; default the scenario's seed)")
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="an existing Dask scheduler (tcp://host:8786) instead of a local cluster")
+                   help="an existing Dask scheduler (tcp://host:8786) instead of a local cluster "
+                        "(its Dask settings are left as they are)")
     p.add_argument("--workers", metavar="N", type=int,
                    help="worker processes of the local cluster (default: one per core)")
     p.add_argument("--keep-runs", action="store_true",

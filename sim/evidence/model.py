@@ -81,59 +81,65 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _position(pair: tuple[int, E.Event]) -> int:
-    return pair[0]
-
-
 def within(t: float, periods: Iterable[tuple[float, float]]) -> bool:
     """``t`` falls in one of the half-open ``(start, end)`` periods."""
     return any(a <= t < b for a, b in periods)
 
 
 class LoggedHosts:
-    """``host in hosts``: did ``host`` log an event of one of these lists?
+    """``host in hosts``: did ``host`` log one of these events (given by
+    their positions in ``events``, a list per kind)?
 
     The lifecycle fold asks this of each relay's next hop, a handful of
     hosts; the set of every host in the log would cost a look at every
-    event.  Each list's hosts are gathered when a question first needs
+    event.  Each kind's hosts are gathered when a question first needs
     them, in order, so a host that logs early kinds is found after a few.
     """
 
-    def __init__(self, lists: list[list[E.Event]]) -> None:
-        self._todo = lists[::-1]            # popped from the end: log order of kinds
+    def __init__(self, events: list[E.Event], kinds: list[array]) -> None:
+        self._events = events
+        self._todo = kinds[::-1]            # popped from the end: log order of kinds
         self._seen: set[str] = set()
 
     def __contains__(self, host: object) -> bool:
         while host not in self._seen and self._todo:
-            self._seen.update(map(attrgetter("host"), self._todo.pop()))
+            # Read through the kind's positions: no list of the kind is kept.
+            self._seen.update(map(attrgetter("host"),
+                                  map(self._events.__getitem__, self._todo.pop())))
         return host in self._seen
 
 
 class Evidence:
     """An event log and its projections, each computed once, lazily.
 
-    ``events`` is the log in log order; nothing here changes it.  The
-    attributes are read-only projections: do not mutate what they return.
+    ``events`` is the log in log order; a list is held as given, not
+    copied (a week's log is millions of events), and nothing here changes
+    it.  The attributes are read-only projections: do not mutate what they
+    return.
     """
 
     def __init__(self, events: Iterable[E.Event]) -> None:
-        self.events: list[E.Event] = list(events)
-        # The one pass over the raw log: per kind, its events and their
-        # positions in the log (to merge kinds back into log order).
-        # The copy events (what the lifecycle fold reads) are gathered in the
-        # same pass rather than merged back from their kinds afterwards.
-        index: dict[type, tuple[list[E.Event], array, bool]] = {}
+        self.events: list[E.Event] = events if isinstance(events, list) else list(events)
+        # The one pass over the raw log: per kind, the log positions of its
+        # events (4 bytes each; a kind's own list is made from them when a
+        # check or section first asks for that kind, and most kinds of a
+        # run, SMTP replies first, are never asked for).  The copy events
+        # (what the lifecycle fold reads) are gathered in the same pass
+        # rather than merged back from their kinds afterwards.
+        self._positions: dict[type, array] = {}
         copies: list[E.Event] = []
-        get = index.get
+        add_copy = copies.append
+        add: dict[type, tuple] = {}            # kind -> (its positions' append, copy kind)
+        get = add.get
         for i, e in enumerate(self.events):
             slot = get(e.__class__)
             if slot is None:
-                slot = index[e.__class__] = ([], array("q"), copy_kind(e.__class__))
-            slot[0].append(e)
-            slot[1].append(i)
-            if slot[2]:
-                copies.append(e)
-        self._index = index
+                pos = self._positions[e.__class__] = array("I")
+                slot = add[e.__class__] = (pos.append, copy_kind(e.__class__))
+            slot[0](i)
+            if slot[1]:
+                add_copy(e)
+        self._of: dict[type, list[E.Event]] = {}
         self.copy_events: list[E.Event] = copies
         """The events about recipient copies (acceptances, queueing,
         attempts, deferrals, fates, DSNs), in log order: what the lifecycle
@@ -143,32 +149,36 @@ class Evidence:
 
     def of(self, kind: type[Ev]) -> list[Ev]:
         """Every event of one kind, in log order."""
-        slot = self._index.get(kind)
-        return slot[0] if slot is not None else []  # type: ignore[return-value]
+        found = self._of.get(kind)
+        if found is None:
+            pos = self._positions.get(kind)
+            if pos is None:
+                return []
+            found = self._of[kind] = list(map(self.events.__getitem__, pos))
+        return found  # type: ignore[return-value]
 
     def kinds(self) -> list[type]:
         """The kinds present in the log, in order of first appearance."""
-        return list(self._index)
+        return list(self._positions)
 
     def in_order(self, *kinds: type) -> list[E.Event]:
         """Every event of the given kinds, in log order (one merge of their
-        lists, not a walk of the log)."""
-        slots = [self._index[k] for k in dict.fromkeys(kinds) if k in self._index]
-        if not slots:
+        position lists, not a walk of the log)."""
+        found = [self._positions[k] for k in dict.fromkeys(kinds) if k in self._positions]
+        if not found:
             return []
-        if len(slots) == 1:
-            return list(slots[0][0])
-        pairs = [pair for evs, pos, _ in slots for pair in zip(pos, evs)]
-        pairs.sort(key=_position)
-        return [e for _, e in pairs]
+        if len(found) == 1:
+            return list(map(self.events.__getitem__, found[0]))
+        positions = sorted(i for pos in found for i in pos)
+        return list(map(self.events.__getitem__, positions))
 
     @cached_property
     def hosts(self) -> "LoggedHosts":
         """The hosts that logged something other than run events (the
         runner aside), as :func:`~sim.evidence.lifecycle.hosts_in_log`
         finds them; a container asked host by host (``host in hosts``)."""
-        return LoggedHosts([evs for kind, (evs, _, _) in self._index.items()
-                            if not issubclass(kind, RUN_KINDS)])
+        return LoggedHosts(self.events, [pos for kind, pos in self._positions.items()
+                                         if not issubclass(kind, RUN_KINDS)])
 
     # -- run ----------------------------------------------------------------------
 
@@ -213,7 +223,7 @@ class Evidence:
     @cached_property
     def outcomes(self) -> list[Outcome]:
         """Per (trace, rcpt), the end-to-end fate, DSNs included and flagged."""
-        return outcomes(self.copy_events, self.lifecycles)
+        return outcomes(self.in_order(E.DsnCreated, E.DeliveredToMailbox), self.lifecycles)
 
     @cached_property
     def mail_outcomes(self) -> list[Outcome]:
@@ -329,7 +339,7 @@ class Evidence:
     @cached_property
     def queue_depths(self) -> dict[str, list[tuple[float, int]]]:
         """Per host, the queue-depth step function (:func:`~sim.evidence.queue_replay.queue_depths`)."""
-        return queue_depths(self.copy_events)
+        return queue_depths(self.in_order(E.Queued, *TERMINAL))
 
     def queued_at(self, host: str, t: float) -> list[QueueStay]:
         """What ``host`` held in its queue at time ``t`` (events stamped

@@ -93,27 +93,42 @@ def replay(events: list[E.Event], t: float) -> ReplayState:
 
 
 def queue_depths(events: list[E.Event]) -> dict[str, list[tuple[float, int]]]:
-    """Per host, the step function of queue depth: [(t, depth after t)]."""
-    present: dict[str, set] = defaultdict(set)
-    steps: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    """Per host, the step function of queue depth: [(t, depth after t)].
+
+    Only Queued and the events that take a copy out of a queue (``TERMINAL``)
+    are read: given only those, in log order, the steps are the same.
+    """
+    present: dict[str, set[tuple[str, str]]] = {}
+    steps: dict[str, list[tuple[float, int]]] = {}
+    queued = E.Queued
     for ev in events:
-        changed = False
-        if isinstance(ev, E.Queued):
-            k = (ev.msg, ev.rcpt)
-            if k not in present[ev.host]:
-                present[ev.host].add(k)
-                changed = True
+        if ev.__class__ is queued or isinstance(ev, queued):
+            entering = True
         elif isinstance(ev, TERMINAL):
-            k = (ev.msg, ev.rcpt)
-            if k in present[ev.host]:
-                present[ev.host].discard(k)
-                changed = True
-        if changed:
-            s = steps[ev.host]
-            if s and s[-1][0] == ev.t:
-                s[-1] = (float(ev.t), len(present[ev.host]))
-            else:
-                s.append((float(ev.t), len(present[ev.host])))
+            entering = False
+        else:
+            continue
+        host = ev.host
+        here = present.get(host)
+        if here is None:
+            here = present[host] = set()
+        k = (ev.msg, ev.rcpt)
+        if entering:
+            if k in here:
+                continue
+            here.add(k)
+        else:
+            if k not in here:
+                continue
+            here.discard(k)
+        s = steps.get(host)
+        if s is None:
+            s = steps[host] = []
+        t = float(ev.t)
+        if s and s[-1][0] == t:
+            s[-1] = (t, len(here))
+        else:
+            s.append((t, len(here)))
     return dict(sorted(steps.items()))
 
 

@@ -1,5 +1,5 @@
 """A tiny authoritative DNS server over UDP, answering from a
-:class:`~sim.world.dns.ZoneSet`: ``mxsim serve`` answers a scenario's zone
+:class:`~sim.world.zones.ZoneSet`: ``mxsim serve`` answers a scenario's zone
 text with it (the same zone objects the simulation answers from), and the
 live resolver's tests use it instead of mocks, so they exchange real DNS
 packets."""
@@ -17,7 +17,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mta.dns.resolver import NXDomain, ServFail
-from sim.world.dns import DEFAULT_TTL, ZoneSet, _absolute, _text
+from sim.world.zones import DEFAULT_TTL, ZoneSet, _absolute, _text
 
 
 class ZoneServer(asyncio.DatagramProtocol):

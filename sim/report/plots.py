@@ -38,9 +38,15 @@ def time_unit(span: float) -> tuple[float, str]:
 def png_bytes(fig: Figure) -> bytes:
     """The PNG of ``fig``, without the metadata that would change with the
     matplotlib version (re-reporting stays byte-identical)."""
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    # The figure, its artists and its canvas refer to each other: garbage
+    # only for the cycle collector, which is paused while a report is built
+    # (collector_paused), so every figure's artists and pixel buffer would
+    # stay until the report is done.  Drop them now.
+    fig.clear()
+    canvas.renderer = None
     return buf.getvalue()
 
 

@@ -36,7 +36,7 @@ class Finding:
 
 def findings(sc: Scenario, zones: Any | None) -> list[Finding]:
     """Every finding for ``sc``; ``zones`` is its parsed
-    :class:`~sim.world.dns.ZoneSet` (None when it has no DNS)."""
+    :class:`~sim.world.zones.ZoneSet` (None when it has no DNS)."""
     return (_route_findings(sc, zones) + _dns_findings(sc, zones) + _pool_findings(sc))
 
 

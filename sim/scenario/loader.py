@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.scenario import lint
 from sim.scenario.schema import Scenario, cross_reference_problems
-from sim.scenario.zonetext import zone_problems
+from sim.scenario.zonetext import parse_zones
 
 #: ``(guarantee, params, host names) -> [(key path within params, message)]``:
 #: the evidence layer's check-parameter validation, handed in by the caller
@@ -117,11 +117,8 @@ def load_text(text: str, filename: str = "<scenario>", *,
     problems = [_located(filename, loc, msg, data, root) for loc, msg in role_problems(sc)]
     zones = None
     if sc.dns is not None:
-        found = zone_problems(sc.dns.zones)
+        zones, found = parse_zones(sc.dns.zones)
         problems += [_in_zones(filename, msg, n, data, root, text) for msg, n in found]
-        if not found:
-            from sim.world.dns import ZoneSet
-            zones = ZoneSet.from_text(sc.dns.zones)
     if check_params is not None:
         hosts = [h.name for h in sc.hosts]
         for i, e in enumerate(sc.expectations):

@@ -1,7 +1,7 @@
 """Running a sweep's worlds on Dask distributed.
 
 Each run is :func:`run_point` in a Dask task (several runs per task when
-there are many per worker, :func:`chunk_size`): it loads its variant's
+there are many per worker, :func:`chunk_sizes`): it loads its variant's
 scenario text with the ordinary loader, runs it with
 :func:`sim.pipeline.run_scenario` and returns the dataset rows.  The
 client writes each run's part file as soon as its task finishes
@@ -10,13 +10,15 @@ sweep runs and an interrupted sweep keeps what finished.
 
 By default the work goes to a ``LocalCluster`` of worker *processes*, one
 single-threaded worker per core (a world is CPU-bound Python, so threads
-would share one GIL); ``scheduler`` names an existing cluster instead,
-which is how a sweep outgrows one machine.  Runs that are already in the
-dataset are skipped.
+would share one GIL), started with :data:`LOCAL_CONFIG` and its workers'
+start-up heap frozen out of the cyclic collector; ``scheduler`` names an
+existing cluster instead, which is how a sweep outgrows one machine, and
+which is used as it is.  Runs that are already in the dataset are skipped.
 """
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import threading
@@ -32,9 +34,27 @@ from sim.sweep.variants import Sweep, load_variant
 #: How long to wait for an existing scheduler to answer before giving up.
 CONNECT_TIMEOUT = "10s"
 
-#: Fewest tasks per worker, and most runs per task (:func:`chunk_size`).
-TASKS_PER_WORKER = 8
+#: A task takes ``1 / (TASKS_PER_WORKER * workers)`` of the runs left, and at
+#: most ``MAX_CHUNK`` runs (:func:`chunk_sizes`).
+TASKS_PER_WORKER = 2
 MAX_CHUNK = 16
+
+#: Dask settings of the clusters mxsim starts (never of a ``--scheduler``'s,
+#: which are its owner's).  The defaults wake each worker's event loop about
+#: 160 times a second, taking the GIL from the world: the statistical profiler
+#: samples every thread every 10 ms, every server measures its loop's latency
+#: every 20 ms, the memory monitors look every 100 ms.  On a 2-worker sweep of
+#: mx-fallback that was 22 ms of CPU a run in the workers' loops and 13 ms in
+#: the client's process (scheduler and nannies), beside 280 ms of world; 3.5
+#: and 4.7 ms with these (``benchmarks/sweep.py overhead``, loaded machine).
+#: Nobody reads the profile (there is no dashboard); latency warnings (over
+#: 3 s) and the memory limits still work at 1 s.
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
 
 #: ``(finished run, its rows, runs done so far, runs in the plan)``.
 OnDone = Callable[[Point, list[dict], int, int], None]
@@ -85,11 +105,22 @@ def _scenario(text: str, label: str) -> Scenario:
     return load_variant(text, label)
 
 
-def warm() -> None:
-    """Import what every task needs (a worker's first task would pay it)."""
+def warm(freeze: bool = False) -> None:
+    """Import what every task needs (a worker's first task would pay it).
+
+    ``freeze`` (the workers of a cluster mxsim started): then move every
+    object alive, Dask's and mxsim's modules, to the collector's permanent
+    generation, so the full collections during each world walk the world
+    only; nothing of the worlds is frozen, and everything is still freed by
+    reference counting.
+    """
     import sim.explore.worlds
     import sim.pipeline
     import sim.runner  # noqa: F401
+
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
 
 def connect(scheduler: str | None, workers: int | None):
@@ -110,21 +141,27 @@ def connect(scheduler: str | None, workers: int | None):
                                    f"there ({exc})") from None
         else:
             client, cluster = _local(workers)
-        client.run(warm)
+        client.run(warm, freeze=cluster is not None)
     finally:
         writer.join()
     return client, cluster
 
 
 def _local(workers: int | None):
+    import dask
     from dask.distributed import Client, LocalCluster
 
     n = workers or os.cpu_count() or 1
-    # No dashboard; the scheduler's HTTP server (metrics) still starts, on a free
-    # port rather than 8787, which another cluster on the machine may hold.
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                           silence_logs=logging.ERROR)
+    # The settings are read as the scheduler, the nannies and the workers
+    # start (a nanny hands its worker process the configuration of that
+    # moment); the caller's configuration is restored afterwards.
+    with dask.config.set(LOCAL_CONFIG):
+        # No dashboard; the scheduler's HTTP server (metrics) still starts, on a free
+        # port rather than 8787, which another cluster on the machine may hold.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": ":0"},
+                               silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
@@ -142,17 +179,25 @@ def run_points(runs: list[tuple[str, str, Point, str | None]], scenario: str,
             for text, label, point, keep in runs]
 
 
-def chunk_size(runs: int, workers: int) -> int:
-    """Runs per task: one, unless there are many runs per worker.
+def chunk_sizes(runs: int, workers: int) -> list[int]:
+    """Runs per task, in the order the tasks are submitted (and started):
+    each takes its share of the runs left, ``1 / (TASKS_PER_WORKER * workers)``
+    of them, between one and :data:`MAX_CHUNK`.
 
-    A task costs the client and scheduler about 3 ms of CPU on the cores the
-    workers use (measured by ``benchmarks/sweep.py``), as much as a tenth of a
-    short world; grouping amortises it.  At least :data:`TASKS_PER_WORKER`
-    tasks per worker keep the last ones short (no worker idles long at the
-    end), and at most :data:`MAX_CHUNK` runs per task keep the dataset
+    A task costs the client and scheduler a few ms of CPU on the cores the
+    workers use (``benchmarks/sweep.py``), a tenth of a short world: big
+    tasks first amortise it.  Shrinking ones keep the end short: the last
+    tasks are single runs, so no worker idles for long while the other
+    finishes (with tasks of six runs each, the last one could leave the
+    other worker idle for six runs' time).  At most :data:`MAX_CHUNK` runs per task keep the dataset
     growing, and an interrupt losing little.
     """
-    return max(1, min(MAX_CHUNK, runs // (TASKS_PER_WORKER * max(1, workers))))
+    sizes: list[int] = []
+    left = runs
+    while left > 0:
+        sizes.append(max(1, min(MAX_CHUNK, left // (TASKS_PER_WORKER * max(1, workers)))))
+        left -= sizes[-1]
+    return sizes
 
 
 def run_sweep(sweep: Sweep, out: Path, *, client, keep_runs: bool = False,
@@ -162,10 +207,11 @@ def run_sweep(sweep: Sweep, out: Path, *, client, keep_runs: bool = False,
 
     points = sweep.points()
     todo = pending(sweep, out)
-    size = chunk_size(len(todo), sum(client.nthreads().values()))
     futures = {}
-    for i in range(0, len(todo), size):
-        chunk = todo[i:i + size]
+    start = 0
+    for size in chunk_sizes(len(todo), sum(client.nthreads().values())):
+        chunk = todo[start:start + size]
+        start += size
         runs = [(sweep.scenario_text(p), sweep.label(p.values), p,
                  str((out / "runs" / p.run_id).resolve()) if keep_runs else None) for p in chunk]
         fut = client.submit(run_points, runs, sweep.name, sweep.varies,

@@ -1,13 +1,16 @@
 """Guarantee checks by GUARANTEES.md ID.
 
 :func:`find` gives the :class:`~.base.Check` of one ID, importing only the
-module that implements it (:data:`MODULES`), so that validating a scenario
-loads the checks it names and not the whole evidence layer (start-up goal
-in DESIGN.md); ``REGISTRY`` (every implemented ID to its check) imports
-them all on first use.  :func:`validate_params` is what the scenario loader
-calls on each expectation's parameters; :func:`run_check` runs one check on
-a run's evidence and never raises for a bad parameter or an unknown ID
-(both become a failing, undecided result naming the problem).
+module that implements it (:data:`MODULES`), so that judging loads the
+checks a run expects and not the whole evidence layer; ``REGISTRY`` (every
+implemented ID to its check) imports them all on first use.
+:func:`declared` gives what validating a scenario needs of a check, its
+parameter model and the causes it names, from the parameter module of the
+same name (:mod:`sim.evidence.checks.params`) without the check itself
+(start-up goal in DESIGN.md).  :func:`validate_params` is what the scenario
+loader calls on each expectation's parameters; :func:`run_check` runs one
+check on a run's evidence and never raises for a bad parameter or an
+unknown ID (both become a failing, undecided result naming the problem).
 """
 from __future__ import annotations
 
@@ -17,17 +20,17 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from pydantic import ValidationError
 
-from sim.evidence.checks import base
-from sim.evidence.checks.base import FAIL, Check, CheckResult, ParamError, undecidable
-from sim.evidence.checks.params import parse, problems
+from sim.evidence.checks.params import NoParams, Params, parse, problems
 
 if TYPE_CHECKING:
     from mta.events import Event
+    from sim.evidence.checks.base import Check, CheckResult
     from sim.evidence.model import Evidence
 
 #: Which module of this package implements each guarantee's check (importing
-#: a module registers its checks; ``tests/test_check_index.py`` holds this
-#: table to what the modules register).
+#: a module registers its checks), and so which module of ``params`` declares
+#: its parameters and causes (``tests/test_check_index.py`` holds this table
+#: to what the modules register and declare).
 MODULES: dict[str, str] = {
     "bounce-dsn": "core", "conservation": "core",
     "full-logging": "smtp", "reply-codes": "smtp",
@@ -56,14 +59,29 @@ def find(gid: str) -> Check | None:
     if module is None:
         return None
     importlib.import_module(f"{__name__}.{module}")
-    return base.REGISTRY.get(gid)
+    from sim.evidence.checks.base import REGISTRY
+    return REGISTRY.get(gid)
 
 
 def all_checks() -> dict[str, Check]:
     """Every implemented check by ID (imports every check module)."""
     for module in sorted(set(MODULES.values())):
         importlib.import_module(f"{__name__}.{module}")
-    return base.REGISTRY
+    from sim.evidence.checks.base import REGISTRY
+    return REGISTRY
+
+
+def declared(gid: str) -> tuple[type[Params], tuple[tuple[str, str], ...]] | None:
+    """The parameter model of guarantee ``gid``'s check and the causes
+    (name, meaning) it names, as its check registers them, read from its
+    parameter module without importing the check; None when no check
+    implements ``gid``."""
+    module = MODULES.get(gid)
+    if module is None:
+        return None
+    params = importlib.import_module(f"{__name__}.params.{module}")
+    return (params.PARAMS.get(gid, NoParams),
+            tuple(params.CAUSES.get(gid, {}).items()))
 
 
 def __getattr__(name: str) -> Any:
@@ -87,21 +105,22 @@ def validate_params(guarantee: str, params: dict[str, Any] | None,
     A guarantee no check implements has nothing to validate here (its run
     is reported undecidable).
     """
-    chk = find(guarantee)
-    if chk is None:
+    found = declared(guarantee)
+    if found is None:
         return []
+    model = found[0]
     try:
-        parse(chk.params, params, hosts)
+        parse(model, params, hosts)
     except ValidationError as exc:
-        return problems(chk.params, exc)
+        return problems(model, exc)
     return []
 
 
 def validate_because(guarantee: str, because: str) -> str | None:
     """What is wrong with ``because: <because>`` on an expectation of
     ``guarantee``, in plain words, or None when the check names that cause."""
-    chk = find(guarantee)
-    names = [c for c, _ in chk.causes] if chk is not None else []
+    found = declared(guarantee)
+    names = [c for c, _ in found[1]] if found is not None else []
     if because in names:
         return None
     if not names:
@@ -116,6 +135,7 @@ def run_check(gid: str, evidence: Evidence | list[Event],
               params: dict[str, Any] | None = None) -> CheckResult:
     """Run check ``gid`` on ``evidence`` (or on a bare log, wrapped);
     unknown IDs and bad params give a failing, undecided result."""
+    from sim.evidence.checks.base import FAIL, CheckResult, ParamError, undecidable
     from sim.evidence.model import Evidence
     chk = find(gid)
     if chk is None:

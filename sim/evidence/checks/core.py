@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, undecidable, verdict
 from sim.evidence.checks.params import Params
+from sim.evidence.checks.params.core import CAUSES, ConservationParams
 from sim.evidence.lifecycle import (BOUNCED_NO_DSN, DISCARDED_UNNAMED, LOSS_FATES, LOST,
                                     RELAYED_UNCONFIRMED, is_null_sender)
 from sim.evidence.model import Evidence
@@ -19,18 +18,7 @@ _CAUSE_OF_FATE = {RELAYED_UNCONFIRMED: "relayed-unconfirmed",
                   BOUNCED_NO_DSN: "bounced-without-dsn", DISCARDED_UNNAMED: "discarded-unnamed"}
 
 
-class ConservationParams(Params):
-    duplicates_fail: bool = Field(
-        False, description="also fail when a (trace, rcpt) reached a mailbox more than once")
-
-
-@check("conservation", ConservationParams, causes={
-    "dropped-over-limit": "told 250, then dropped by the host's recipient limit",
-    "never-queued": "told 250, then never queued, delivered, relayed, bounced or discarded",
-    "relayed-unconfirmed": "relayed to a next hop in the log that never accepted it",
-    "bounced-without-dsn": "bounced without a DSN to a non-null sender",
-    "discarded-unnamed": "discarded without a named policy",
-    "duplicate": "delivered more than once (with duplicates_fail)"})
+@check("conservation", ConservationParams, causes=CAUSES["conservation"])
 def conservation(ev: Evidence, params: ConservationParams):
     """Every recipient copy a host took responsibility for has a fate.
 

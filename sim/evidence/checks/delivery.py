@@ -3,22 +3,14 @@ giving up, the dial-up primary warning, the queueing server, filters on
 every MX."""
 from __future__ import annotations
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds, is_give_up, node_domain
-from sim.evidence.checks.params import Duration, Host, Hosts, Params, Text, Texts
+from sim.evidence.checks.params.delivery import (CAUSES, DialupPrimaryParams, FiltersParams,
+                                                 MxFallbackParams, QueueingServerParams,
+                                                 SenderGivesUpParams)
 from sim.evidence.lifecycle import BOUNCED, DELIVERED, QUEUED, RELAYED, RELAYED_OUT, in_domain
 from sim.evidence.model import Evidence, within
-
-
-class MxFallbackParams(Params):
-    primary: Host = Field(description="the primary MX")
-    secondary: Host = Field(description="the secondary MX")
-    grace: Duration = Field(
-        "1h", description="a copy still queued on the secondary at the end fails only if "
-                          "the primary had been up for longer than this")
 
 
 @check("mx-fallback", MxFallbackParams)
@@ -86,15 +78,6 @@ def _gave_up(lf) -> bool:
     return bool(before) and isinstance(before[-1], E.Deferred)
 
 
-class SenderGivesUpParams(Params):
-    senders: Hosts | None = Field(
-        None, description="sending hosts judged (default: every host that submitted mail "
-                          "without SMTP, DSNs aside)")
-    min_retry_span: Duration = Field(
-        "1h", description="a give-up comes at least this long after queueing, after at "
-                          "least two rounds")
-
-
 @check("sender-gives-up", SenderGivesUpParams)
 def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
     """A sender that reaches no MX keeps retrying, then bounces: never silent.
@@ -137,17 +120,7 @@ def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
                    judged=len(stuck), unit="undeliverable sender copies")
 
 
-class DialupPrimaryParams(Params):
-    primary: Host = Field(description="the dial-up primary MX")
-    domain: Text = Field(description="the customer's mail domain")
-
-
-@check("dialup-primary-loses-mail", DialupPrimaryParams, causes={
-    "sender-gave-up-while-link-down": "a sender's queue lifetime ran out while the "
-                                      "primary's link was down",
-    "sender-gave-up-while-link-up": "a sender gave up on transient failures while the link "
-                                    "was up",
-    "rejected-permanently": "a permanent (5xx) refusal, not a give-up"})
+@check("dialup-primary-loses-mail", DialupPrimaryParams, causes=CAUSES["dialup-primary-loses-mail"])
 def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
     """The guarantee "no mail for the dial-up primary's domain is bounced".
 
@@ -182,16 +155,6 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
                    bad=f"{{n}} recipients at {domain} bounced while the dial-up primary "
                        f"{primary} was unreachable ({len(downs)} outages)",
                    judged=len(lives), unit="copies for the domain")
-
-
-class QueueingServerParams(Params):
-    queue_server: Host = Field(description="the ISP's queueing server")
-    delivery_server: Host = Field(description="the dial-up customer's server")
-    domain: Text = Field(description="the customer's mail domain")
-    lifetime: Duration = Field(
-        "5d", description="only copies queued during an outage longer than this may bounce")
-    within: Duration = Field(
-        60, description="each ETRN is followed this soon by attempts and a connection")
 
 
 @check("queueing-server-etrn", QueueingServerParams)
@@ -246,14 +209,7 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
                    judged=len(etrns), unit="ETRN requests")
 
 
-class FiltersParams(Params):
-    mxs: Hosts = Field(description="every MX host of the domain")
-    blocked: Texts = Field(description="addresses or CIDR blocks the filter blocks")
-
-
-@check("filters-on-every-mx", FiltersParams, causes={
-    "blocked-mail-delivered": "mail a blocked client handed to one of the MX hosts reached "
-                              "a mailbox"})
+@check("filters-on-every-mx", FiltersParams, causes=CAUSES["filters-on-every-mx"])
 def filters_on_every_mx(ev: Evidence, params: FiltersParams):
     """Mail from a blocked IP never reaches a mailbox, whichever MX it hit.
 

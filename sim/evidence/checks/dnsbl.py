@@ -3,21 +3,10 @@ and ORDB"): listed clients refused, unlisted ones not, and a list that does
 not answer handled by the configured fail policy."""
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
-from sim.evidence.checks.params import Host, Params, Texts
+from sim.evidence.checks.params.dnsbl import DnsblParams
 from sim.evidence.model import Evidence
-
-
-class DnsblParams(Params):
-    host: Host = Field(description="the server that consults the DNSBL")
-    listed: Texts = Field([], description="addresses or CIDR blocks the DNSBL lists")
-    fail: Literal["open", "closed"] | None = Field(
-        None, description="what a list timeout must do: let the client on, or refuse it")
 
 
 #: PolicyDecision values of the dnsbl stage for a list that gave no usable answer.

@@ -1,33 +1,18 @@
 """SMTP feed checks (seed 001): two-day queue, 20 s latency, lock-down."""
 from __future__ import annotations
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds
-from sim.evidence.checks.params import Duration, Host, Number, Params, Texts
+from sim.evidence.checks.params.feed import (CAUSES, FeedLatencyParams, FeedLockdownParams,
+                                             FeedQueueParams)
 from sim.evidence.lifecycle import (BOUNCED, DELIVERED, DISCARDED, QUEUED, RELAYED,
                                     RELAYED_OUT, RecipientLife, domain_of)
 from sim.evidence.model import Evidence, percentile, within
 from sim.events import MailRetrieved
 
 
-class FeedQueueParams(Params):
-    feed: Host = Field(description="the feed server")
-    client: Host = Field(description="the client server whose link comes and goes")
-    lifetime: Duration = Field("2d", description="how long the feed holds mail")
-    max_gap: Duration = Field("1h", description="longest pause between rounds while alive")
-    tolerance: Duration = Field(1, description="slack on each bound")
-
-
-@check("feed-queue-2d", FeedQueueParams, causes={
-    "bounced-early": "a copy bounced before its lifetime (the operator's, once extended)",
-    "kept-past-lifetime": "a copy still queued, or relayed, later than its lifetime allows",
-    "retry-gap": "no delivery round for longer than max_gap while the copy was queued",
-    "not-held": "a copy that ended neither delivered, bounced nor queued (lost)",
-    "both-services": "a copy tried at a server while its domain was on POP3 mailboxes, "
-                     "or filed into them while it was on the feed"})
+@check("feed-queue-2d", FeedQueueParams, causes=CAUSES["feed-queue-2d"])
 def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
     """While the client is offline the feed holds and retries its mail for
     up to the lifetime; delivered if the client returns in time, bounced only
@@ -161,14 +146,7 @@ def _client_domains(ev: Evidence, feed: str, client: str) -> set[str]:
     return out
 
 
-class FeedLatencyParams(Params):
-    feed: Host = Field(description="the feed server")
-    client: Host = Field(description="the client server")
-    median: Number = Field(20, description="highest allowed median latency, in seconds")
-
-
-@check("feed-latency-20s", FeedLatencyParams, causes={
-    "median-over-limit": "the median latency is above the limit (the slowest shown)"})
+@check("feed-latency-20s", FeedLatencyParams, causes=CAUSES["feed-latency-20s"])
 def feed_latency(ev: Evidence, params: FeedLatencyParams):
     """With the client online, the feed hands mail on within 20 s median.
 
@@ -199,12 +177,6 @@ def feed_latency(ev: Evidence, params: FeedLatencyParams):
               events=lives[i].events, cause="median-over-limit") for v, i in slow]
     return verdict(gid, cxs, ok="", bad=f"median above {limit:g} s: {stats}",
                    judged=len(lat), unit="undisturbed messages")
-
-
-class FeedLockdownParams(Params):
-    client: Host = Field(description="the locked-down client server")
-    allowed: Texts = Field(description="addresses or CIDR blocks allowed to connect "
-                                       "(the feed, loopback, the LAN)")
 
 
 @check("feed-lockdown", FeedLockdownParams)

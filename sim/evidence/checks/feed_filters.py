@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
-from sim.evidence.checks.params import Count, Duration, Host, Number, Params, Text
+from sim.evidence.checks.params.feed_filters import (FeedGreylistParams, FeedSpamParams,
+                                                     FeedVirusParams)
 from sim.evidence.model import Evidence
 
 # -- the feed's filter chain (seed 001) ------------------------------------------
 #
-# The bounds are postgrey's and the seed's documented defaults (this table),
-# never the feed's configuration: a scenario that sets other values says so
-# in the expectation's params.
-
-#: postgrey 1.37 defaults (--delay, --retry-window, --auto-whitelist-clients)
-#: and the seed's spam levels (SpamAssassin points) with their default actions.
-FEED_DEFAULTS = {"delay": 300.0, "retry_window": 2 * 86400.0, "awl": 5, "ipv4_cidr": 24,
-                 "low": 3.0, "med": 5.0, "high": 10.0,
-                 "actions": {"low": "header", "med": "subject", "high": "delete"}}
+# The bounds are postgrey's and the seed's documented defaults (FEED_DEFAULTS,
+# with the parameter models), never the feed's configuration: a scenario that
+# sets other values says so in the expectation's params.
 
 
 def _first_attempts(ev: Evidence, feed: str) -> dict[str, float]:
@@ -41,10 +34,6 @@ def _verdicts(ev: Evidence, feed: str, stage: str) -> dict[str, list[E.FilterVer
         if e.host == feed and e.stage == stage:
             out.setdefault(e.msg, []).append(e)
     return out
-
-
-class FeedVirusParams(Params):
-    feed: Host = Field(description="the feed server")
 
 
 @check("feed-virus-deleted", FeedVirusParams)
@@ -109,17 +98,6 @@ def feed_virus_deleted(ev: Evidence, params: FeedVirusParams):
                                 f"{len(accepted) - infected} scanned before delivery",
                    bad="{n} virus-deletion violations",
                    judged=len(accepted), unit="messages accepted by the feed")
-
-
-class FeedGreylistParams(Params):
-    feed: Host = Field(description="the feed server")
-    delay: Duration = Field(FEED_DEFAULTS["delay"], description="greylisting delay")
-    retry_window: Duration = Field(FEED_DEFAULTS["retry_window"],
-                                   description="how long a first retry may take")
-    auto_whitelist: Count = Field(FEED_DEFAULTS["awl"],
-                                  description="passes after which a client may be whitelisted "
-                                              "(0: never)")
-    ipv4_cidr: Count = Field(FEED_DEFAULTS["ipv4_cidr"], description="client network size")
 
 
 def _rcpt_of(argument: str) -> str:
@@ -220,22 +198,6 @@ def _spam_action(value: object) -> str:
     if v not in SPAM_ACTIONS:
         raise ValueError(f"expected one of {', '.join(SPAM_ACTIONS)} (or tag), got {value!r}")
     return v
-
-
-class SpamLevelActions(Params):
-    low: Text = Field(FEED_DEFAULTS["actions"]["low"], description="action at level low")
-    med: Text = Field(FEED_DEFAULTS["actions"]["med"], description="action at level med")
-    high: Text = Field(FEED_DEFAULTS["actions"]["high"], description="action at level high")
-
-
-class FeedSpamParams(Params):
-    feed: Host = Field(description="the feed server")
-    enabled: bool = Field(False, description="spam checking on (off by default, seed 001)")
-    low: Number = Field(FEED_DEFAULTS["low"], description="score where level low starts")
-    med: Number = Field(FEED_DEFAULTS["med"], description="score where level med starts")
-    high: Number = Field(FEED_DEFAULTS["high"], description="score where level high starts")
-    actions: SpamLevelActions = Field(default_factory=SpamLevelActions,
-                                      description="the action per level")
 
 
 @check("feed-spam-levels", FeedSpamParams)

@@ -65,15 +65,23 @@ def is_give_up(b: E.Bounced) -> bool:
             or "4.4.7" in text or "5.4.7" in text)
 
 
+def _stamp(e: E.Event) -> float:
+    return e.t
+
+
 def delivery_rounds(life: RecipientLife) -> list[float]:
     """Start times of the delivery rounds of one copy.
 
     A round is the run of AttemptStarted events (one per MX host tried)
     until the Deferred that ends it; its time is its first attempt.
     """
+    if not life.deferrals:
+        # Nothing ends a round: one round, from the earliest attempt (the
+        # common case, without the sort of the copy's whole story).
+        return [float(min(a.t for a in life.attempts))] if life.attempts else []
     starts: list[float] = []
     open_round = False
-    for ev in sorted(life.events, key=lambda e: e.t):
+    for ev in sorted(life.events, key=_stamp):
         if isinstance(ev, E.AttemptStarted) and not open_round:
             starts.append(float(ev.t))
             open_round = True

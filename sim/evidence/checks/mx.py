@@ -12,13 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
-from sim.evidence.checks.params import Count, Duration, Number, Params, Texts
+from sim.evidence.checks.params.mx import CAUSES, MxOrderParams
 from sim.evidence.lifecycle import domain_of
 from sim.evidence.model import Evidence
+
 
 #: What ends a delivery round of one message on one host.
 _ROUND_ENDS = (E.Deferred, E.Relayed, E.Bounced)
@@ -29,29 +28,15 @@ def _name(exchange: str) -> str:
     return exchange.lower().rstrip(".")
 
 
-class MxOrderParams(Params):
-    null_mx_domains: Texts = Field(
-        [], description="domains that must be treated as a null MX (RFC 7505) even "
-                        "where no answer for them is in the log")
-    null_mx_max_delay: Duration = Field(
-        60, description="longest wait from queueing to the 556 bounce of null-MX mail")
-    shuffle_min_rounds: Count = Field(
-        20, description="rounds whose first choice was a tie before the shuffle is judged")
-    shuffle_significance: Number = Field(
-        0.001, description="chance of a false alarm per tie group: a tied host that "
-                           "comes first this rarely under a fair shuffle fails the check")
-    address_limit: Count = Field(
-        5, description="addresses a round may stop after without trying the rest "
-                       "(Postfix smtp_mx_address_limit)")
-
-
 @dataclass(frozen=True)
 class _Told:
-    """One MX answer, read for one sending host."""
+    """What one MX answer told one sending host."""
 
-    answer: E.MxAnswer
     usable: tuple[tuple[int, str], ...]   # (preference, exchange), best first
     own: int | None                        # the sender's own preference, if it is an MX
+    listed: dict[str, int]                 # exchange -> its first listed preference
+    tie: tuple[str, ...]                   # the usable exchanges sharing the best
+                                           # preference, if more than one
 
     @classmethod
     def of(cls, a: E.MxAnswer) -> "_Told":
@@ -61,20 +46,11 @@ class _Told:
         gone = {_name(x) for x in a.unresolved}
         usable = sorted((p, _name(x)) for p, x in zip(a.preferences, a.exchanges)
                         if (own is None or p < own) and _name(x) not in gone)
-        return cls(a, tuple(usable), own)
-
-    def preference_of(self, exchange: str) -> int | None:
-        a = self.answer
-        return next((p for p, x in zip(a.preferences, a.exchanges) if _name(x) == exchange),
-                    None)
-
-    def tied_first(self) -> tuple[str, ...]:
-        """The usable exchanges sharing the best preference, if more than one."""
-        if not self.usable:
-            return ()
-        best = self.usable[0][0]
-        tied = tuple(x for p, x in self.usable if p == best)
-        return tied if len(tied) > 1 else ()
+        listed: dict[str, int] = {}
+        for p, x in zip(a.preferences, a.exchanges):
+            listed.setdefault(_name(x), p)
+        tied = tuple(x for p, x in usable if p == usable[0][0]) if usable else ()
+        return cls(tuple(usable), own, listed, tied if len(tied) > 1 else ())
 
 
 def _said(a: E.MxAnswer) -> str:
@@ -103,29 +79,24 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     for e in ev.in_order(E.AttemptStarted, *_ROUND_ENDS):
         per_msg[(e.host, e.msg)].append(e)
     out = []
+    attempt = E.AttemptStarted
     for (host, _msg), evs in per_msg.items():
         rnd: list[E.AttemptStarted] = []
         at_mx = False           # an attempt of the round tried an MX preference
-        for e in evs + [None]:
-            if isinstance(e, E.AttemptStarted):
+        for e in evs:
+            if e.__class__ is attempt or isinstance(e, attempt):
                 rnd.append(e)
                 at_mx = at_mx or e.preference is not None
                 continue
             if at_mx:
                 out.append((host, rnd, e))
             rnd, at_mx = [], False
+        if at_mx:               # the log ended inside a round
+            out.append((host, rnd, None))
     return out
 
 
-@check("mx-order", MxOrderParams, causes={
-    "no-answer": "a round at an MX preference with no MX answer before it",
-    "not-in-answer": "an MX tried that the answer did not list, or at another preference",
-    "relay-not-below-own": "a relaying MX tried a preference not below its own",
-    "not-most-preferred": "a round that did not start at the most preferred usable MX",
-    "out-of-order": "a more preferred MX tried after a less preferred one",
-    "no-fallback": "a round deferred for a network reason before trying every usable MX",
-    "not-shuffled": "a host of a tie group first too rarely for a fair shuffle",
-    "null-mx-not-failed": "null-MX mail not failed at once with 556 5.1.10"})
+@check("mx-order", MxOrderParams, causes=CAUSES["mx-order"])
 def mx_order(ev: Evidence, params: MxOrderParams):
     """Senders try the MX hosts DNS gave them in preference order, fall back
     on failure, shuffle equal preferences, and honour a null MX.
@@ -165,30 +136,37 @@ def mx_order(ev: Evidence, params: MxOrderParams):
         elif a.outcome == "null-mx":
             nulls_told.add((a.host, a.domain.lower()))
     times = {k: [a.t for a in v] for k, v in answers.items()}
-    told_cache: dict[int, _Told] = {}
+    told_cache: dict[tuple, _Told] = {}
+    domains: dict[str, str] = {}           # rcpt -> its domain
     cxs = []
     judged = 0
     firsts: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
     for host, rnd, end in _rounds(ev):
         first = rnd[0]
-        dom = domain_of(first.rcpts[0]).lower()
-        i = bisect_right(times.get((host, dom), ()), first.t) - 1
+        dom = domains.get(first.rcpts[0])
+        if dom is None:
+            dom = domains[first.rcpts[0]] = domain_of(first.rcpts[0]).lower()
+        where_told = (host, dom)
+        i = bisect_right(times.get(where_told, ()), first.t) - 1
         if i < 0:
             cxs.append(cx(f"a delivery round for {dom} at MX preference "
                           f"{first.preference} with no MX answer before it", cause="no-answer",
                           **_where(host, rnd, end, None)))
             continue
-        a = answers[(host, dom)][i]
-        told = told_cache.get(id(a))
+        a = answers[where_told][i]
+        # A host is told the same records for a domain again and again: read
+        # each distinct answer once.
+        said = (a.host, a.preferences, a.exchanges, a.unresolved)
+        told = told_cache.get(said)
         if told is None:
-            told = told_cache[id(a)] = _Told.of(a)
+            told = told_cache[said] = _Told.of(a)
         judged += 1
         tried = [(_name(x.dest_host), x.preference) for x in rnd]
         # The counterexample's fields and the answer in words are only
         # worked out for a round that breaks a rule.
         found: list[tuple[str, str]] = []
         for x, p in tried:
-            listed = told.preference_of(x)
+            listed = told.listed.get(x)
             if listed is None or p != listed:
                 found.append((f"tried {x} at preference {p}, but the answer lists "
                               f"{'it at ' + str(listed) if listed is not None else 'no such MX'}"
@@ -203,9 +181,9 @@ def mx_order(ev: Evidence, params: MxOrderParams):
                 found.append((f"the round started at {tried[0][0]} (preference {prefs[0]}), "
                               f"not at the most preferred usable MX (preference {best}; "
                               f"{_said(a)})", "not-most-preferred"))
-            elif tie := told.tied_first():
-                firsts[(host, dom, tie)].append(tried[0][0])
-            if any(b < a_ for a_, b in zip(prefs, prefs[1:])):
+            elif told.tie:
+                firsts[(host, dom, told.tie)].append(tried[0][0])
+            if len(prefs) > 1 and any(b < a_ for a_, b in zip(prefs, prefs[1:])):
                 found.append((f"a more preferred MX after a less preferred one: preferences "
                               f"{prefs} ({_said(a)})", "out-of-order"))
             if isinstance(end, E.Deferred) and \

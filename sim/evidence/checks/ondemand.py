@@ -2,20 +2,12 @@
 connectivity probes, finger SMTP-on-Demand, ETRN flush."""
 from __future__ import annotations
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, undecidable, verdict
 from sim.evidence.checks.helpers import node_domain
-from sim.evidence.checks.params import Duration, Host, Hosts, Params, Text
+from sim.evidence.checks.params.ondemand import DialupNoBounceParams, ProbeParams, ReleaseParams
 from sim.evidence.lifecycle import in_domain
 from sim.evidence.model import Evidence
-
-
-class DialupNoBounceParams(Params):
-    domain: Text = Field(description="the dial-up customer's mail domain")
-    lifetime: Duration = Field("5d", description="no bounce sooner than this after queueing")
-    tolerance: Duration = Field(1, description="slack on the lifetime")
 
 
 @check("dialup-no-bounce", DialupNoBounceParams)
@@ -60,13 +52,6 @@ def _release_check(ev: Evidence, domain: str, triggers: list[E.Event], win: floa
                               f"{win:g} s", msg=h.msg, trace=h.trace, rcpt=h.rcpt,
                               hosts=[host], times=[t], events=[trigger]))
     return cxs
-
-
-class ReleaseParams(Params):
-    exchangers: Hosts = Field(description="the exchangers that hold the domain's mail")
-    domain: Text = Field(description="the dial-up customer's mail domain")
-    within: Duration = Field(60, description="each release is followed this soon by an "
-                                             "attempt of every held copy")
 
 
 @check("etrn-flush", ReleaseParams)
@@ -134,14 +119,6 @@ def finger(ev: Evidence, params: ReleaseParams):
     return verdict(gid, cxs, ok=f"{len(mine)} finger queries each started delivery",
                    bad="{n} finger failures",
                    judged=len(mine), unit="finger queries")
-
-
-class ProbeParams(Params):
-    exchangers: Hosts = Field(description="the exchangers that probe the customer")
-    customer: Host = Field(description="the host whose link comes and goes")
-    domain: Text = Field(description="the customer's mail domain")
-    probe_interval: Duration = Field(description="how often the exchangers probe")
-    tolerance: Duration = Field(1, description="slack on the interval")
 
 
 @check("connectivity-probe", ProbeParams)

@@ -2,41 +2,13 @@
 outbound, AUTH, recipient and size limits, smart host."""
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, model_validator
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import authenticated_before, served, size_param, smtp_address
-from sim.evidence.checks.params import Count, Host, Hosts, Params, Texts
+from sim.evidence.checks.params.relay import (IspOutboundParams, MaxRecipientsParams,
+                                              MaxSizeParams, NoOpenRelayParams, RelayParams,
+                                              SmartHostParams)
 from sim.evidence.model import Evidence
-
-
-class RelayRole(Params):
-    domains: Texts = Field([], description="domains this host serves (relays for anyone)")
-    networks: Texts = Field([], description="client addresses or CIDR blocks it relays for")
-
-
-class NoOpenRelayParams(Params):
-    roles: dict[Host, RelayRole] | None = Field(
-        None, description="host -> what it may relay for; or give hosts, domains, networks")
-    hosts: Hosts | None = Field(None, description="hosts that all share domains and networks")
-    domains: Texts = Field([], description="with hosts: the domains they serve")
-    networks: Texts = Field([], description="with hosts: the networks they relay for")
-
-    @model_validator(mode="after")
-    def _roles_or_hosts(self) -> "NoOpenRelayParams":
-        if self.roles is None and self.hosts is None:
-            raise ValueError("expected 'roles' (host -> domains, networks) or 'hosts'")
-        return self
-
-    def by_host(self) -> dict[str, RelayRole]:
-        """What each judged host may relay for."""
-        if self.roles is not None:
-            return dict(self.roles)
-        role = RelayRole(domains=self.domains, networks=self.networks)
-        return {h: role for h in self.hosts or []}
 
 
 def _relay_attempts(ev: Evidence, host: str, domains: list[str], networks: list[str],
@@ -97,11 +69,6 @@ def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
     return verdict(gid, cxs, ok=f"{n} relay attempts refused by {sorted(roles)}",
                    bad="{n} relay attempts accepted",
                    judged=n, unit="relay attempts")
-
-
-class RelayParams(Params):
-    relay: Host = Field(description="the relay judged")
-    domains: Texts = Field([], description="domains the relay serves")
 
 
 #: Replies to MAIL that come before any policy (syntax, command order), so
@@ -174,15 +141,6 @@ def auth_required(ev: Evidence, params: RelayParams):
                    judged=n, unit="unauthenticated attempts")
 
 
-class MaxRecipientsParams(Params):
-    relay: Host = Field(description="the relay judged")
-    limit: Count = Field(30, description="most recipients a message may be relayed to")
-    mode: Literal["conformant", "documented"] | None = Field(
-        None, description="conformant: each RCPT beyond the limit gets 452 4.5.3; "
-                          "documented: accepted and dropped (conservation reports it); "
-                          "default: either")
-
-
 @check("max-recipients-30", MaxRecipientsParams)
 def max_recipients(ev: Evidence, params: MaxRecipientsParams):
     """No message is relayed to more than ``limit`` recipients.
@@ -243,11 +201,6 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
                    judged=over, unit="transactions over the limit")
 
 
-class MaxSizeParams(Params):
-    relay: Host = Field(description="the relay judged")
-    limit: Count = Field(30 * 1024 * 1024, description="largest message in bytes (30 MiB)")
-
-
 @check("max-size-30mb", MaxSizeParams)
 def max_size(ev: Evidence, params: MaxSizeParams):
     """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
@@ -284,14 +237,6 @@ def max_size(ev: Evidence, params: MaxSizeParams):
     return verdict(gid, cxs, ok=f"{tried} oversized messages refused with 552",
                    bad="{n} size-limit violations",
                    judged=tried, unit="oversized messages")
-
-
-class IspOutboundParams(Params):
-    isp: Host = Field(description="the ISP's outbound server")
-    customer_ips: Texts = Field(description="the customer servers' addresses or CIDR blocks")
-    customer: Host | None = Field(None, description="the customer server, to judge its "
-                                                    "deliveries too")
-    domains: Texts = Field([], description="the ISP's own domains")
 
 
 @check("no-relay-via-isp-outbound", IspOutboundParams)
@@ -331,11 +276,6 @@ def no_relay_via_isp_outbound(ev: Evidence, params: IspOutboundParams):
     return verdict(gid, cxs, ok=f"{n} relay refusals / direct deliveries as required",
                    bad="{n} violations",
                    judged=n, unit="relay refusals or direct deliveries")
-
-
-class SmartHostParams(Params):
-    smart_host: Host = Field(description="the provider's smart host")
-    customer: Host = Field(description="the customer's mailer")
 
 
 @check("smart-host", SmartHostParams)

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field
-
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import authenticated_before, served, smtp_address
-from sim.evidence.checks.params import Duration, Host, Hosts, Params, Text, Texts
+from sim.evidence.checks.params.relay_access import (CAUSES, AltPortParams,
+                                                     BlockedAttachmentsParams, DefaultDenyParams,
+                                                     InterceptionParams, PopBeforeSmtpParams,
+                                                     SenderAffiliatedParams)
 from sim.evidence.model import Evidence
-
-#: The seed's list and the "etc." a careful provider adds (seed 003).
-BLOCKED_DEFAULT = [".pif", ".bat", ".exe", ".scr", ".com", ".cmd", ".vbs", ".js", ".jar"]
 
 
 def _logins(ev: Evidence, relay: str) -> dict[str, list[tuple[float, str]]]:
@@ -42,13 +40,6 @@ def _grant(logins: dict[str, list[tuple[float, str]]], ip: str, t: float,
         if lt <= t:
             last = (lt, user)
     return last[1] if last is not None and t < last[0] + window else None
-
-
-class PopBeforeSmtpParams(Params):
-    relay: Host = Field(description="the POP-before-SMTP relay")
-    window: Duration = Field(5400.0, description="how long a login opens relaying (90 min)")
-    domains: Texts = Field([], description="domains the relay serves (no grant needed)")
-    networks: Texts = Field([], description="client networks it relays for without a login")
 
 
 @check("pop-before-smtp", PopBeforeSmtpParams)
@@ -102,12 +93,6 @@ def pop_before_smtp(ev: Evidence, params: PopBeforeSmtpParams):
     return verdict(gid, cxs, ok=f"{inside} sessions inside a grant relayed, {outside} outside "
                                 f"refused", bad="{n} POP-before-SMTP violations",
                    judged=inside + outside, unit="sessions")
-
-
-class SenderAffiliatedParams(Params):
-    relay: Host = Field(description="the relay judged")
-    owners: dict[str, Texts] = Field(description="user (AUTH or POP3) -> the domains it owns")
-    window: Duration = Field(5400.0, description="the POP-before-SMTP grant window")
 
 
 def _auth_users(ev: Evidence, relay: str) -> dict[str, str]:
@@ -165,17 +150,7 @@ def sender_affiliated(ev: Evidence, params: SenderAffiliatedParams):
                    judged=bad + good, unit="senders")
 
 
-class AltPortParams(Params):
-    relay: Host = Field(description="the relay with the alternative port")
-    blocked_port: int = Field(25, description="the port the access ISP blocks")
-    alt_port: int = Field(2525, description="the relay's alternative submission port")
-    clients: Hosts = Field([], description="the client hosts judged (default: every client)")
-
-
-@check("alt-port-2525", AltPortParams, causes={
-    "no-fallback": "the client timed out on the blocked port and never tried the other one",
-    "fallback-failed": "the client tried the other port but did not send",
-    "not-accepted-on-alt-port": "the client says sent, but the relay accepted nothing there"})
+@check("alt-port-2525", AltPortParams, causes=CAUSES["alt-port-2525"])
 def alt_port(ev: Evidence, params: AltPortParams):
     """A client whose port 25 times out reaches the relay on 2525 and sends.
 
@@ -215,11 +190,6 @@ def alt_port(ev: Evidence, params: AltPortParams):
                                 f"message accepted on {params.alt_port}",
                    bad="{n} fallback failures",
                    judged=n, unit="port timeouts")
-
-
-class BlockedAttachmentsParams(Params):
-    relay: Host = Field(description="the relay with the attachment rule")
-    extensions: Texts = Field(BLOCKED_DEFAULT, description="file extensions refused")
 
 
 def _blocked(name: str, extensions: list[str]) -> str | None:
@@ -291,13 +261,6 @@ def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
                    judged=n, unit="blocked attachments")
 
 
-class InterceptionParams(Params):
-    client: Host = Field(description="the roaming client's host")
-    client_ip: Text = Field(description="its address (the servers log connections by it)")
-    relay: Host = Field(description="the relay the client means to reach")
-    port: int = Field(25, description="the port the access ISP may redirect")
-
-
 @check("port25-interception", InterceptionParams)
 def port25_interception(ev: Evidence, params: InterceptionParams):
     """The client notices when its port-25 connection reached another server.
@@ -342,14 +305,6 @@ def port25_interception(ev: Evidence, params: InterceptionParams):
     return verdict(gid, cxs, ok=f"{n} intercepted connections noticed from the banner, "
                                 f"{real} real ones not flagged", bad="{n} interception misses",
                    judged=n, unit="intercepted connections")
-
-
-class DefaultDenyParams(Params):
-    relay: Host = Field(description="the relay judged")
-    domains: Texts = Field([], description="domains the relay serves")
-    window: Duration = Field(5400.0, description="how long a POP3 login opens relaying "
-                                                 "(POP-before-SMTP), 90 min")
-    networks: Texts = Field([], description="client networks it relays for (mynetworks)")
 
 
 @check("relay-default-deny", DefaultDenyParams)

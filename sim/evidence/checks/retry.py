@@ -9,58 +9,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from typing import Literal
-
-from pydantic import Field
 
 from mta import events as E
-from sim.evidence.checks.base import ParamError, check, cx, undecidable, verdict
+from sim.evidence.checks.base import check, cx, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds, is_give_up
-from sim.evidence.checks.params import Duration, Host, Hosts, Number, Params
+from sim.evidence.checks.params.retry import CAUSES, RetryParams
 from sim.evidence.lifecycle import RecipientLife, domain_of, is_null_sender
 from sim.evidence.model import Evidence
-from sim.evidence.retry_bounds import SOURCES, HostRetry, RetryModel, model, rfc5321
-
-Preset = Literal[tuple(SOURCES)]  # type: ignore[valid-type]
-
-
-class HostRetrySpec(Params):
-    preset: Preset = Field(description="the retry preset the host runs (postfix, exim, "
-                                       "sendmail, rfc5321, custom)")
-    settings: dict[str, Duration] = Field(
-        {}, description="the preset's settings the scenario changes (lifetime, "
-                        "min_backoff, max_backoff, or the MTA's own names)")
-    lifetimes: dict[str, Duration] = Field({}, description="queue lifetime per domain")
-
-
-class RetryParams(Params):
-    hosts: Hosts | None = Field(None, description="hosts judged (default: every host "
-                                                  "that queued mail)")
-    against: Literal["model", "rfc5321"] = Field(
-        "model", description="judge each host by the documented schedule of the MTA it "
-                             "models, or by RFC 5321 4.5.4.1 (30 min between retries, "
-                             "give-up after at least 4 days)")
-    per_host: dict[Host, HostRetrySpec] = Field(
-        {}, description="what each host runs (the pipeline fills this in from the "
-                        "scenario: sim.evidence.derive)")
-    default: HostRetrySpec | None = Field(
-        None, description="what a host missing from per_host runs")
-    tolerance: Number = Field(
-        2.0, description="seconds of slack on the lower bounds (Postfix keeps whole "
-                         "seconds and its scan may take a message a second early)")
-    round_slack: Number = Field(
-        60.0, description="seconds of slack on the upper bounds and after a release: "
-                          "gaps are measured from round start to round start, and a "
-                          "round may first wait out its connect timeouts")
-
-    def model_for(self, host: str) -> RetryModel:
-        if self.against == "rfc5321":
-            return rfc5321()
-        spec = self.per_host.get(host) or self.default
-        if spec is None:
-            raise ParamError(f"no retry model for host {host}: give per_host.{host} or "
-                             f"default (a preset and its settings)")
-        return model(HostRetry(spec.preset, dict(spec.settings), dict(spec.lifetimes)))
+from sim.evidence.retry_bounds import RetryModel
 
 
 class _Releases:
@@ -72,17 +28,25 @@ class _Releases:
         self._times: dict[tuple[str, str], list[float]] = defaultdict(list)
         for r in events:                  # in log order, so each list is sorted
             self._times[(r.host, r.domain.lower().rstrip("."))].append(r.t)
+        self._hosts = {host for host, _ in self._times}
+        self._merged: dict[tuple[str, str], list[float]] = {}
 
     def covering(self, host: str, domain: str, since: float) -> list[float]:
         """Times (sorted) of releases on ``host`` at or after ``since`` of
         ``domain`` or of a domain above it."""
-        labels = domain.split(".")
-        out: list[float] = []
-        for i in range(len(labels)):
-            ts = self._times.get((host, ".".join(labels[i:])))
-            if ts:
-                out.extend(ts[bisect_left(ts, since):])
-        return sorted(out)
+        if host not in self._hosts:
+            return []
+        # Per (host, domain), the releases of every suffix merged once, not
+        # per copy (thousands of copies share a dial-up customer's domain).
+        merged = self._merged.get((host, domain))
+        if merged is None:
+            labels = domain.split(".")
+            merged = []
+            for i in range(len(labels)):
+                merged.extend(self._times.get((host, ".".join(labels[i:])), ()))
+            merged.sort()
+            self._merged[(host, domain)] = merged
+        return merged[bisect_left(merged, since):] if merged else []
 
 
 def _first_failures(lives: list[RecipientLife]) -> dict[tuple[str, str], float]:
@@ -96,13 +60,7 @@ def _first_failures(lives: list[RecipientLife]) -> dict[tuple[str, str], float]:
     return out
 
 
-@check("retry-discipline", RetryParams, causes={
-    "retried-too-soon": "a retry sooner than the model's minimum gap",
-    "held-tried-before-release": "a held copy tried before any release of its domain",
-    "pause-too-long": "no attempt for longer than the model's maximum pause while alive",
-    "gave-up-early": "a give-up before the lifetime",
-    "gave-up-late": "a give-up, or still queued, more than one maximum pause after the "
-                    "lifetime"})
+@check("retry-discipline", RetryParams, causes=CAUSES["retry-discipline"])
 def retry_discipline(ev: Evidence, params: RetryParams):
     """Deferred copies are retried neither sooner nor later than the MTA the
     host models documents, and given up neither before nor long after
@@ -142,26 +100,32 @@ def retry_discipline(ev: Evidence, params: RetryParams):
     releases = _Releases(ev.of(E.Released))
     first_failure = _first_failures(lives)
     models: dict[str, RetryModel] = {}
+    domains: dict[str, str] = {}           # rcpt -> its domain (many copies per address)
+    lifetimes: dict[tuple[str, str, bool], float] = {}
     cxs: list[dict] = []
     exercised = 0
+    end = ev.end
     for lf in lives:
-        if lf.host not in models:
-            models[lf.host] = params.model_for(lf.host)
-        m = models[lf.host]
-        dom = domain_of(lf.rcpt).lower()
-        rel = releases.covering(lf.host, dom, lf.queued_t - tol)
+        m = models.get(lf.host)
+        if m is None:
+            m = models[lf.host] = params.model_for(lf.host)
+        dom = domains.get(lf.rcpt)
+        if dom is None:
+            dom = domains[lf.rcpt] = domain_of(lf.rcpt).lower()
+        queued_t, deferrals = lf.queued_t, lf.deferrals
+        rel = releases.covering(lf.host, dom, queued_t - tol)
         rounds = delivery_rounds(lf)
         fe = lf.fate_event
         gave_up = isinstance(fe, E.Bounced) and is_give_up(fe)
-        if lf.deferrals or gave_up or (lf.held and rel):
+        if deferrals or gave_up or (lf.held and rel):
             exercised += 1
         if lf.held:
             early = [t for t in rounds if not rel or t < rel[0] - tol]
             if early:
                 cxs.append(cx(f"a held copy was tried at {early[0]:g} s before any release "
-                              f"of {dom}", times=[lf.queued_t, early[0]],
+                              f"of {dom}", times=[queued_t, early[0]],
                               cause="held-tried-before-release", **_rounds_of(lf)))
-        for i, (a, b) in enumerate(zip(rounds, rounds[1:])):
+        for i, (a, b) in enumerate(zip(rounds, rounds[1:]) if len(rounds) > 1 else ()):
             if any(a < r <= b + tol and b - r <= slack for r in rel):
                 continue        # the release, not the schedule, started this round
             floor = m.first_gap if i == 0 else m.min_gap
@@ -171,24 +135,31 @@ def retry_discipline(ev: Evidence, params: RetryParams):
                 cxs.append(cx(f"retried after {b - a:g} s{since}, below the {m.name} minimum "
                               f"of {floor:g} s", times=[a, b], cause="retried-too-soon",
                               **_rounds_of(lf)))
-        life = m.lifetime_for(dom, is_null_sender(lf.mail_from))
-        start = lf.queued_t
-        if m.lifetime_per_destination and not is_null_sender(lf.mail_from) and lf.deferrals:
-            start = lf.deferrals[0].t        # the per-message reading of a host's cutoff
-        stop = lf.fate_t if lf.fate_t is not None else ev.end
+        null = is_null_sender(lf.mail_from)
+        life = lifetimes.get((lf.host, dom, null))
+        if life is None:
+            life = lifetimes[(lf.host, dom, null)] = m.lifetime_for(dom, null)
+        start = queued_t
+        if m.lifetime_per_destination and not null and deferrals:
+            start = deferrals[0].t        # the per-message reading of a host's cutoff
+        stop = lf.fate_t if lf.fate_t is not None else end
         if not lf.held and m.max_gap is not None:
-            marks = [lf.queued_t] + [r for r in rounds if r >= lf.queued_t] + [stop]
+            marks = [queued_t] + [r for r in rounds if r >= queued_t] + [stop]
             for a, b in zip(marks, marks[1:]):
-                if a >= lf.queued_t + life:
+                if a >= queued_t + life:
                     break
-                b = min(b, lf.queued_t + life)     # only while the lifetime lasts
+                b = min(b, queued_t + life)     # only while the lifetime lasts
                 if b - a > m.max_gap + slack:
                     cxs.append(cx(f"no delivery attempt for {b - a:g} s while queued, above "
                                   f"the {m.name} maximum of {m.max_gap:g} s", times=[a, b],
                                   events=lf.events, cause="pause-too-long",
                                   msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host]))
                     break
-        _judge_give_up(lf, m, life, start, stop, gave_up, first_failure, tol, slack, cxs)
+        floor_from = queued_t
+        if m.lifetime_per_destination and not null:
+            floor_from = first_failure.get((lf.host, dom), queued_t)
+        if gave_up or lf.fate_t is None:
+            _judge_give_up(lf, m, life, start, stop, gave_up, floor_from, tol, slack, cxs)
     names = ", ".join(f"{h} {m.name}" for h, m in sorted(models.items()))
     return verdict(gid, cxs,
                    ok=f"{exercised} of {len(lives)} queued copies deferred, given up or "
@@ -202,21 +173,19 @@ def retry_discipline(ev: Evidence, params: RetryParams):
 def _rounds_of(lf: RecipientLife) -> dict:
     """The counterexample fields of a copy's rounds (built only for a finding)."""
     return dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host],
-                events=lf.attempts + lf.deferrals)
+                events=[*lf.attempts, *lf.deferrals])
 
 
 def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, stop: float,
-                   gave_up: bool, first_failure: dict[tuple[str, str], float], tol: float,
-                   slack: float, cxs: list[dict]) -> None:
-    """No give-up before the lifetime, nor long after it."""
-    where = dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host], events=lf.events)
-    floor_from = lf.queued_t
-    if m.lifetime_per_destination and not is_null_sender(lf.mail_from):
-        floor_from = first_failure.get((lf.host, domain_of(lf.rcpt).lower()), lf.queued_t)
+                   gave_up: bool, floor_from: float, tol: float, slack: float,
+                   cxs: list[dict]) -> None:
+    """No give-up before the lifetime (counted from ``floor_from``), nor long
+    after it, nor a copy still queued long after it (called for copies given
+    up or still queued)."""
     if gave_up and lf.fate_t is not None and lf.fate_t - floor_from < life - tol:
         cxs.append(cx(f"gave up after {lf.fate_t - lf.queued_t:g} s in the queue, before the "
                       f"{m.name} lifetime of {life:g} s", times=[lf.queued_t, lf.fate_t],
-                      cause="gave-up-early", **where))
+                      cause="gave-up-early", **_copy_of(lf)))
     if m.give_up_within is None:
         return
     latest = start + life + m.give_up_within + slack
@@ -224,4 +193,9 @@ def _judge_give_up(lf: RecipientLife, m: RetryModel, life: float, start: float, 
         what = "gave up" if gave_up else "still queued"
         cxs.append(cx(f"{what} {stop - start - life:g} s after the {m.name} lifetime of "
                       f"{life:g} s ended, more than one maximum pause ({m.give_up_within:g} s)",
-                      times=[lf.queued_t, stop], cause="gave-up-late", **where))
+                      times=[lf.queued_t, stop], cause="gave-up-late", **_copy_of(lf)))
+
+
+def _copy_of(lf: RecipientLife) -> dict:
+    """The counterexample fields of a copy and its whole story."""
+    return dict(msg=lf.msg, trace=lf.trace, rcpt=lf.rcpt, hosts=[lf.host], events=lf.events)

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Literal
-
-from pydantic import Field
 
 from mta import events as E
 from mta.maillog import maillog_lines
 from sim.actors.generate import SIM_EPOCH
 from sim.evidence.checks.base import ParamError, check, cx, enhanced_code, undecidable, verdict
 from sim.evidence.checks.maillog import judge_maillog
-from sim.evidence.checks.params import Hosts, Params, Text
+from sim.evidence.checks.params.smtp import FullLoggingParams, ReplyCodesParams
 from sim.evidence.model import Evidence
 
 
 # Commands whose replies RFC 2034 leaves without enhanced codes.
 _NO_ENHANCED = {"CONNECT", "EHLO", "HELO", "LHLO"}
 _DEFAULT_STAGE_CLASSES = {"greylist": 4, "greylisting": 4, "relay": 5, "lockdown": 5}
-
-
-class ReplyCodesParams(Params):
-    stage_classes: dict[str, Literal[4, 5]] = Field(
-        {}, description="policy stage -> the reply class its refusals must have, over "
-                        "the defaults (greylist 4, relay 5, lockdown 5)")
-    hosts: Hosts | None = Field(None, description="hosts judged (default: all)")
 
 
 @check("reply-codes", ReplyCodesParams)
@@ -72,13 +62,6 @@ def reply_codes(ev: Evidence, params: ReplyCodesParams):
     return verdict(gid, cxs, ok=f"{len(replies)} replies with consistent codes",
                    bad="{n} replies with wrong codes",
                    judged=len(replies), unit="replies")
-
-
-class FullLoggingParams(Params):
-    hosts: Hosts | None = Field(None, description="hosts judged (default: all)")
-    maillog: Text | None = Field(None, description="a maillog file (Postfix syslog format) to "
-                                                   "judge; default: the run's own, rendered "
-                                                   "from the event log")
 
 
 @check("full-logging", FullLoggingParams)
@@ -158,7 +141,7 @@ def full_logging(ev: Evidence, params: FullLoggingParams):
         except OSError as exc:
             raise ParamError(f"maillog: cannot read {params.maillog}: {exc.strerror}") from None
     else:
-        lines = maillog_lines(ev.events, SIM_EPOCH)
+        lines = list(maillog_lines(ev.events, SIM_EPOCH))
     gaps, facts = judge_maillog(ev, lines, want)
     cxs += gaps
     return verdict(gid, cxs, ok=f"{len(opened)} connections fully logged; {facts} facts "

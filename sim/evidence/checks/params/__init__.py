@@ -1,8 +1,11 @@
 """Typed check parameters, and their problems in plain words.
 
 Each check declares its parameters as a :class:`Params` model (pydantic,
-unknown keys forbidden, every default stated on its field).  The field
-types here say what a value may be:
+unknown keys forbidden, every default stated on its field), in the module
+of this package named like the check's (``params/mx.py`` for ``mx.py``),
+with the causes its counterexamples name: validating a scenario reads
+those and never loads the checks.  The field types here say what a value
+may be:
 
 * :data:`Duration`: seconds, or text such as ``90m``, ``36h``, ``2d4h``,
   ``1w``: the one duration grammar (:mod:`mta.units`);
