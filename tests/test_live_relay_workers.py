@@ -11,11 +11,10 @@ import subprocess
 import sys
 import time
 
-import aiosmtplib
 import pytest
 
 from mta.queue.message import message_id
-from helpers.queue import Recorder, gather_bounded, serve
+from helpers.queue import Recorder, gather_bounded, send_until_acknowledged, serve
 
 N, KILL_AFTER = 240, 80
 
@@ -51,26 +50,12 @@ async def run(tmp_path) -> dict:
     acked: list[str] = []
     killed = asyncio.Event()
 
+    def note_ack() -> None:
+        if len(acked) == KILL_AFTER:
+            killed.set()
+
     async def send(i: int) -> None:
-        mid = f"w{i}@client.mxsim.test"
-        data = (f"Message-ID: <{mid}>\r\nSubject: {i}\r\n\r\n" + "x" * 900 + "\r\n").encode()
-        while True:
-            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=relay["port"],
-                                   local_hostname="client.mxsim.test", timeout=10)
-            try:
-                await smtp.connect()
-                await smtp.sendmail("s@client.mxsim.test", [f"u{i}@dest.mxsim.test"], data)
-                acked.append(mid)
-                if len(acked) == KILL_AFTER:
-                    killed.set()
-                try:
-                    await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    pass
-                return
-            except (aiosmtplib.SMTPException, OSError):
-                smtp.close()
-                await asyncio.sleep(0.2)
+        await send_until_acknowledged(relay, i, "w", acked, note_ack)
 
     loader = asyncio.create_task(gather_bounded(N, 10, send))
     await killed.wait()

@@ -16,10 +16,9 @@ import signal
 import subprocess
 import sys
 
-import aiosmtplib
 
 from mta.queue.message import message_id
-from helpers.queue import Recorder, gather_bounded, serve
+from helpers.queue import Recorder, gather_bounded, send_until_acknowledged, serve
 
 N = 400
 KILL_AFTER = 150
@@ -45,26 +44,12 @@ async def scenario(tmp_path) -> dict:
     acked: list[str] = []
     killed = asyncio.Event()
 
+    def note_ack() -> None:
+        if len(acked) == KILL_AFTER:
+            killed.set()
+
     async def send(i: int) -> None:
-        mid = f"k{i}@client.mxsim.test"
-        data = (f"Message-ID: <{mid}>\r\nSubject: {i}\r\n\r\n" + "x" * 900 + "\r\n").encode()
-        while True:
-            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=relay["port"],
-                                   local_hostname="client.mxsim.test", timeout=10)
-            try:
-                await smtp.connect()
-                await smtp.sendmail("s@client.mxsim.test", [f"u{i}@dest.mxsim.test"], data)
-                acked.append(mid)       # a 250 after DATA: the relay is responsible now
-                if len(acked) == KILL_AFTER:
-                    killed.set()
-                try:
-                    await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    pass
-                return
-            except (aiosmtplib.SMTPException, OSError):
-                smtp.close()
-                await asyncio.sleep(0.2)
+        await send_until_acknowledged(relay, i, "k", acked, note_ack)
 
     async def load() -> None:
         await gather_bounded(N, 10, send)

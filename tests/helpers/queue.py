@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import aiosmtplib
+
 from aiosmtpd.smtp import SMTP
 
 from mta.context import HostContext
@@ -175,3 +177,30 @@ async def gather_bounded(count: int, limit: int, job) -> None:
         async with sem:
             await job(i)
     await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def send_until_acknowledged(relay: dict, i: int, prefix: str, acked: list[str],
+                                  on_ack=None) -> None:
+    """Send message ``i`` to the relay on ``relay["port"]`` (read again on each
+    try, so a restarted relay is found) until it answers 250 after DATA,
+    re-sending after any failure as a real sender would; record its
+    Message-ID in ``acked`` and call ``on_ack()`` after each acknowledgement."""
+    mid = f"{prefix}{i}@client.mxsim.test"
+    data = (f"Message-ID: <{mid}>\r\nSubject: {i}\r\n\r\n" + "x" * 900 + "\r\n").encode()
+    while True:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=relay["port"],
+                               local_hostname="client.mxsim.test", timeout=10)
+        try:
+            await smtp.connect()
+            await smtp.sendmail("s@client.mxsim.test", [f"u{i}@dest.mxsim.test"], data)
+            acked.append(mid)       # a 250 after DATA: the relay is responsible now
+            if on_ack is not None:
+                on_ack()
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+            return
+        except (aiosmtplib.SMTPException, OSError):
+            smtp.close()
+            await asyncio.sleep(0.2)
