@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 
 from mta import events as E
 from mta.events.codec import to_dict
-from sim.evidence.checks.params import NoParams, Params
+from sim.evidence.checks.params import Params
 from sim.evidence.model import Evidence
 
 PASS = "pass"
@@ -73,14 +73,22 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
-def check(gid: str, params: type[Params] = NoParams,
-          causes: dict[str, str] | None = None) -> Callable[[CheckFn], CheckFn]:
-    """Register a check under its GUARANTEES.md ID, with its parameter model
-    and the causes (name -> meaning) its counterexamples can carry."""
+def check(gid: str) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under its GUARANTEES.md ID, with the parameter model
+    and the causes (name -> meaning) its parameter module declares for it
+    (:func:`sim.evidence.checks.declared`: the one statement of both, which
+    validation reads without loading the check)."""
+    from sim.evidence.checks import declared     # the package imports this module lazily
+
+    found = declared(gid)
+    if found is None:
+        raise TypeError(f"check {gid!r} is not in sim.evidence.checks.MODULES")
+    params, causes = found
+
     def deco(fn: CheckFn) -> CheckFn:
         if gid in REGISTRY:
             raise TypeError(f"check {gid!r} registered twice")
-        REGISTRY[gid] = Check(gid, fn, params, tuple((causes or {}).items()))
+        REGISTRY[gid] = Check(gid, fn, params, causes)
         return fn
     return deco
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from mta import events as E
 from sim.evidence.checks.base import check, cx, undecidable, verdict
 from sim.evidence.checks.params import Params
-from sim.evidence.checks.params.core import CAUSES, ConservationParams
+from sim.evidence.checks.params.core import ConservationParams
 from sim.evidence.lifecycle import (BOUNCED_NO_DSN, DISCARDED_UNNAMED, LOSS_FATES, LOST,
                                     RELAYED_UNCONFIRMED, is_null_sender)
 from sim.evidence.model import Evidence
@@ -18,7 +18,7 @@ _CAUSE_OF_FATE = {RELAYED_UNCONFIRMED: "relayed-unconfirmed",
                   BOUNCED_NO_DSN: "bounced-without-dsn", DISCARDED_UNNAMED: "discarded-unnamed"}
 
 
-@check("conservation", ConservationParams, causes=CAUSES["conservation"])
+@check("conservation")
 def conservation(ev: Evidence, params: ConservationParams):
     """Every recipient copy a host took responsibility for has a fate.
 

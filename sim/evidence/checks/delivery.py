@@ -6,14 +6,14 @@ from __future__ import annotations
 from mta import events as E
 from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds, is_give_up, node_domain
-from sim.evidence.checks.params.delivery import (CAUSES, DialupPrimaryParams, FiltersParams,
+from sim.evidence.checks.params.delivery import (DialupPrimaryParams, FiltersParams,
                                                  MxFallbackParams, QueueingServerParams,
                                                  SenderGivesUpParams)
 from sim.evidence.lifecycle import BOUNCED, DELIVERED, QUEUED, RELAYED, RELAYED_OUT, in_domain
 from sim.evidence.model import Evidence, within
 
 
-@check("mx-fallback", MxFallbackParams)
+@check("mx-fallback")
 def mx_fallback(ev: Evidence, params: MxFallbackParams):
     """While the primary is unreachable the secondary takes the mail and
     delivers it to the primary once it is back.
@@ -78,7 +78,7 @@ def _gave_up(lf) -> bool:
     return bool(before) and isinstance(before[-1], E.Deferred)
 
 
-@check("sender-gives-up", SenderGivesUpParams)
+@check("sender-gives-up")
 def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
     """A sender that reaches no MX keeps retrying, then bounces: never silent.
 
@@ -120,7 +120,7 @@ def sender_gives_up(ev: Evidence, params: SenderGivesUpParams):
                    judged=len(stuck), unit="undeliverable sender copies")
 
 
-@check("dialup-primary-loses-mail", DialupPrimaryParams, causes=CAUSES["dialup-primary-loses-mail"])
+@check("dialup-primary-loses-mail")
 def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
     """The guarantee "no mail for the dial-up primary's domain is bounced".
 
@@ -157,7 +157,7 @@ def dialup_primary_loses_mail(ev: Evidence, params: DialupPrimaryParams):
                    judged=len(lives), unit="copies for the domain")
 
 
-@check("queueing-server-etrn", QueueingServerParams)
+@check("queueing-server-etrn")
 def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
     """A queueing server holds the dial-up customer's mail; ETRN releases it.
 
@@ -209,7 +209,7 @@ def queueing_server_etrn(ev: Evidence, params: QueueingServerParams):
                    judged=len(etrns), unit="ETRN requests")
 
 
-@check("filters-on-every-mx", FiltersParams, causes=CAUSES["filters-on-every-mx"])
+@check("filters-on-every-mx")
 def filters_on_every_mx(ev: Evidence, params: FiltersParams):
     """Mail from a blocked IP never reaches a mailbox, whichever MX it hit.
 

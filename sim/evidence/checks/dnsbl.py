@@ -20,7 +20,7 @@ def _dnsbl_decided(rs: list[E.SmtpReply]) -> bool:
         (rs[0].command.upper() == "CONNECT" and rs[0].code >= 400)
 
 
-@check("dnsbl-check", DnsblParams)
+@check("dnsbl-check")
 def dnsbl_check(ev: Evidence, params: DnsblParams):
     """Listed clients are refused, unlisted ones are not; a list that does
     not answer follows the fail policy.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from mta import events as E
 from sim.evidence.checks.base import check, cx, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds
-from sim.evidence.checks.params.feed import (CAUSES, FeedLatencyParams, FeedLockdownParams,
+from sim.evidence.checks.params.feed import (FeedLatencyParams, FeedLockdownParams,
                                              FeedQueueParams)
 from sim.evidence.lifecycle import (BOUNCED, DELIVERED, DISCARDED, QUEUED, RELAYED,
                                     RELAYED_OUT, RecipientLife, domain_of)
@@ -12,7 +12,7 @@ from sim.evidence.model import Evidence, percentile, within
 from sim.events import MailRetrieved
 
 
-@check("feed-queue-2d", FeedQueueParams, causes=CAUSES["feed-queue-2d"])
+@check("feed-queue-2d")
 def feed_queue_2d(ev: Evidence, params: FeedQueueParams):
     """While the client is offline the feed holds and retries its mail for
     up to the lifetime; delivered if the client returns in time, bounced only
@@ -146,7 +146,7 @@ def _client_domains(ev: Evidence, feed: str, client: str) -> set[str]:
     return out
 
 
-@check("feed-latency-20s", FeedLatencyParams, causes=CAUSES["feed-latency-20s"])
+@check("feed-latency-20s")
 def feed_latency(ev: Evidence, params: FeedLatencyParams):
     """With the client online, the feed hands mail on within 20 s median.
 
@@ -179,7 +179,7 @@ def feed_latency(ev: Evidence, params: FeedLatencyParams):
                    judged=len(lat), unit="undisturbed messages")
 
 
-@check("feed-lockdown", FeedLockdownParams)
+@check("feed-lockdown")
 def feed_lockdown(ev: Evidence, params: FeedLockdownParams):
     """A locked-down client server refuses every stranger at connect time.
 

@@ -36,7 +36,7 @@ def _verdicts(ev: Evidence, feed: str, stage: str) -> dict[str, list[E.FilterVer
     return out
 
 
-@check("feed-virus-deleted", FeedVirusParams)
+@check("feed-virus-deleted")
 def feed_virus_deleted(ev: Evidence, params: FeedVirusParams):
     """A message carrying a virus is never delivered: it is deleted and
     logged, and nothing the feed accepted goes out unscanned.
@@ -119,7 +119,7 @@ def _greylisted(r: E.SmtpReply) -> bool:
     return r.code == 450 and "greylist" in r.text.lower()
 
 
-@check("feed-greylisting", FeedGreylistParams)
+@check("feed-greylisting")
 def feed_greylisting(ev: Evidence, params: FeedGreylistParams):
     """Greylisting at RCPT: the first attempt of an unknown (client network,
     sender, recipient) triplet gets 450 "Greylisted"; a retry after
@@ -200,7 +200,7 @@ def _spam_action(value: object) -> str:
     return v
 
 
-@check("feed-spam-levels", FeedSpamParams)
+@check("feed-spam-levels")
 def feed_spam_levels(ev: Evidence, params: FeedSpamParams):
     """Each message the feed passes on gets a spam level and that level's
     action; with spam checking off, none is scored, changed or deleted.

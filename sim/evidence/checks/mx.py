@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, undecidable, verdict
-from sim.evidence.checks.params.mx import CAUSES, MxOrderParams
+from sim.evidence.checks.params.mx import MxOrderParams
 from sim.evidence.lifecycle import domain_of
 from sim.evidence.model import Evidence
 
@@ -96,7 +96,7 @@ def _rounds(ev: Evidence) -> list[tuple[str, list[E.AttemptStarted], E.Event | N
     return out
 
 
-@check("mx-order", MxOrderParams, causes=CAUSES["mx-order"])
+@check("mx-order")
 def mx_order(ev: Evidence, params: MxOrderParams):
     """Senders try the MX hosts DNS gave them in preference order, fall back
     on failure, shuffle equal preferences, and honour a null MX.

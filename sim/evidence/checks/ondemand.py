@@ -10,7 +10,7 @@ from sim.evidence.lifecycle import in_domain
 from sim.evidence.model import Evidence
 
 
-@check("dialup-no-bounce", DialupNoBounceParams)
+@check("dialup-no-bounce")
 def dialup_no_bounce(ev: Evidence, params: DialupNoBounceParams):
     """Mail for the dial-up customer does not bounce within the lifetime.
 
@@ -54,7 +54,7 @@ def _release_check(ev: Evidence, domain: str, triggers: list[E.Event], win: floa
     return cxs
 
 
-@check("etrn-flush", ReleaseParams)
+@check("etrn-flush")
 def etrn_flush(ev: Evidence, params: ReleaseParams):
     """ETRN on an exchanger starts delivery of what it holds for the domain;
     held mail on an exchanger without ETRN waits for its own release.
@@ -96,7 +96,7 @@ def etrn_flush(ev: Evidence, params: ReleaseParams):
                    judged=len(etrns), unit="ETRN requests")
 
 
-@check("smtp-on-demand-finger", ReleaseParams)
+@check("smtp-on-demand-finger")
 def finger(ev: Evidence, params: ReleaseParams):
     """``finger domain@exchanger`` starts delivery of the mail held there.
 
@@ -121,7 +121,7 @@ def finger(ev: Evidence, params: ReleaseParams):
                    judged=len(mine), unit="finger queries")
 
 
-@check("connectivity-probe", ProbeParams)
+@check("connectivity-probe")
 def connectivity_probe(ev: Evidence, params: ProbeParams):
     """Exchangers probe the customer and deliver within one probe interval
     of its link coming up, with no trigger.

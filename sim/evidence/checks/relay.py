@@ -29,7 +29,7 @@ def _relay_attempts(ev: Evidence, host: str, domains: list[str], networks: list[
             yield r, rs, auth
 
 
-@check("no-open-relay", NoOpenRelayParams)
+@check("no-open-relay")
 def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
     """No role relays for a domain it does not serve to an untrusted,
     unauthenticated client.
@@ -76,7 +76,7 @@ def no_open_relay(ev: Evidence, params: NoOpenRelayParams):
 _BEFORE_POLICY = (500, 501, 503, 555)
 
 
-@check("auth-required", RelayParams)
+@check("auth-required")
 def auth_required(ev: Evidence, params: RelayParams):
     """Relaying needs SMTP AUTH: 530 5.7.0 without it (RFC 4954 §6); AUTH
     inside a mail transaction gets 503 (RFC 4954 §4).
@@ -141,7 +141,7 @@ def auth_required(ev: Evidence, params: RelayParams):
                    judged=n, unit="unauthenticated attempts")
 
 
-@check("max-recipients-30", MaxRecipientsParams)
+@check("max-recipients-30")
 def max_recipients(ev: Evidence, params: MaxRecipientsParams):
     """No message is relayed to more than ``limit`` recipients.
 
@@ -201,7 +201,7 @@ def max_recipients(ev: Evidence, params: MaxRecipientsParams):
                    judged=over, unit="transactions over the limit")
 
 
-@check("max-size-30mb", MaxSizeParams)
+@check("max-size-30mb")
 def max_size(ev: Evidence, params: MaxSizeParams):
     """Messages over the limit get 552, by SIZE= or in DATA; SIZE advertised.
 
@@ -239,7 +239,7 @@ def max_size(ev: Evidence, params: MaxSizeParams):
                    judged=tried, unit="oversized messages")
 
 
-@check("no-relay-via-isp-outbound", IspOutboundParams)
+@check("no-relay-via-isp-outbound")
 def no_relay_via_isp_outbound(ev: Evidence, params: IspOutboundParams):
     """The ISP's outbound server refuses a customer server; the customer
     server delivers straight to the recipients' MX hosts.
@@ -278,7 +278,7 @@ def no_relay_via_isp_outbound(ev: Evidence, params: IspOutboundParams):
                    judged=n, unit="relay refusals or direct deliveries")
 
 
-@check("smart-host", SmartHostParams)
+@check("smart-host")
 def smart_host(ev: Evidence, params: SmartHostParams):
     """A customer mailer hands everything to the smart host, which delivers
     by MX lookup and refuses HELO names that are not fully qualified.

@@ -16,7 +16,7 @@ import re
 from mta import events as E
 from sim.evidence.checks.base import check, cx, enhanced_code, ip_matches, undecidable, verdict
 from sim.evidence.checks.helpers import authenticated_before, served, smtp_address
-from sim.evidence.checks.params.relay_access import (CAUSES, AltPortParams,
+from sim.evidence.checks.params.relay_access import (AltPortParams,
                                                      BlockedAttachmentsParams, DefaultDenyParams,
                                                      InterceptionParams, PopBeforeSmtpParams,
                                                      SenderAffiliatedParams)
@@ -42,7 +42,7 @@ def _grant(logins: dict[str, list[tuple[float, str]]], ip: str, t: float,
     return last[1] if last is not None and t < last[0] + window else None
 
 
-@check("pop-before-smtp", PopBeforeSmtpParams)
+@check("pop-before-smtp")
 def pop_before_smtp(ev: Evidence, params: PopBeforeSmtpParams):
     """A POP3 login opens relaying from its address for ``window``; nobody
     else relays.
@@ -106,7 +106,7 @@ def _auth_users(ev: Evidence, relay: str) -> dict[str, str]:
     return out
 
 
-@check("sender-affiliated", SenderAffiliatedParams)
+@check("sender-affiliated")
 def sender_affiliated(ev: Evidence, params: SenderAffiliatedParams):
     """MAIL FROM must be in the domains of the session's user, else 553 5.7.1.
 
@@ -150,7 +150,7 @@ def sender_affiliated(ev: Evidence, params: SenderAffiliatedParams):
                    judged=bad + good, unit="senders")
 
 
-@check("alt-port-2525", AltPortParams, causes=CAUSES["alt-port-2525"])
+@check("alt-port-2525")
 def alt_port(ev: Evidence, params: AltPortParams):
     """A client whose port 25 times out reaches the relay on 2525 and sends.
 
@@ -201,7 +201,7 @@ def _blocked(name: str, extensions: list[str]) -> str | None:
     return "." + ext if dot and ("." + ext) in wanted else None
 
 
-@check("blocked-attachments", BlockedAttachmentsParams)
+@check("blocked-attachments")
 def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
     """A message with a blocked attachment is refused at end of DATA with
     550 5.7.1 naming the file; others are not refused for an attachment.
@@ -261,7 +261,7 @@ def blocked_attachments(ev: Evidence, params: BlockedAttachmentsParams):
                    judged=n, unit="blocked attachments")
 
 
-@check("port25-interception", InterceptionParams)
+@check("port25-interception")
 def port25_interception(ev: Evidence, params: InterceptionParams):
     """The client notices when its port-25 connection reached another server.
 
@@ -307,7 +307,7 @@ def port25_interception(ev: Evidence, params: InterceptionParams):
                    judged=n, unit="intercepted connections")
 
 
-@check("relay-default-deny", DefaultDenyParams)
+@check("relay-default-deny")
 def relay_default_deny(ev: Evidence, params: DefaultDenyParams):
     """The relay refuses to relay for every client that has not opened it.
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from mta import events as E
 from sim.evidence.checks.base import check, cx, undecidable, verdict
 from sim.evidence.checks.helpers import delivery_rounds, is_give_up
-from sim.evidence.checks.params.retry import CAUSES, RetryParams
+from sim.evidence.checks.params.retry import RetryParams
 from sim.evidence.lifecycle import RecipientLife, domain_of, is_null_sender
 from sim.evidence.model import Evidence
 from sim.evidence.retry_bounds import RetryModel
@@ -60,7 +60,7 @@ def _first_failures(lives: list[RecipientLife]) -> dict[tuple[str, str], float]:
     return out
 
 
-@check("retry-discipline", RetryParams, causes=CAUSES["retry-discipline"])
+@check("retry-discipline")
 def retry_discipline(ev: Evidence, params: RetryParams):
     """Deferred copies are retried neither sooner nor later than the MTA the
     host models documents, and given up neither before nor long after

@@ -19,7 +19,7 @@ _NO_ENHANCED = {"CONNECT", "EHLO", "HELO", "LHLO"}
 _DEFAULT_STAGE_CLASSES = {"greylist": 4, "greylisting": 4, "relay": 5, "lockdown": 5}
 
 
-@check("reply-codes", ReplyCodesParams)
+@check("reply-codes")
 def reply_codes(ev: Evidence, params: ReplyCodesParams):
     """Transient refusals are 4xx, permanent ones 5xx, with RFC 3463 codes.
 
@@ -64,7 +64,7 @@ def reply_codes(ev: Evidence, params: ReplyCodesParams):
                    judged=len(replies), unit="replies")
 
 
-@check("full-logging", FullLoggingParams)
+@check("full-logging")
 def full_logging(ev: Evidence, params: FullLoggingParams):
     """Every SMTP connection leaves replies with client, HELO, envelope, and
     the maillog says what happened in Postfix's format.
