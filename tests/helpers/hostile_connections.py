@@ -103,6 +103,16 @@ def run_idle_connections(work: Path, *, n: int, idle: float) -> dict:
 
 # -- 5. slow-drip clients -----------------------------------------------------------
 
+def _in_data(port: int, name: str) -> Dialogue:
+    """A dialogue past DATA's 354 for <name@example.net>, its header block sent."""
+    d = Dialogue(port)
+    for c in (None, b"EHLO drip.example", f"MAIL FROM:<{SENDER}>".encode(),
+              f"RCPT TO:<{name}@example.net>".encode(), b"DATA"):
+        d.reply() if c is None else d.command(c)
+    d.send(f"Message-ID: <{name}@hostile.test>\r\n\r\n".encode())
+    return d
+
+
 def _drip(d: Dialogue, data: bytes, interval: float) -> tuple[int, float | None]:
     """Send ``data`` one byte every ``interval`` seconds until the server
     speaks or hangs up; (bytes sent, monotonic time it spoke or None)."""
@@ -150,21 +160,13 @@ def run_slow_drip(work: Path, *, idle: float, interval: float, lines: int,
             results["command"] = (sent, round(at - t, 2) if at else None, _rest(d))
 
         def line() -> None:
-            d = Dialogue(bed.port)
-            for c in (None, b"EHLO drip.example", f"MAIL FROM:<{SENDER}>".encode(),
-                      b"RCPT TO:<line@example.net>", b"DATA"):
-                d.reply() if c is None else d.command(c)
-            d.send(b"Message-ID: <line@hostile.test>\r\n\r\n")
+            d = _in_data(bed.port, "line")
             t = time.monotonic()
             sent, at = _drip(d, b"a body line dripped byte by byte\r\n.\r\n", interval)
             results["line"] = (sent, round(at - t, 2) if at else None, _rest(d))
 
         def body() -> None:
-            d = Dialogue(bed.port)
-            for c in (None, b"EHLO drip.example", f"MAIL FROM:<{SENDER}>".encode(),
-                      b"RCPT TO:<body@example.net>", b"DATA"):
-                d.reply() if c is None else d.command(c)
-            d.send(b"Message-ID: <body@hostile.test>\r\n\r\n")
+            d = _in_data(bed.port, "body")
             t = time.monotonic()
             for i in range(lines):
                 d.send(f"line {i}\r\n".encode())
