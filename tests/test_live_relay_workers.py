@@ -50,12 +50,8 @@ async def run(tmp_path) -> dict:
     acked: list[str] = []
     killed = asyncio.Event()
 
-    def note_ack() -> None:
-        if len(acked) == KILL_AFTER:
-            killed.set()
-
     async def send(i: int) -> None:
-        await send_until_acknowledged(relay, i, "w", acked, note_ack)
+        await send_until_acknowledged(relay, i, "w", acked, killed, KILL_AFTER)
 
     loader = asyncio.create_task(gather_bounded(N, 10, send))
     await killed.wait()

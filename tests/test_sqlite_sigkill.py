@@ -44,12 +44,8 @@ async def scenario(tmp_path) -> dict:
     acked: list[str] = []
     killed = asyncio.Event()
 
-    def note_ack() -> None:
-        if len(acked) == KILL_AFTER:
-            killed.set()
-
     async def send(i: int) -> None:
-        await send_until_acknowledged(relay, i, "k", acked, note_ack)
+        await send_until_acknowledged(relay, i, "k", acked, killed, KILL_AFTER)
 
     async def load() -> None:
         await gather_bounded(N, 10, send)

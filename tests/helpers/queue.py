@@ -180,11 +180,12 @@ async def gather_bounded(count: int, limit: int, job) -> None:
 
 
 async def send_until_acknowledged(relay: dict, i: int, prefix: str, acked: list[str],
-                                  on_ack=None) -> None:
+                                  killed: asyncio.Event, kill_after: int) -> None:
     """Send message ``i`` to the relay on ``relay["port"]`` (read again on each
     try, so a restarted relay is found) until it answers 250 after DATA,
     re-sending after any failure as a real sender would; record its
-    Message-ID in ``acked`` and call ``on_ack()`` after each acknowledgement."""
+    Message-ID in ``acked``, and set ``killed`` (the test's cue to kill the
+    relay) once ``kill_after`` messages are acknowledged."""
     mid = f"{prefix}{i}@client.mxsim.test"
     data = (f"Message-ID: <{mid}>\r\nSubject: {i}\r\n\r\n" + "x" * 900 + "\r\n").encode()
     while True:
@@ -194,8 +195,8 @@ async def send_until_acknowledged(relay: dict, i: int, prefix: str, acked: list[
             await smtp.connect()
             await smtp.sendmail("s@client.mxsim.test", [f"u{i}@dest.mxsim.test"], data)
             acked.append(mid)       # a 250 after DATA: the relay is responsible now
-            if on_ack is not None:
-                on_ack()
+            if len(acked) == kill_after:
+                killed.set()
             try:
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError):
