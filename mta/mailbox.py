@@ -113,10 +113,13 @@ class MailboxStore:
         return StoredMessage(msg=msg, trace=trace, mail_from="", rcpt=box, body=Deflated.of(data),
                              name=name)
 
-    def _put(self, box: str, stored: StoredMessage) -> None:
-        """Keep one copy (on disk first when there is a Maildir)."""
+    def _put(self, box: str, stored: StoredMessage, data: bytes | None = None) -> None:
+        """Keep one copy (on disk first when there is a Maildir).  ``data``,
+        when the caller has it, is the copy's bytes, so a Maildir write does
+        not inflate what was just deflated."""
         if self.maildir is not None:
-            name = self.maildir.deliver(box, stored.data, now=self.ctx.now(), msg=stored.msg)
+            name = self.maildir.deliver(box, stored.data if data is None else data,
+                                        now=self.ctx.now(), msg=stored.msg)
             stored = StoredMessage(stored.msg, stored.trace, stored.mail_from, stored.rcpt,
                                    stored.body, name)
         self.boxes.setdefault(box, []).append(stored)
@@ -137,7 +140,7 @@ class MailboxStore:
         box = self.mailbox_for(rcpt)
         body = data if isinstance(data, Deflated) else Deflated.of(data)
         self._put(box, StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt,
-                                     body=body))
+                                     body=body), None if isinstance(data, Deflated) else data)
         return box
 
     def count(self, mailbox: str | None = None) -> int:
@@ -187,7 +190,7 @@ class MailboxStore:
         # reported, so the 250 that follows never acknowledges a lost copy.
         for rcpt, box in targets:
             self._put(box, StoredMessage(msg=msg, trace=trace, mail_from=mail_from, rcpt=rcpt,
-                                         body=body))
+                                         body=body), data)
         self.ctx.sink.emit(MessageAccepted(
             t=now, host=host, msg=msg, trace=trace, conn=conn, client_ip=client_ip,
             helo=helo, mail_from=mail_from, rcpts=tuple(acknowledged), size=len(data)))
