@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from pydantic import ValidationError
 
-from sim.evidence.checks.params import NoParams, Params, parse, problems
+from sim.evidence.checks.params import Params, declaration, parse, problems
 
 if TYPE_CHECKING:
     from mta.events import Event
@@ -77,11 +77,7 @@ def declared(gid: str) -> tuple[type[Params], tuple[tuple[str, str], ...]] | Non
     parameter module without importing the check; None when no check
     implements ``gid``."""
     module = MODULES.get(gid)
-    if module is None:
-        return None
-    params = importlib.import_module(f"{__name__}.params.{module}")
-    return (params.PARAMS.get(gid, NoParams),
-            tuple(params.CAUSES.get(gid, {}).items()))
+    return None if module is None else declaration(module, gid)
 
 
 def __getattr__(name: str) -> Any:

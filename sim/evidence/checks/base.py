@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 
 from mta import events as E
 from mta.events.codec import to_dict
-from sim.evidence.checks.params import Params
+from sim.evidence.checks.params import Params, declaration
 from sim.evidence.model import Evidence
 
 PASS = "pass"
@@ -75,19 +75,13 @@ REGISTRY: dict[str, Check] = {}
 
 def check(gid: str) -> Callable[[CheckFn], CheckFn]:
     """Register a check under its GUARANTEES.md ID, with the parameter model
-    and the causes (name -> meaning) its parameter module declares for it
-    (:func:`sim.evidence.checks.declared`: the one statement of both, which
-    validation reads without loading the check)."""
-    from sim.evidence.checks import declared     # the package imports this module lazily
-
-    found = declared(gid)
-    if found is None:
-        raise TypeError(f"check {gid!r} is not in sim.evidence.checks.MODULES")
-    params, causes = found
-
+    and the causes (name -> meaning) that the parameter module named like
+    the check's declares for it (:func:`~.params.declaration`: the one
+    statement of both, which validation reads without loading the check)."""
     def deco(fn: CheckFn) -> CheckFn:
         if gid in REGISTRY:
             raise TypeError(f"check {gid!r} registered twice")
+        params, causes = declaration(fn.__module__.rpartition(".")[2], gid)
         REGISTRY[gid] = Check(gid, fn, params, causes)
         return fn
     return deco

@@ -20,6 +20,7 @@ pairs in plain words, with a "did you mean" for a misspelt key.
 from __future__ import annotations
 
 import difflib
+import importlib
 import types
 import typing
 from typing import Annotated, Any, Iterable, Union
@@ -39,6 +40,14 @@ class Params(BaseModel):
 
 class NoParams(Params):
     """A check that takes no parameters."""
+
+
+def declaration(module: str, gid: str) -> tuple[type[Params], tuple[tuple[str, str], ...]]:
+    """The parameter model of check ``gid`` and the causes (name, meaning) it
+    names, as the parameter module ``module`` (named like the check's)
+    declares them: what the check registers and what validation reads."""
+    declared = importlib.import_module(f"{__name__}.{module}")
+    return (declared.PARAMS.get(gid, NoParams), tuple(declared.CAUSES.get(gid, {}).items()))
 
 
 def _duration(value: object) -> float:
